@@ -1,0 +1,48 @@
+"""handgrad: neural networks whose every gradient is derived by hand.
+
+Each layer has an explicit forward and backward pass that reads like the math,
+is checked against finite differences and PyTorch autograd, and can explain
+itself. See the README for a tour of the seed's five SGD steps.
+"""
+
+from __future__ import annotations
+
+from .errors import DivergenceError, ModelFileError
+from .layers import (
+    ACTIVATIONS,
+    GELU,
+    Activation,
+    Identity,
+    Layer,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Scale,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+    make_activation,
+)
+from .losses import (
+    LOSSES,
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    Loss,
+    MSELoss,
+    SquaredErrorLoss,
+    make_loss,
+)
+from .model import MLP, Sequential, TwoLayerNet
+from .optim import SGD
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS", "GELU", "LOSSES", "MLP", "SGD", "Activation", "BCELoss", "BCEWithLogitsLoss",
+    "CrossEntropyLoss", "DivergenceError", "Identity", "Layer", "LeakyReLU", "Linear", "LogSoftmax", "Loss",
+    "MSELoss", "ModelFileError", "ReLU", "Scale", "Sequential", "Sigmoid", "Softmax", "Softplus",
+    "SquaredErrorLoss", "Tanh", "TwoLayerNet", "make_activation", "make_loss", "__version__",
+]

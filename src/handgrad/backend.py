@@ -1,0 +1,156 @@
+"""The array namespace that the ops compute with.
+
+handgrad writes every op against the Python array API standard. NumPy arrays use
+NumPy itself (it implements the standard since 2.0 and is the fast path); PyTorch
+tensors and CuPy arrays go through ``array-api-compat``, so the same forward and
+backward code runs on a GPU.
+
+>>> import numpy as np
+>>> namespace_of(np.zeros(2)) is np
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+BACKENDS = ("numpy", "torch", "cupy")
+
+
+def namespace_of(*arrays: Any) -> Any:
+    """Return the array namespace of ``arrays`` (NumPy itself for ndarrays)."""
+    if all(type(a) is np.ndarray or isinstance(a, (np.generic, float, int)) for a in arrays):
+        return np
+    import array_api_compat
+
+    return array_api_compat.array_namespace(
+        *[a for a in arrays if not isinstance(a, (float, int, np.generic))]
+    )
+
+
+def is_numpy(xp: Any) -> bool:
+    return xp is np
+
+
+def backend_name(x: Any) -> str:
+    """``'numpy'``, ``'torch'`` or ``'cupy'`` for an array of that library."""
+    if isinstance(x, np.ndarray):
+        return "numpy"
+    module = type(x).__module__.split(".")[0]
+    if module in ("torch", "cupy"):
+        return module
+    raise TypeError(f"expected a NumPy array, a torch.Tensor or a CuPy array, got {type(x).__name__}")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where a model's arrays live: a library name and, for torch/cupy, a device."""
+
+    name: str = "numpy"
+    device: Any = None
+
+    def __post_init__(self) -> None:
+        if self.name not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.name!r}")
+
+    @property
+    def xp(self) -> Any:
+        if self.name == "numpy":
+            return np
+        if self.name == "torch":
+            _require("torch")
+            from array_api_compat import torch as xp_torch
+
+            return xp_torch
+        _require("cupy")
+        from array_api_compat import cupy as xp_cupy
+
+        return xp_cupy
+
+    def asarray(self, a: Any, dtype: Any = None) -> Any:
+        """Convert a NumPy array (or anything array-like) to this backend."""
+        if self.name == "numpy":
+            return np.asarray(a, dtype=dtype)
+        if self.name == "torch":
+            import torch
+
+            tdtype = torch_dtype(dtype) if dtype is not None else None
+            if isinstance(a, np.ndarray):
+                return torch.as_tensor(np.ascontiguousarray(a), dtype=tdtype, device=self.device)
+            return torch.as_tensor(a, dtype=tdtype, device=self.device)
+        import cupy
+
+        return cupy.asarray(a, dtype=dtype)
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        return self.asarray(np.zeros(shape, dtype=np.dtype(dtype)))
+
+
+def _require(name: str) -> None:
+    try:
+        __import__(name)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        hint = "pip install torch==2.13.0" if name == "torch" else f"pip install {name}"
+        raise ImportError(f"the {name} backend needs {name} installed ({hint})") from exc
+
+
+def resolve_backend(backend: str | Backend | None, device: Any = None) -> Backend:
+    if isinstance(backend, Backend):
+        return backend
+    return Backend(backend or "numpy", device)
+
+
+def backend_of(x: Any) -> Backend:
+    name = backend_name(x)
+    return Backend(name, None if name == "numpy" else getattr(x, "device", None))
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy-free where possible conversion of any backend's array to NumPy."""
+    if isinstance(x, np.ndarray):
+        return x
+    module = type(x).__module__.split(".")[0]
+    if module == "torch":
+        return x.detach().cpu().numpy()
+    if module == "cupy":
+        return x.get()
+    return np.asarray(x)
+
+
+def torch_dtype(dtype: Any) -> Any:
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    return {
+        np.dtype("float32"): torch.float32,
+        np.dtype("float64"): torch.float64,
+        np.dtype("float16"): torch.float16,
+    }[np.dtype(dtype)]
+
+
+def dtype_name(dtype: Any) -> str:
+    """``'float32'`` for np.float32, torch.float32, ... ."""
+    return str(dtype).replace("torch.", "")
+
+
+def erf(xp: Any, x: Any) -> Any:
+    """The error function, which the array API standard does not include."""
+    if xp is np:
+        try:
+            from scipy.special import erf as scipy_erf
+        except ImportError:  # pragma: no cover - scipy is usually present
+            return np.vectorize(math.erf, otypes=[x.dtype])(x)
+        return scipy_erf(x)
+    module = type(x).__module__.split(".")[0]
+    if module == "torch":
+        import torch
+
+        return torch.special.erf(x)
+    import cupyx.scipy.special
+
+    return cupyx.scipy.special.erf(x)

@@ -1,0 +1,67 @@
+"""The ``handgrad`` command line: ``handgrad train | evaluate | predict | datasets | explain | plot | graph | check``.
+
+Each subcommand lives in its own module under :mod:`handgrad.commands` and
+registers itself here; heavy imports happen inside the handlers, so
+``handgrad --help`` starts fast. Errors print one line and exit non-zero
+(2 for usage errors, 1 for runtime errors, 130 on Ctrl-C); ``--debug`` shows
+the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# (module under handgrad.commands) -- each defines register(subparsers)
+COMMAND_MODULES = ("train", "explain", "check")
+
+
+class UsageError(ValueError):
+    """A command-line usage mistake (exit code 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="handgrad",
+        description="Neural networks whose every gradient is derived by hand, checked, and explained.",
+    )
+    parser.add_argument("--version", action="version", version=f"handgrad {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"handgrad.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"handgrad.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("handgrad: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, no traceback unless --debug
+        if args.debug:
+            raise
+        code = 2 if isinstance(exc, UsageError) else 1
+        print(f"handgrad {args.command}: error: {exc}", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
