@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from string import Template
-from typing import Union
 
-Symbol = Union[str, tuple[str, str]]
+Symbol = str | tuple[str, str]
 FORMATS = ("text", "markdown", "latex")
 
 
