@@ -1,0 +1,92 @@
+"""The same hand-written ops on PyTorch tensors (through the array API) as on NumPy arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import handgrad as hg
+from handgrad.backend import Backend, backend_name, namespace_of, to_numpy
+from handgrad.torch_interop import torch_layers
+
+torch = pytest.importorskip("torch")
+
+LAYERS = [
+    lambda: hg.Identity(), lambda: hg.ReLU(), lambda: hg.make_activation("5relu"), lambda: hg.LeakyReLU(0.1),
+    lambda: hg.GELU(), lambda: hg.GELU("tanh"), lambda: hg.Tanh(), lambda: hg.Sigmoid(), lambda: hg.Softplus(),
+    lambda: hg.Softmax(), lambda: hg.Softmax(beta=3.0), lambda: hg.LogSoftmax(), lambda: hg.Scale(2.5),
+]
+IDS = ["identity", "relu", "5relu", "leaky", "gelu", "gelu_tanh", "tanh", "sigmoid", "softplus", "softmax",
+       "softmax_beta", "log_softmax", "scale"]
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["f64", "f32"])
+@pytest.mark.parametrize("factory", LAYERS, ids=IDS)
+def test_op_on_torch_tensors_matches_autograd(factory, dtype, tol, rng):
+    layer = factory()
+    x_np = rng.normal(0, 2, size=(4, 5))
+    x_np = np.where(np.abs(x_np) < 1e-2, 0.5, x_np)
+    x = torch.tensor(x_np, dtype=dtype, requires_grad=True)
+    y = layer.forward(x.detach())
+    assert isinstance(y, torch.Tensor) and y.dtype == dtype
+    g = torch.tensor(rng.normal(size=(4, 5)), dtype=dtype)
+    dx = layer.backward(g)
+    ref = x
+    for mod in torch_layers(layer, dtype):
+        ref = mod(ref)
+    ref.backward(g)
+    torch.testing.assert_close(y, ref.detach(), rtol=tol, atol=tol)
+    torch.testing.assert_close(dx, x.grad, rtol=tol, atol=tol)
+    # and the same numbers as the NumPy path
+    y_np = factory().forward(x_np.astype(np.float64))
+    np.testing.assert_allclose(y.numpy(), y_np, rtol=tol * 10, atol=tol)
+
+
+@pytest.mark.parametrize("factory", LAYERS, ids=IDS)
+def test_jacobian_on_torch(factory, rng):
+    layer = factory()
+    x = torch.tensor(rng.normal(size=(2, 3)))
+    J = layer.jacobian(x)
+    assert isinstance(J, torch.Tensor) and tuple(J.shape) == (2, 3, 3)
+
+
+def test_torch_backend_network_trains_like_numpy(rng):
+    seed = int(rng.integers(2**31))
+    x, y = rng.normal(size=(8, 3)), rng.integers(0, 3, size=8)
+    nets = [hg.MLP(3, [6, 5], 3, f="gelu", g="softmax", seed=seed, dtype=np.float64, backend=b) for b in ("numpy", "torch")]
+    assert isinstance(nets[1].params["W1"], torch.Tensor) and nets[1].backend.name == "torch"
+    losses = []
+    for net in nets:
+        opt = hg.SGD(net, lr=0.5)
+        xb = x if net.backend.name == "numpy" else torch.tensor(x)
+        trace = []
+        for _ in range(5):
+            net.forward(xb)
+            net.zero_grad()
+            trace.append(float(net.backward_loss(hg.CrossEntropyLoss(), y)))
+            opt.step()
+        losses.append(trace)
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-10)
+    for k in nets[0].params:
+        np.testing.assert_allclose(nets[0].params[k], to_numpy(nets[1].params[k]), rtol=1e-10)
+
+
+def test_moving_a_network_between_backends_and_dtypes(rng):
+    net = hg.MLP(2, [3], 1, seed=rng)
+    x = rng.normal(size=(4, 2)).astype(np.float32)
+    before = net(x)
+    net.to("torch", dtype=np.float64)
+    assert net.params["W1"].dtype == torch.float64 and net.dtype == np.float64
+    after = net(torch.tensor(x, dtype=torch.float64))
+    np.testing.assert_allclose(to_numpy(after), before, rtol=1e-6)
+    net.to("numpy", dtype="float32")
+    assert isinstance(net.params["W1"], np.ndarray) and net.params["W1"].dtype == np.float32
+
+
+def test_namespace_helpers():
+    assert namespace_of(np.zeros(2)) is np
+    assert backend_name(torch.zeros(2)) == "torch"
+    with pytest.raises(TypeError, match="NumPy array, a torch.Tensor or a CuPy array"):
+        backend_name("abc")
+    with pytest.raises(ValueError, match="backend must be one of numpy, torch, cupy, got 'jax'"):
+        Backend("jax")
