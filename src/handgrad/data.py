@@ -484,6 +484,10 @@ def load_npz(path: str | os.PathLike, *, task: str | None = None) -> Dataset:
     path = os.fspath(path)
     _check_path(path)
     task = _check_task(task)
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path!r} is not a valid .npz file (not a zip archive of arrays; save with np.savez)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)
