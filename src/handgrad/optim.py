@@ -1,46 +1,407 @@
-r"""Optimizers: the seed's fifth step, θ ← θ - lr · dJ/dθ, written out plainly.
+r"""Optimizers: the seed's fifth step, θ ← θ - lr · dJ/dθ, and its refinements.
 
-Each optimizer updates the network's parameters in place, so arrays handed out
-earlier (``net.params['W1']``) stay the same objects.
+Each optimizer updates the network's parameters **in place**, so arrays handed out
+earlier (``net.params['W1']``) stay the same objects, and the same code runs on NumPy
+arrays and on torch/cupy tensors (only ``*=``, ``+=``, ``-=`` and ``sqrt`` are used).
+
+Every update rule is written out once in its class docstring and once in ``step``,
+term by term, as the layers write their backward passes:
+
+=========  =================================================================
+SGD        g = dJ/dθ + λθ;  θ ← θ - lr·g
+momentum   v ← μv + g;  θ ← θ - lr·v              (PyTorch's convention)
+Nesterov   v ← μv + g;  θ ← θ - lr·(g + μv)
+Adam       m ← β₁m + (1-β₁)g;  v ← β₂v + (1-β₂)g²;
+           θ ← θ - (lr/(1-β₁ᵗ)) · m / (√v/√(1-β₂ᵗ) + ε)
+=========  =================================================================
+
+Learning-rate schedules are plain functions of the epoch that return a factor, so
+the rate of epoch e is ``lr · schedule(e)`` and a resumed run needs no schedule state.
+Optimizer state exports as plain arrays plus JSON (:meth:`Optimizer.state_dict`) for
+checkpoints.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._checks import check_positive_float
+import numpy as np
+
+from ._checks import check_positive_float, lookup_name
+from .backend import backend_of, namespace_of, to_numpy
+
+Array = Any
 
 
+# ====================================================================== validation
+def _check_unit_interval(name: str, value: Any) -> float:
+    """A coefficient in [0, 1): momentum, β₁, β₂."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1), got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not (0.0 <= value < 1.0):  # also rejects NaN
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+# ====================================================================== base class
 class Optimizer:
-    """Base class: holds the network's parameter slots and the learning rate."""
+    """Base class: the network's parameter slots, the learning rate and the update count.
 
-    def __init__(self, net: Any, lr: float) -> None:
+    Subclasses implement ``step()`` and list their per-parameter buffers in
+    ``buffer_names`` (e.g. ``("velocity",)``); buffers are created lazily, shaped like
+    the parameter, on the parameter's backend.
+    """
+
+    name = "optimizer"
+    buffer_names: tuple[str, ...] = ()
+
+    def __init__(self, net: Any, lr: float = 0.01, *, weight_decay: float = 0.0) -> None:
         if not hasattr(net, "parameter_slots"):
             raise TypeError(f"optimizer needs a handgrad network (Sequential/MLP), got {type(net).__name__}")
         self.net = net
-        self.lr = check_positive_float("lr", lr)
+        self.lr = lr
+        self.weight_decay = check_positive_float("weight_decay", weight_decay, allow_zero=True)
+        self.t = 0  # number of updates taken so far
+        self.state: dict[str, dict[str, Array]] = {}  # parameter name -> {buffer name: array}
 
-    def slots(self):
+    @property
+    def lr(self) -> float:
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = check_positive_float("lr", value)
+
+    def slots(self) -> Iterator[tuple[str, Array, Array]]:
         """(name, θ, dJ/dθ) for every parameter, read fresh so moved parameters are seen."""
         for name, layer, key, gkey in self.net.parameter_slots():
             yield name, layer.params[key], layer.grads[gkey]
 
-    def step(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
     def zero_grad(self) -> None:
         self.net.zero_grad()
 
+    def step(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
 
-class SGD(Optimizer):
-    """Plain stochastic gradient descent: θ ← θ - lr · dJ/dθ (in place)."""
+    def _decayed(self, theta: Array, dJ_dtheta: Array) -> Array:
+        """g = dJ/dθ + λθ (L2 weight decay, added to the gradient as PyTorch does)."""
+        if self.weight_decay == 0.0:
+            return dJ_dtheta
+        return dJ_dtheta + self.weight_decay * theta
 
-    def step(self) -> None:
-        for _, theta, dJ_dtheta in self.slots():
-            theta -= self.lr * dJ_dtheta
+    def _buffer(self, name: str, theta: Array, buffer: str) -> Array:
+        slot = self.state.setdefault(name, {})
+        if buffer not in slot:
+            xp = namespace_of(theta)
+            slot[buffer] = xp.zeros_like(theta)
+        return slot[buffer]
+
+    # ------------------------------------------------------------ state for checkpoints
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor's keyword arguments as plain JSON data."""
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"type", "hyperparameters", "t", "buffers"}``: JSON data plus NumPy arrays.
+
+        ``buffers`` maps ``"<buffer>.<param>"`` (e.g. ``"velocity.W1"``) to a NumPy copy.
+        """
+        buffers = {f"{b}.{name}": np.array(to_numpy(arr), copy=True)
+                   for name, slot in self.state.items() for b, arr in slot.items()}
+        return {"type": self.name, "hyperparameters": self.hyperparameters(), "t": self.t, "buffers": buffers}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore hyperparameters, the update count and every buffer (copied, on the params' backend).
+
+        Raises ValueError naming every unknown, missing or mis-shaped buffer.
+        """
+        if not isinstance(state, dict) or state.get("type") != self.name:
+            got = state.get("type") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"cannot load optimizer state of type {got!r} into {self!r}")
+        hyper = dict(state.get("hyperparameters", {}))
+        fresh = type(self)(self.net, **hyper)  # validates every hyperparameter
+        params = {name: theta for name, theta, _ in self.slots()}
+        new_state, problems = {}, []
+        for key, arr in state.get("buffers", {}).items():
+            buffer, _, pname = key.partition(".")
+            if buffer not in self.buffer_names or pname not in params:
+                problems.append(f"unexpected buffer {key!r}")
+                continue
+            if tuple(arr.shape) != tuple(params[pname].shape):
+                problems.append(f"buffer {key!r}: expected shape {tuple(params[pname].shape)}, found {tuple(arr.shape)}")
+                continue
+            theta = params[pname]
+            new_state.setdefault(pname, {})[buffer] = backend_of(theta).asarray(np.array(arr, copy=True), theta.dtype)
+        if problems:
+            raise ValueError(f"optimizer state does not match the network: {'; '.join(problems)}")
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("net", "state", "t")})
+        self.t = int(state.get("t", 0))
+        self.state = new_state
 
     def __repr__(self) -> str:
-        return f"SGD(lr={self.lr:g})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({args})"
 
 
-__all__ = ["SGD", "Optimizer"]
+# ====================================================================== SGD
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, with optional momentum, Nesterov and weight decay.
+
+    Update, for each parameter θ with gradient dJ/dθ (in place)::
+
+        g = dJ/dθ + λ·θ                  (λ = weight_decay; g = dJ/dθ when λ = 0)
+        μ = 0:      θ ← θ - lr·g           (the seed's step 5)
+        μ > 0:      v ← μ·v + g            (v starts at 0, so v₁ = g)
+                    θ ← θ - lr·v
+        Nesterov:   θ ← θ - lr·(g + μ·v)
+
+    These are PyTorch's ``torch.optim.SGD`` formulas (dampening 0).
+
+    >>> from handgrad import MLP
+    >>> SGD(MLP(2, 4, 1, seed=0), lr=0.1, momentum=0.9)
+    SGD(lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0)
+    """
+
+    name = "sgd"
+    buffer_names = ("velocity",)
+
+    def __init__(self, net: Any, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(net, lr, weight_decay=weight_decay)
+        self.momentum = _check_unit_interval("momentum", momentum)
+        self.nesterov = _check_bool("nesterov", nesterov)
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov=True needs momentum > 0, got momentum=0.0")
+
+    def step(self) -> None:
+        lr, mu = self.lr, self.momentum
+        for name, theta, dJ_dtheta in self.slots():
+            g = self._decayed(theta, dJ_dtheta)
+            if mu == 0.0:
+                theta -= lr * g                      # θ ← θ - lr·g
+                continue
+            v = self._buffer(name, theta, "velocity")
+            v *= mu                                  # v ← μ·v
+            v += g                                   #     + g
+            if self.nesterov:
+                theta -= lr * (g + mu * v)           # θ ← θ - lr·(g + μ·v)
+            else:
+                theta -= lr * v                      # θ ← θ - lr·v
+        self.t += 1
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
+
+
+# ====================================================================== Adam
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), with bias correction; PyTorch's ``torch.optim.Adam``.
+
+    Update at step t = 1, 2, ... for each parameter θ (in place)::
+
+        g  = dJ/dθ + λ·θ                       (λ = weight_decay, L2 added to the gradient)
+        m ← β₁·m + (1 - β₁)·g                  (first moment; m₀ = 0)
+        v ← β₂·v + (1 - β₂)·g²                 (second moment; v₀ = 0)
+        m̂ = m / (1 - β₁ᵗ),  v̂ = v / (1 - β₂ᵗ)  (bias corrections)
+        θ ← θ - lr · m̂ / (√v̂ + ε)
+
+    computed as θ ← θ - (lr/(1-β₁ᵗ)) · m / (√v/√(1-β₂ᵗ) + ε), PyTorch's order of operations.
+    """
+
+    name = "adam"
+    buffer_names = ("m", "v")
+
+    def __init__(self, net: Any, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(net, lr, weight_decay=weight_decay)
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (_check_unit_interval("betas[0]", betas[0]), _check_unit_interval("betas[1]", betas[1]))
+        self.eps = check_positive_float("eps", eps)
+
+    def step(self) -> None:
+        self.t += 1
+        beta1, beta2 = self.betas
+        bias1 = 1.0 - beta1 ** self.t                 # 1 - β₁ᵗ
+        bias2_sqrt = math.sqrt(1.0 - beta2 ** self.t)  # √(1 - β₂ᵗ)
+        step_size = self.lr / bias1
+        for name, theta, dJ_dtheta in self.slots():
+            g = self._decayed(theta, dJ_dtheta)
+            m = self._buffer(name, theta, "m")
+            v = self._buffer(name, theta, "v")
+            m *= beta1                                 # m ← β₁·m
+            m += (1.0 - beta1) * g                     #     + (1-β₁)·g
+            v *= beta2                                 # v ← β₂·v
+            v += (1.0 - beta2) * (g * g)               #     + (1-β₂)·g²
+            xp = namespace_of(v)
+            denom = xp.sqrt(v) / bias2_sqrt + self.eps  # √v̂ + ε
+            theta -= step_size * (m / denom)           # θ ← θ - lr·m̂/(√v̂ + ε)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
+
+
+def make_optimizer(name: str | Optimizer, net: Any, **kwargs: Any) -> Optimizer:
+    """An optimizer by name ('sgd', 'adam'; case-insensitive, did-you-mean on typos).
+
+    An :class:`Optimizer` instance is returned as is (``kwargs`` must then be empty).
+    """
+    if isinstance(name, Optimizer):
+        if kwargs:
+            raise TypeError(f"got an optimizer instance {name!r} and extra settings {sorted(kwargs)}")
+        return name
+    return lookup_name("optimizer", name, OPTIMIZERS)(net, **kwargs)
+
+
+# ====================================================================== gradient norm and clipping
+def grad_norm(net: Any) -> float:
+    r"""The global gradient norm ‖g‖ = √(Σ_θ Σ_i (dJ/dθ_i)²) over every parameter, as a float.
+
+    Non-finite gradients give ``nan`` or ``inf``. Accumulated in float64 across parameters.
+    """
+    total = 0.0
+    for _, layer, _, gkey in net.parameter_slots():
+        total += _sum_of_squares(layer.grads[gkey])
+    return math.sqrt(total) if total >= 0 else float("nan")
+
+
+def _sum_of_squares(g: Array) -> float:
+    if isinstance(g, np.ndarray):
+        s = float(np.vdot(g, g))
+        if math.isinf(s) and np.isfinite(g).all():  # float32 overflow of finite values
+            g64 = g.astype(np.float64)
+            s = float(np.vdot(g64, g64))
+        return s
+    xp = namespace_of(g)
+    return float(xp.sum(g * g))
+
+
+def clip_grad_norm(net: Any, max_norm: float) -> float:
+    r"""Scale every gradient by min(1, max_norm / (‖g‖ + 1e-6)), in place; return ‖g‖ before clipping.
+
+    ‖g‖ is the global norm over all parameters (:func:`grad_norm`), PyTorch's
+    ``clip_grad_norm_``. A non-finite norm is returned unchanged and nothing is scaled,
+    so the caller can report divergence.
+    """
+    max_norm = check_positive_float("max_norm", max_norm)
+    norm = grad_norm(net)
+    if math.isfinite(norm) and norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for _, layer, _, gkey in net.parameter_slots():
+            layer.grads[gkey] *= scale
+    return norm
+
+
+# ====================================================================== schedules
+class Schedule:
+    """A learning-rate schedule: ``schedule(epoch) -> factor``; epoch e (0-based) uses lr·factor.
+
+    Schedules hold no state, so a resumed run gets the same rate for the same epoch.
+    """
+
+    name = "constant"
+
+    def __call__(self, epoch: int) -> float:
+        return 1.0
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.name}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
+        return f"{type(self).__name__}({args})"
+
+
+class StepLR(Schedule):
+    r"""Step decay: factor = γ^⌊e / step_size⌋ (multiply the rate by γ every ``step_size`` epochs)."""
+
+    name = "step"
+
+    def __init__(self, step_size: int, gamma: float = 0.1) -> None:
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral):
+            raise TypeError(f"step_size must be a positive int, got {type(step_size).__name__} {step_size!r}")
+        if step_size <= 0:
+            raise ValueError(f"step_size must be a positive int, got {step_size}")
+        self.step_size = int(step_size)
+        self.gamma = check_positive_float("gamma", gamma)
+
+    def __call__(self, epoch: int) -> float:
+        return self.gamma ** (epoch // self.step_size)
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.name, "step_size": self.step_size, "gamma": self.gamma}
+
+
+class CosineLR(Schedule):
+    r"""Cosine annealing over ``epochs``: factor = m + (1 - m)·(1 + cos(π·e/epochs))/2, m = min_factor.
+
+    Epoch 0 uses the full rate; the factor falls smoothly towards ``min_factor`` and
+    stays there after ``epochs``.
+    """
+
+    name = "cosine"
+
+    def __init__(self, epochs: int, min_factor: float = 0.0) -> None:
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
+            raise TypeError(f"epochs must be a positive int, got {type(epochs).__name__} {epochs!r}")
+        if epochs <= 0:
+            raise ValueError(f"epochs must be a positive int, got {epochs}")
+        self.epochs = int(epochs)
+        self.min_factor = check_positive_float("min_factor", min_factor, allow_zero=True)
+        if self.min_factor >= 1.0:
+            raise ValueError(f"min_factor must be below 1, got {self.min_factor}")
+
+    def __call__(self, epoch: int) -> float:
+        e = min(epoch, self.epochs)
+        return self.min_factor + (1.0 - self.min_factor) * 0.5 * (1.0 + math.cos(math.pi * e / self.epochs))
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.name, "epochs": self.epochs, "min_factor": self.min_factor}
+
+
+SCHEDULES: dict[str, type[Schedule]] = {"constant": Schedule, "step": StepLR, "cosine": CosineLR}
+
+
+def make_schedule(spec: Any, epochs: int) -> Schedule | Callable[[int], float] | None:
+    """A schedule from None, a name ('constant', 'step', 'cosine'), a config dict, a Schedule or a callable.
+
+    Name defaults for a run of ``epochs`` epochs: 'cosine' anneals over all of them to
+    0.01 of the rate; 'step' multiplies the rate by 0.1 after each third of the run.
+    A callable ``f(epoch) -> factor`` is used as is (it cannot be stored in a checkpoint).
+    """
+    if spec is None or isinstance(spec, Schedule):
+        return spec
+    if isinstance(spec, dict):
+        cfg = dict(spec)
+        cls = lookup_name("schedule", cfg.pop("type", None), SCHEDULES)
+        return cls(**cfg)
+    if isinstance(spec, str):
+        cls = lookup_name("schedule", spec, SCHEDULES)
+        if cls is CosineLR:
+            return CosineLR(max(int(epochs), 1), min_factor=0.01)
+        if cls is StepLR:
+            return StepLR(max(int(epochs) // 3, 1), gamma=0.1)
+        return cls()
+    if callable(spec):
+        return spec
+    raise TypeError(f"schedule must be None, a name, a Schedule or a callable epoch -> factor, got {type(spec).__name__}")
+
+
+__all__ = [
+    "OPTIMIZERS", "SCHEDULES", "SGD", "Adam", "CosineLR", "Optimizer", "Schedule", "StepLR", "clip_grad_norm",
+    "grad_norm", "make_optimizer", "make_schedule",
+]

@@ -1,0 +1,749 @@
+r"""The training loop: the seed's five SGD steps over shuffled mini-batches, epoch after epoch.
+
+Each step of :func:`fit` is the seed's recipe, visible in ``_Run.train_epoch``::
+
+    y_hat = net.forward(x_batch)                 # 1. forward
+    net.zero_grad()                              # 3. clear the gradients (they accumulate)
+    J = net.backward_loss(loss, y_batch)         # 2. loss and 4. backward, fused where it simplifies
+    optimizer.step()                             # 5. update θ ← θ - lr·dJ/dθ (or momentum / Adam)
+
+``backward_loss`` computes J(y, ŷ) and backpropagates dJ/dŷ; when the network ends in
+sigmoid + BCE or softmax + cross-entropy it starts from the output layer's input z
+with the simpler dJ/dz = (ŷ - y)/N instead. Before step 5 the loss and the gradients
+are checked: a NaN or inf raises :class:`~handgrad.errors.DivergenceError` and the
+update is never applied.
+
+Around the five steps: a seeded ``np.random.default_rng`` shuffles each epoch; loss and
+metrics (MSE/MAE/R² or accuracy/log-loss) are recorded per epoch on the training and
+validation data in a :class:`History`; early stopping on the validation loss restores
+the best weights; callbacks may stop the run; checkpoints are written atomically after
+every epoch and ``resume=`` continues a run to the same weights as an uninterrupted one;
+Ctrl-C rolls back to the last finished epoch, which is the one saved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import metrics as M
+from ._checks import as_array, check_2d, check_finite, check_positive_float, lookup_name
+from .backend import to_numpy
+from .errors import DivergenceError, ModelFileError
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, make_loss
+from .optim import Optimizer, Schedule, clip_grad_norm, grad_norm, make_optimizer, make_schedule
+
+Array = Any
+TASKS = {"regression": "regression", "classification": "classification"}
+EVAL_CHUNK = 8192  # rows per forward pass when evaluating or predicting
+RNG_TYPES = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+# ====================================================================== history
+@dataclass
+class History:
+    """Per-epoch records of a run: ``history.records[i]`` is a dict for epoch i + 1.
+
+    Each record holds ``epoch`` (1-based), ``lr``, ``loss`` and the task's metrics
+    (``mse``, ``mae``, ``r2`` or ``accuracy``, ``log_loss``), and the same with a
+    ``val_`` prefix when validation data was given. ``history["val_loss"]`` is a column.
+    ``best_epoch`` has the lowest validation loss (training loss without validation);
+    ``stopped_early`` says whether early stopping or a callback ended the run, and
+    ``stop_reason`` why. ``seed`` is the shuffling seed (drawn and recorded when None).
+    """
+
+    records: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    stop_reason: str | None = None
+    seed: int | None = None
+    epoch_seconds: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: str) -> list[float]:
+        if not any(key in r for r in self.records) and self.records:
+            raise KeyError(f"no {key!r} in the history; recorded: {', '.join(self.records[-1])}")
+        return [r.get(key, math.nan) for r in self.records]
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The last epoch's record ({} before any epoch)."""
+        return dict(self.records[-1]) if self.records else {}
+
+    @property
+    def best(self) -> dict[str, float]:
+        """The best epoch's record ({} before any epoch)."""
+        return dict(self.records[self.best_epoch - 1]) if self.best_epoch else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"records": [dict(r) for r in self.records], "best_epoch": self.best_epoch,
+                "stopped_early": self.stopped_early, "stop_reason": self.stop_reason, "seed": self.seed,
+                "epoch_seconds": list(self.epoch_seconds)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        return cls(records=[dict(r) for r in d.get("records", [])], best_epoch=d.get("best_epoch"),
+                   stopped_early=bool(d.get("stopped_early", False)), stop_reason=d.get("stop_reason"),
+                   seed=d.get("seed"), epoch_seconds=list(d.get("epoch_seconds", [])))
+
+    def __repr__(self) -> str:
+        last = ", ".join(f"{k}={v:.4g}" for k, v in self.final.items() if k not in ("epoch", "lr"))
+        return f"History(epochs={len(self)}, best_epoch={self.best_epoch}, stopped_early={self.stopped_early}, {last})"
+
+
+class Callback:
+    """Base class for callbacks; every hook is optional.
+
+    ``on_epoch_end(epoch, logs)`` gets the 1-based epoch and that epoch's record; returning
+    True or ``"stop"`` ends training after this epoch. A plain function
+    ``f(epoch, logs)`` works too.
+    """
+
+    def on_train_begin(self, info: dict[str, Any]) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | str | None:
+        return None
+
+    def on_train_end(self, history: History) -> None:
+        pass
+
+
+# ====================================================================== data at the boundary
+@dataclass
+class _Data:
+    X: Array            # (n, in_features), the network's backend and dtype
+    Y: Array            # targets as the loss takes them: (n, K) floats, or (n,) int labels for cross-entropy
+    y_np: np.ndarray    # the same targets in NumPy, for metrics
+    fingerprint: str
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    def take(self, idx: np.ndarray) -> tuple[Array, Array]:
+        if isinstance(self.X, np.ndarray):
+            return self.X[idx], self.Y[idx]
+        import torch
+
+        t = torch.as_tensor(idx, device=self.X.device)
+        y = self.Y[idx] if isinstance(self.Y, np.ndarray) else self.Y[t]
+        return self.X[t], y
+
+
+def infer_task(loss: Any) -> str:
+    """'classification' for BCE, BCE-with-logits and cross-entropy; 'regression' otherwise."""
+    return "classification" if isinstance(make_loss(loss), (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss)) \
+        else "regression"
+
+
+def _check_net(net: Any) -> None:
+    if not hasattr(net, "parameter_slots") or not hasattr(net, "layers"):
+        raise TypeError(f"expected a handgrad network (Sequential, MLP, TwoLayerNet), got {type(net).__name__}")
+
+
+def _features(net: Any, X: Any, name: str) -> np.ndarray:
+    """X as a finite 2-D float array of the network's dtype, with the network's width."""
+    X = as_array(to_numpy(X) if not isinstance(X, (np.ndarray, list, tuple)) else X, name, net.dtype)
+    check_2d(X, name)
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has 0 rows; need at least one sample")
+    if X.shape[1] != net.in_features:
+        raise ValueError(f"{name} has {X.shape[1]} features (columns), but the network expects "
+                         f"{net.in_features} (its first Linear has in_features={net.in_features})")
+    check_finite(X, name)
+    return X
+
+
+def _targets(net: Any, y: Any, loss: Loss, n: int, name: str) -> np.ndarray:
+    """y canonicalised: (n,) int labels for cross-entropy with indices, else (n, K) floats of the net's dtype."""
+    y = np.asarray(to_numpy(y) if not isinstance(y, (list, tuple)) else y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {y.dtype}; map class names to integers 0..C-1 first")
+    if y.ndim not in (1, 2) or y.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) or ({n}, K) to match X's {n} rows, got {y.shape}")
+    check_finite(y.astype(np.float64, copy=False), name)
+    K = net.out_features
+    if isinstance(loss, CrossEntropyLoss) and (y.ndim == 1 or (y.shape[1] == 1 and K != 1)):
+        labels = y.reshape(-1)
+        if np.any(labels != np.round(labels)):
+            raise ValueError(f"{name}: cross-entropy targets must be integer class indices 0..{K - 1}")
+        labels = labels.astype(np.int64)
+        if labels.min() < 0 or labels.max() >= K:
+            raise ValueError(f"{name} holds class {int(labels.max() if labels.max() >= K else labels.min())}, but the "
+                             f"network has {K} outputs (classes 0..{K - 1})")
+        return labels
+    y = y.reshape(-1, 1) if y.ndim == 1 else y
+    if y.shape[1] != K:
+        raise ValueError(f"{name} has {y.shape[1]} column(s) (targets per sample), but the network outputs {K}")
+    if isinstance(loss, (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss)) and (y.min() < 0 or y.max() > 1):
+        raise ValueError(f"{name}: {type(loss).__name__} targets must lie in [0, 1], got min {y.min():g}, max {y.max():g}")
+    return y.astype(net.dtype, copy=False)
+
+
+def _prepare(net: Any, X: Any, y: Any, loss: Loss, what: str) -> _Data:
+    Xn = _features(net, X, f"X ({what})")
+    yn = _targets(net, y, loss, Xn.shape[0], f"y ({what})")
+    h = hashlib.sha256()
+    for a in (Xn, yn):
+        h.update(repr((a.shape, a.dtype.str)).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    be = net.backend
+    if be.name == "numpy":
+        return _Data(Xn, yn, yn, h.hexdigest())
+    Y = yn if yn.dtype.kind == "i" else be.asarray(yn, yn.dtype)
+    return _Data(be.asarray(Xn, Xn.dtype), Y, yn, h.hexdigest())
+
+
+# ====================================================================== prediction and evaluation
+def _outputs(net: Any, X: Array) -> tuple[np.ndarray, np.ndarray]:
+    """(output-layer input z, output ŷ) for all rows, in chunks, as NumPy; leaves no cache behind."""
+    zs, outs = [], []
+    try:
+        for start in range(0, int(X.shape[0]), EVAL_CHUNK):
+            z = X[start:start + EVAL_CHUNK]
+            for layer in net.layers[:-1]:
+                z = layer.forward(z)
+            outs.append(to_numpy(net.layers[-1].forward(z)))
+            zs.append(to_numpy(z))
+    finally:
+        net.clear_cache()
+    return np.concatenate(zs), np.concatenate(outs)
+
+
+def predict(net: Any, X: Any) -> np.ndarray:
+    """The network's outputs ŷ for X (n, in_features), as a NumPy array (n, K). X is validated first."""
+    _check_net(net)
+    Xn = _features(net, X, "X")
+    be = net.backend
+    return _outputs(net, Xn if be.name == "numpy" else be.asarray(Xn, Xn.dtype))[1]
+
+
+def _is_binary(net: Any, loss: Loss) -> bool:
+    """Element-wise binary (one probability per output) versus one class among K outputs."""
+    return isinstance(loss, (BCELoss, BCEWithLogitsLoss)) or net.out_features == 1
+
+
+def _proba(net: Any, loss: Loss, out: np.ndarray) -> np.ndarray:
+    from . import functional as F
+    from .layers import LogSoftmax, Sigmoid, Softmax
+
+    last = net.layers[-1]
+    p = out.astype(np.float64)
+    if isinstance(last, (Softmax, Sigmoid)):
+        pass
+    elif isinstance(last, LogSoftmax):
+        p = np.exp(p)
+    elif isinstance(loss, CrossEntropyLoss):
+        p = F.softmax(p)
+    elif isinstance(loss, BCEWithLogitsLoss):
+        p = F.sigmoid(p)
+    else:  # e.g. squared error on an identity output: scores, clipped into [0, 1]
+        p = np.clip(p, 0.0, 1.0)
+        if not _is_binary(net, loss):
+            s = p.sum(axis=1, keepdims=True)
+            p = np.where(s > 0, p / np.where(s > 0, s, 1.0), 1.0 / p.shape[1])
+    return p
+
+
+def predict_proba(net: Any, X: Any, loss: Any = "cross_entropy") -> np.ndarray:
+    """Class probabilities: (n, 2) for one binary output, (n, K) for K classes or K binary labels."""
+    loss = make_loss(loss)
+    p = _proba(net, loss, predict(net, X))
+    if net.out_features == 1:
+        return np.concatenate([1.0 - p, p], axis=1)
+    return p
+
+
+def predict_labels(net: Any, X: Any, loss: Any = "cross_entropy") -> np.ndarray:
+    """Predicted class indices: (n,) for one binary output or K classes; (n, K) 0/1 for K binary labels."""
+    loss = make_loss(loss)
+    p = _proba(net, loss, predict(net, X))
+    if _is_binary(net, loss):
+        labels = (p >= 0.5).astype(np.int64)
+        return labels[:, 0] if labels.shape[1] == 1 else labels
+    return np.argmax(p, axis=1).astype(np.int64)
+
+
+def _scores(net: Any, loss: Loss, task: str, out: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    if task == "regression":
+        return {name: fn(y, out) for name, fn in M.REGRESSION_METRICS.items()}
+    p = _proba(net, loss, out)
+    if _is_binary(net, loss):
+        truth = (y.reshape(p.shape) >= 0.5).astype(np.int64).reshape(-1)
+        p1 = p.reshape(-1)
+        return {"accuracy": M.accuracy(truth, (p1 >= 0.5).astype(np.int64)), "log_loss": M.log_loss(truth, p1)}
+    truth = y if y.ndim == 1 else np.argmax(y, axis=1)
+    return {"accuracy": M.accuracy(truth, np.argmax(p, axis=1)), "log_loss": M.log_loss(truth, p)}
+
+
+def _evaluate(net: Any, loss: Loss, task: str, data: _Data) -> dict[str, float]:
+    z, out = _outputs(net, data.X)
+    y = data.y_np
+    if net.fused_pair(loss):
+        J, _ = loss.fused(y, z)  # the loss training minimises: from the logits, never double-squashed
+    else:
+        J, _ = loss(y, out)
+    record = {"loss": float(J)}
+    if math.isfinite(record["loss"]) and np.isfinite(out).all():
+        record.update(_scores(net, loss, task, out, data.y_np))
+    return record
+
+
+def evaluate(net: Any, X: Any, y: Any, loss: Any = "mse", task: str | None = None) -> dict[str, float]:
+    """Loss and metrics of ``net`` on (X, y): ``{"loss", "mse", "mae", "r2"}`` for regression,
+    ``{"loss", "accuracy", "log_loss"}`` for classification (``task`` defaults from the loss)."""
+    _check_net(net)
+    loss = make_loss(loss)
+    task = _check_task(task, loss)
+    return _evaluate(net, loss, task, _prepare(net, X, y, loss, "evaluation data"))
+
+
+# ====================================================================== argument checks
+def _check_task(task: Any, loss: Loss) -> str:
+    if task is None:
+        return infer_task(loss)
+    return lookup_name("task", task, TASKS)
+
+
+def _check_count(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _make_rng(seed: Any) -> tuple[np.random.Generator, int | None]:
+    if isinstance(seed, np.random.Generator):
+        return seed, None
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)  # drawn from the OS, recorded in the history
+    elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    return np.random.default_rng(int(seed)), int(seed)
+
+
+def _make_optimizer(optimizer: Any, net: Any, lr: Any) -> Optimizer:
+    if isinstance(optimizer, Optimizer):
+        if optimizer.net is not net:
+            raise ValueError("the optimizer was built for a different network")
+        if lr is not None:
+            raise ValueError("pass lr to the optimizer you built, or pass optimizer by name with lr=")
+        return optimizer
+    return make_optimizer(optimizer, net) if lr is None else make_optimizer(optimizer, net, lr=lr)
+
+
+def _check_loss_pair(net: Any, loss: Loss) -> None:
+    from .layers import Sigmoid, Softmax
+
+    last = net.layers[-1]
+    if isinstance(loss, BCEWithLogitsLoss) and isinstance(last, Sigmoid):
+        warnings.warn("bce_with_logits after a Sigmoid output applies the sigmoid twice; use loss='bce' "
+                      "(fused with the sigmoid) or an identity output", UserWarning, stacklevel=3)
+    if isinstance(loss, CrossEntropyLoss) and isinstance(last, Softmax) and not net.fused_pair(loss):
+        warnings.warn("cross_entropy takes logits; this Softmax output does not fuse with it (beta != 1)",
+                      UserWarning, stacklevel=3)
+
+
+# ====================================================================== progress
+class _Progress:
+    """Epoch progress: a rich bar on a terminal, else a plain line every ~5% of the epochs (to stderr)."""
+
+    def __init__(self, enabled: bool, epochs: int, start: int, task: str) -> None:
+        self.epochs, self.task, self.bar = epochs, task, None
+        self.enabled = bool(enabled) and epochs > start
+        self.every = max(1, math.ceil(epochs / 20))
+        if self.enabled and getattr(sys.stderr, "isatty", lambda: False)():
+            try:
+                from rich.console import Console
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            except ImportError:
+                return
+            self.bar = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
+                                TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+            self.bar.start()
+            self.task_id = self.bar.add_task("train", total=epochs, completed=start, info="")
+
+    def _summary(self, r: dict[str, float]) -> str:
+        keys = ["loss", "accuracy" if self.task == "classification" else "r2"]
+        keys += [f"val_{k}" for k in keys]
+        return "  ".join(f"{k} {r[k]:.4g}" for k in keys if k in r)
+
+    def update(self, record: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(self.task_id, completed=record["epoch"], info=self._summary(record))
+        elif record["epoch"] % self.every == 0 or record["epoch"] in (1, self.epochs):
+            width = len(str(self.epochs))
+            print(f"epoch {record['epoch']:>{width}}/{self.epochs}  {self._summary(record)}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+# ====================================================================== the run
+def _clone(a: Array) -> Array:
+    return a.copy() if isinstance(a, np.ndarray) else a.clone()
+
+
+def _params_finite(net: Any) -> bool:
+    return all(bool(np.isfinite(to_numpy(p)).all()) for p in net.params.values())
+
+
+class _Run:
+    """State of one training run; ``fit`` drives it epoch by epoch."""
+
+    def __init__(self, net: Any, loss: Loss, opt: Optimizer, rng: np.random.Generator, data: _Data,
+                 val: _Data | None, cfg: dict[str, Any]) -> None:
+        self.net, self.loss, self.opt, self.rng, self.data, self.val, self.cfg = net, loss, opt, rng, data, val, cfg
+        self.history = History(seed=cfg["seed"])
+        self.epoch = 0                     # finished epochs
+        self.best_value = math.inf
+        self.best_params: dict[str, Array] | None = None
+        self.wait = 0
+        self.saved_epoch: int | None = None
+        self.last_finite: tuple[float, int, int] | None = None
+        self.snap: dict[str, Any] | None = None
+        self.in_epoch = False
+
+    # ------------------------------------------------------------ the five steps
+    def train_epoch(self, epoch: int) -> float:
+        """One pass over the shuffled training data; returns the mean mini-batch loss."""
+        net, loss, opt, data = self.net, self.loss, self.opt, self.data
+        bs, clip = self.cfg["batch_size"], self.cfg["clip_grad_norm"]
+        order = self.rng.permutation(data.n)
+        n_steps = math.ceil(data.n / bs)
+        total = 0.0
+        for step in range(1, n_steps + 1):
+            idx = order[(step - 1) * bs: step * bs]
+            x_batch, y_batch = data.take(idx)
+            net.forward(x_batch)                        # 1. forward: ŷ = g(W2 f(W1 x + b1) + b2) ...
+            net.zero_grad()                             # 3. zero the gradients (backward accumulates)
+            J = float(net.backward_loss(loss, y_batch))  # 2. loss J(y, ŷ) and 4. backward: every dJ/dθ
+            norm = clip_grad_norm(net, clip) if clip else grad_norm(net)
+            if not (math.isfinite(J) and math.isfinite(norm)):
+                self.diverged(epoch, step, n_steps, J)  # before the update: θ stays finite
+            opt.step()                                  # 5. update: θ ← θ - lr·dJ/dθ (SGD; see optim)
+            total += J * (len(idx) if self.cfg["mean_loss"] else 1.0)
+            self.last_finite = (J, epoch, step)
+        return total / data.n if self.cfg["mean_loss"] else total
+
+    # ------------------------------------------------------------ faults
+    def diverged(self, epoch: int, step: int | str, n_steps: int, J: float) -> None:
+        where = f"epoch {epoch}/{self.cfg['epochs']}, " + (f"step {step}/{n_steps}" if isinstance(step, int) else step)
+        if not math.isfinite(J):
+            what = f"the loss is {J}"
+        else:
+            bad = [name for name, layer, _, g in self.net.parameter_slots()
+                   if not np.isfinite(to_numpy(layer.grads[g])).all()]
+            what = f"the gradient of {', '.join(bad) or 'the parameters'} is non-finite (the loss was {J:.6g})"
+        if _params_finite(self.net):
+            kept = "the parameters are left at their last finite values (no update was applied)"
+        else:
+            self.restore_snapshot()
+            kept = f"the parameters are restored to their values at the start of epoch {epoch}"
+        last = (f"{self.last_finite[0]:.6g} (epoch {self.last_finite[1]}, step {self.last_finite[2]})"
+                if self.last_finite else "none")
+        lr = self.opt.lr
+        err = DivergenceError(
+            f"training diverged at {where}: {what}, with lr={lr:g}. The last finite loss was {last}; {kept}. "
+            f"Try a smaller learning rate (e.g. lr={lr / 10:g}), gradient clipping (clip_grad_norm=1.0) "
+            "or standardised inputs.")
+        err.history = self.history
+        raise err
+
+    def snapshot(self) -> None:
+        """Remember the state at the start of an epoch (the end of the last finished one)."""
+        if self.snap is None:
+            self.snap = {"params": {k: _clone(v) for k, v in self.net.params.items()}}
+        else:
+            for k, v in self.net.params.items():
+                self.snap["params"][k][...] = v
+        self.snap["opt"] = self.opt.state_dict()
+        self.snap["rng"] = self.rng.bit_generator.state
+
+    def restore_snapshot(self) -> None:
+        if self.snap is None:
+            return
+        for name, layer, key, _ in self.net.parameter_slots():
+            layer.params[key][...] = self.snap["params"][name]
+        self.opt.load_state_dict(self.snap["opt"])
+        self.rng.bit_generator.state = self.snap["rng"]
+
+    # ------------------------------------------------------------ end of an epoch
+    def end_epoch(self, epoch: int, running_loss: float, lr: float, seconds: float) -> dict[str, float]:
+        record: dict[str, float] = {"epoch": epoch, "lr": lr}
+        if self.cfg["train_metrics"]:
+            record.update(_evaluate(self.net, self.loss, self.cfg["task"], self.data))
+        else:
+            record["loss"] = running_loss
+        if self.val is not None:
+            record.update({f"val_{k}": v for k, v in _evaluate(self.net, self.loss, self.cfg["task"], self.val).items()})
+        for key in ("loss", "val_loss"):
+            if key in record and not math.isfinite(record[key]):
+                self.diverged(epoch, f"end-of-epoch evaluation ({key})", 0, record[key])
+        self.history.records.append(record)
+        self.history.epoch_seconds.append(seconds)
+        self.track_best(epoch, record)
+        return record
+
+    def track_best(self, epoch: int, record: dict[str, float]) -> None:
+        value = record["val_loss" if self.val is not None else "loss"]
+        if value < self.best_value - self.cfg["min_delta"]:
+            self.best_value, self.history.best_epoch, self.wait = value, epoch, 0
+            if self.cfg["early_stopping"] and self.cfg["restore_best"]:
+                self.best_params = {k: _clone(v) for k, v in self.net.params.items()}
+        else:
+            self.wait += 1
+
+    def restore_best(self) -> None:
+        if self.best_params is not None and self.history.best_epoch != len(self.history):
+            for name, layer, key, _ in self.net.parameter_slots():
+                layer.params[key][...] = self.best_params[name]
+
+    # ------------------------------------------------------------ checkpoints
+    def save(self) -> None:
+        from .io import Checkpoint, save_checkpoint
+
+        path = self.cfg["checkpoint"]
+        if path is None or self.saved_epoch == self.epoch:
+            return
+        state = {"best_value": self.best_value if math.isfinite(self.best_value) else None, "wait": self.wait}
+        save_checkpoint(path, Checkpoint(
+            net=self.net, epoch=self.epoch, optimizer_state=self.opt.state_dict(),
+            rng_state=self.rng.bit_generator.state, history=self.history.to_dict(),
+            hyperparameters=self.cfg["hyper"], best_params=self.best_params, state=state))
+        self.saved_epoch = self.epoch
+
+    def resume(self, path: Any) -> None:
+        from .io import load_checkpoint
+
+        ckpt = load_checkpoint(path)
+        _check_same(path, "architecture", ckpt.net.config(), self.net.config())
+        _check_same(path, "training settings", ckpt.hyperparameters, self.cfg["hyper"], skip=("epochs", "seed"))
+        for name, layer, key, _ in self.net.parameter_slots():
+            layer.params[key][...] = self.net.backend.asarray(ckpt.net.params[name], layer.params[key].dtype)
+        if ckpt.optimizer_state is not None:
+            self.opt.load_state_dict(ckpt.optimizer_state)
+        self.rng = _rng_from_state(path, ckpt.rng_state)
+        self.history = History.from_dict(ckpt.history or {})
+        self.epoch = self.saved_epoch = ckpt.epoch
+        self.best_value = ckpt.state.get("best_value") if ckpt.state.get("best_value") is not None else math.inf
+        self.wait = int(ckpt.state.get("wait", 0))
+        if ckpt.best_params is not None:
+            be = self.net.backend
+            self.best_params = {k: be.asarray(v, v.dtype) for k, v in ckpt.best_params.items()}
+
+
+def _check_same(path: Any, what: str, saved: dict, now: dict, skip: Sequence[str] = ()) -> None:
+    keys = sorted((set(saved) | set(now)) - set(skip))
+    diffs = [f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
+    if diffs:
+        raise ModelFileError(f"{path}: cannot resume, the {what} differ: " + "; ".join(diffs))
+
+
+def _rng_from_state(path: Any, state: Any) -> np.random.Generator:
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    if name not in RNG_TYPES:
+        raise ModelFileError(f"{path}: the checkpoint's random generator state is missing or unknown ({name!r})")
+    bitgen = getattr(np.random, name)()
+    try:
+        bitgen.state = state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelFileError(f"{path}: the checkpoint's random generator state is invalid ({exc})") from None
+    return np.random.Generator(bitgen)
+
+
+def _schedule_config(schedule: Any) -> Any:
+    if schedule is None:
+        return None
+    return schedule.config() if isinstance(schedule, Schedule) else "callable"
+
+
+def _call_callbacks(callbacks: Sequence[Any], hook: str, *args: Any) -> str | None:
+    reason = None
+    for cb in callbacks:
+        fn = getattr(cb, hook, None)
+        if fn is None and hook == "on_epoch_end" and callable(cb):
+            fn = cb
+        if fn is None:
+            continue
+        result = fn(*args)
+        if hook == "on_epoch_end" and (result is True or result == "stop") and reason is None:
+            reason = f"callback {getattr(cb, '__name__', type(cb).__name__)} asked to stop"
+    return reason
+
+
+# ====================================================================== fit
+def fit(
+    net: Any,
+    X: Any,
+    y: Any,
+    loss: Any = "mse",
+    *,
+    optimizer: str | Optimizer = "sgd",
+    lr: float | None = None,
+    epochs: int = 100,
+    batch_size: int = 32,
+    seed: int | np.random.Generator | None = 0,
+    validation_data: tuple[Any, Any] | None = None,
+    task: str | None = None,
+    train_metrics: bool = True,
+    early_stopping: bool = False,
+    patience: int = 10,
+    min_delta: float = 0.0,
+    restore_best: bool = True,
+    callbacks: Sequence[Any] = (),
+    progress: bool = False,
+    clip_grad_norm: float | None = None,
+    schedule: str | Schedule | Callable[[int], float] | None = None,
+    checkpoint: Any = None,
+    resume: Any = None,
+) -> History:
+    """Train ``net`` in place on (X, y) with shuffled mini-batches; return the :class:`History`.
+
+    Parameters
+    ----------
+    net : a handgrad network (``MLP``, ``TwoLayerNet``, ``Sequential``).
+    X : (n, in_features) inputs; y : (n,) or (n, K) targets, or (n,) class indices for
+        cross-entropy. Checked once here: 2-D, finite, matching rows and widths.
+    loss : a loss name ('mse', 'squared_error', 'bce', 'bce_with_logits', 'cross_entropy') or a Loss.
+    optimizer : 'sgd', 'adam' or an :class:`~handgrad.optim.Optimizer` built on ``net``.
+    lr : learning rate for a named optimizer (default: SGD 0.01, Adam 0.001).
+    epochs : passes over the data; 0 leaves the parameters bitwise unchanged.
+    batch_size : rows per step; larger than n means one full batch per epoch.
+    seed : int, Generator or None (drawn and recorded in ``history.seed``) for the shuffles.
+    validation_data : (X_val, y_val), evaluated after every epoch.
+    task : 'regression' or 'classification' (metrics); default from the loss.
+    train_metrics : evaluate loss and metrics on the whole training set after each epoch with
+        the epoch's final weights (True), or record only the mean mini-batch loss (False, cheaper).
+    early_stopping, patience, min_delta, restore_best : stop when the validation loss has not
+        improved by more than ``min_delta`` for ``patience`` epochs, then restore the best weights.
+    callbacks : objects with ``on_epoch_end(epoch, logs)`` (return True/'stop' to stop) or functions.
+    progress : show a progress bar (rich on a terminal, else plain lines on stderr).
+    clip_grad_norm : rescale the gradients to this global norm when it is exceeded.
+    schedule : 'step', 'cosine', a :class:`~handgrad.optim.Schedule` or ``f(epoch) -> factor``;
+        epoch e (0-based) trains at ``lr·factor``.
+    checkpoint : path written atomically after every epoch (weights, optimizer state, epoch,
+        random state, history, settings).
+    resume : a checkpoint path; training continues from it to the same weights as an
+        uninterrupted run. The settings (except ``epochs``) must match the checkpoint's.
+
+    Raises
+    ------
+    DivergenceError : a non-finite loss or gradient; names the epoch, step, lr and last finite
+        loss; the parameters keep their last finite values. ``err.history`` holds the history.
+    KeyboardInterrupt : re-raised after rolling back to (and saving) the last finished epoch.
+    """
+    _check_net(net)
+    loss = make_loss(loss)
+    task = _check_task(task, loss)
+    epochs = _check_count("epochs", epochs, 0)
+    batch_size = _check_count("batch_size", batch_size, 1)
+    patience = _check_count("patience", patience, 1)
+    min_delta = check_positive_float("min_delta", min_delta, allow_zero=True)
+    clip = None if clip_grad_norm is None else check_positive_float("clip_grad_norm", clip_grad_norm)
+    rng, drawn_seed = _make_rng(seed)
+    opt = _make_optimizer(optimizer, net, lr)
+    schedule = make_schedule(schedule, epochs)
+    callbacks = list(callbacks)
+    data = _prepare(net, X, y, loss, "training data")
+    val = None if validation_data is None else _prepare(net, *_pair(validation_data), loss, "validation data")
+    if early_stopping and val is None:
+        raise ValueError("early_stopping needs validation_data=(X_val, y_val): it monitors the validation loss")
+    _check_loss_pair(net, loss)
+    base_lr = opt.lr
+    hyper = {"loss": repr(loss), "task": task, "optimizer": opt.name, "optimizer_settings": opt.hyperparameters(),
+             "batch_size": batch_size, "schedule": _schedule_config(schedule), "clip_grad_norm": clip,
+             "early_stopping": bool(early_stopping), "patience": patience, "min_delta": min_delta,
+             "restore_best": bool(restore_best), "train_metrics": bool(train_metrics), "data": data.fingerprint,
+             "validation_data": None if val is None else val.fingerprint, "epochs": epochs, "seed": drawn_seed}
+    cfg = {"epochs": epochs, "batch_size": min(batch_size, data.n), "clip_grad_norm": clip, "task": task,
+           "train_metrics": bool(train_metrics), "early_stopping": bool(early_stopping), "patience": patience,
+           "min_delta": min_delta, "restore_best": bool(restore_best), "checkpoint": checkpoint, "hyper": hyper,
+           "seed": drawn_seed, "mean_loss": getattr(loss, "reduction", "mean") != "sum"}
+    run = _Run(net, loss, opt, rng, data, val, cfg)
+    if resume is not None:
+        run.resume(resume)
+    _call_callbacks(callbacks, "on_train_begin", {"epochs": epochs, "initial_epoch": run.epoch, "task": task})
+    bar = _Progress(progress, epochs, run.epoch, task)
+    try:
+        _loop(run, schedule, base_lr, callbacks, bar)
+    except KeyboardInterrupt:
+        bar.close()
+        _interrupted(run)
+    finally:
+        bar.close()
+    run.restore_best()
+    _call_callbacks(callbacks, "on_train_end", run.history)
+    return run.history
+
+
+def _pair(validation_data: Any) -> tuple[Any, Any]:
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise TypeError(f"validation_data must be a pair (X_val, y_val), got {type(validation_data).__name__}")
+    return validation_data[0], validation_data[1]
+
+
+def _loop(run: _Run, schedule: Any, base_lr: float, callbacks: list, bar: _Progress) -> None:
+    epochs = run.cfg["epochs"]
+    if run.history.stopped_early:
+        return
+    for e in range(run.epoch, epochs):
+        run.snapshot()
+        run.in_epoch = True
+        run.opt.lr = base_lr * float(schedule(e)) if schedule is not None else base_lr
+        t0 = time.perf_counter()
+        running = run.train_epoch(e + 1)
+        record = run.end_epoch(e + 1, running, run.opt.lr, time.perf_counter() - t0)
+        reason = _call_callbacks(callbacks, "on_epoch_end", e + 1, dict(record))
+        if reason is None and run.cfg["early_stopping"] and run.wait >= run.cfg["patience"]:
+            reason = (f"early stopping: val_loss did not improve for {run.cfg['patience']} epochs "
+                      f"(best {run.best_value:.6g} at epoch {run.history.best_epoch})")
+        if reason is not None:
+            run.history.stopped_early, run.history.stop_reason = True, reason
+        run.epoch = e + 1
+        run.in_epoch = False
+        bar.update(record)
+        run.save()
+        if reason is not None:
+            return
+
+
+def _interrupted(run: _Run) -> None:
+    epoch_now = run.epoch + 1
+    if run.in_epoch:
+        run.restore_snapshot()
+        run.in_epoch = False
+    path = run.cfg["checkpoint"]
+    if path is not None and run.epoch > 0 and run.saved_epoch != run.epoch:
+        run.save()
+    if path is not None and run.epoch > 0:
+        how = (f"epoch {run.epoch} is saved in {str(path)!r}; resume with fit(..., resume={str(path)!r}) "
+               f"(CLI: add --resume {path})")
+    else:
+        how = "no checkpoint= path was given, so nothing was saved; pass checkpoint=PATH to make a run resumable"
+    raise KeyboardInterrupt(f"training interrupted during epoch {epoch_now}/{run.cfg['epochs']}; the network holds "
+                            f"the weights of the last finished epoch ({run.epoch}); {how}") from None
+
+
+__all__ = [
+    "Callback", "History", "evaluate", "fit", "infer_task", "predict", "predict_labels", "predict_proba",
+]
