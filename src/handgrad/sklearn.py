@@ -1,0 +1,630 @@
+r"""scikit-learn estimators over handgrad networks: ``HandgradRegressor`` and ``HandgradClassifier``.
+
+They take :class:`sklearn.neural_network.MLPRegressor` / ``MLPClassifier``'s parameter
+names and follow its losses and its SGD (momentum, Nesterov) and Adam update rules, so
+the two can be compared like for like. The network is a handgrad
+:class:`~handgrad.model.MLP` (``net_``); every gradient comes from its hand-derived
+backward pass.
+
+Losses, for a batch of N samples and K outputs (scikit-learn's MLP uses the same):
+
+- regression, identity output:  J = (1/2N) Σ_n ||ŷ_n - y_n||²,  dJ/dz = (ŷ - y)/N
+- multi-class, softmax output:  J = -(1/N) Σ_n log ŷ_n[y_n],   dJ/dz = (softmax(z) - y)/N
+- binary and multi-label, one sigmoid per label: BCE summed over the K labels and averaged
+  over the samples,  dJ/dz = (σ(z) - y)/N
+
+plus the L2 penalty (α/2N) Σ_l ||W_l||² on the weights (not the biases), gradient α W/N.
+z is the output layer's input; the output activation and its loss are fused.
+
+>>> from handgrad.sklearn import HandgradClassifier
+>>> clf = HandgradClassifier(hidden_layer_sizes=(16,), max_iter=50, random_state=0)
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from ._checks import lookup_name
+from .errors import DivergenceError
+from .layers import Activation, Linear, make_activation
+from .losses import BCELoss, CrossEntropyLoss, SquaredErrorLoss
+from .model import MLP
+
+SOLVERS = ("sgd", "adam")
+LEARNING_RATES = ("constant", "invscaling", "adaptive")
+
+
+# ====================================================================== parameter checks
+def _int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def _float(name: str, value: Any, low: float, high: float = np.inf, *, open_low: bool = False,
+           open_high: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
+    if not ok or np.isnan(value):
+        interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _hidden_sizes(value: Any) -> list[int]:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return [_int("hidden_layer_sizes", value)]
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"hidden_layer_sizes must be an int or a sequence of ints, got {type(value).__name__} {value!r}")
+    return [_int(f"hidden_layer_sizes[{i}]", h) for i, h in enumerate(value)]
+
+
+# ====================================================================== update rules
+class _SGDMomentum:
+    """scikit-learn's SGD: v ← μ v - η g; θ ← θ + v (Nesterov: θ ← θ + μ v - η g)."""
+
+    def __init__(self, params: list, lr: float, momentum: float, nesterov: bool, schedule: str, power_t: float):
+        self.params, self.lr0, self.lr = params, lr, lr
+        self.momentum, self.nesterov, self.schedule, self.power_t = momentum, nesterov, schedule, power_t
+        self.velocities = [np.zeros_like(p) for p in params]
+
+    def step(self, grads: list) -> None:
+        mu, lr = self.momentum, self.lr
+        for theta, v, g in zip(self.params, self.velocities, grads):
+            if mu:
+                v *= mu
+                v -= lr * g
+                theta += (mu * v - lr * g) if self.nesterov else v
+            else:
+                theta -= lr * g
+
+    def epoch_end(self, samples_seen: int) -> None:
+        if self.schedule == "invscaling":
+            self.lr = self.lr0 / (samples_seen + 1) ** self.power_t
+
+    def stalled(self) -> bool:
+        """Called after n_iter_no_change epochs without progress: True means stop."""
+        if self.schedule != "adaptive" or self.lr <= 1e-6:
+            return True
+        self.lr /= 5.0
+        return False
+
+
+class _Adam:
+    """Adam as scikit-learn writes it: m, v moving averages; θ ← θ - η_t m / (√v + ε),
+    η_t = η √(1 - β₂ᵗ) / (1 - β₁ᵗ)."""
+
+    def __init__(self, params: list, lr: float, beta_1: float, beta_2: float, epsilon: float):
+        self.params, self.lr = params, lr
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.t = 0
+        self.ms = [np.zeros_like(p) for p in params]
+        self.vs = [np.zeros_like(p) for p in params]
+
+    def step(self, grads: list) -> None:
+        self.t += 1
+        b1, b2 = self.beta_1, self.beta_2
+        lr_t = self.lr * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        for theta, m, v, g in zip(self.params, self.ms, self.vs, grads):
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            theta -= lr_t * m / (np.sqrt(v) + self.epsilon)
+
+    def epoch_end(self, samples_seen: int) -> None:
+        pass
+
+    def stalled(self) -> bool:
+        return True
+
+
+# ====================================================================== shared base
+class _HandgradMLP(BaseEstimator):
+    """Shared parameters, validation and the minibatch loop (not for direct use)."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 1e-4,
+        batch_size: Any = "auto",
+        learning_rate: str = "constant",
+        learning_rate_init: float = 1e-3,
+        power_t: float = 0.5,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: Any = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        init: str = "xavier",
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.init = init
+
+    # ------------------------------------------------------------ validation
+    def _check_params(self) -> dict[str, Any]:
+        """Validate every parameter (scikit-learn's rule: in fit, never in __init__)."""
+        act = make_activation(self.activation)
+        if not isinstance(act, Activation):
+            raise ValueError(f"activation must be an elementwise activation (relu, tanh, logistic, gelu, ...), "
+                             f"got {self.activation!r}")
+        if isinstance(self.batch_size, str):
+            if self.batch_size != "auto":
+                raise ValueError(f"batch_size must be 'auto' or an int >= 1, got {self.batch_size!r}")
+        else:
+            _int("batch_size", self.batch_size)
+        for name in ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping"):
+            _bool(name, getattr(self, name))
+        return {
+            "hidden": _hidden_sizes(self.hidden_layer_sizes),
+            "solver": lookup_name("solver", self.solver, {s: s for s in SOLVERS}),
+            "schedule": lookup_name("learning_rate", self.learning_rate, {s: s for s in LEARNING_RATES}),
+            "init": lookup_name("init", self.init, {s: s for s in Linear.INITS}),
+            "alpha": _float("alpha", self.alpha, 0.0),
+            "lr": _float("learning_rate_init", self.learning_rate_init, 0.0, open_low=True),
+            "power_t": _float("power_t", self.power_t, 0.0),
+            "max_iter": _int("max_iter", self.max_iter),
+            "tol": _float("tol", self.tol, 0.0),
+            "momentum": _float("momentum", self.momentum, 0.0, 1.0),
+            "validation_fraction": _float("validation_fraction", self.validation_fraction, 0.0, 1.0,
+                                          open_low=True, open_high=True),
+            "beta_1": _float("beta_1", self.beta_1, 0.0, 1.0, open_high=True),
+            "beta_2": _float("beta_2", self.beta_2, 0.0, 1.0, open_high=True),
+            "epsilon": _float("epsilon", self.epsilon, 0.0, open_low=True),
+            "n_iter_no_change": _int("n_iter_no_change", self.n_iter_no_change),
+        }
+
+    def _make_rng(self) -> np.random.Generator:
+        rs = self.random_state
+        if rs is None:
+            return np.random.default_rng()
+        if isinstance(rs, np.random.Generator):
+            return rs
+        if isinstance(rs, np.random.RandomState):
+            return np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
+        if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
+            return np.random.default_rng(int(rs))
+        raise TypeError(f"random_state must be None, an int, a numpy RandomState or Generator, got "
+                        f"{type(rs).__name__} {rs!r}")
+
+    def _validate_X(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X.astype(self.net_.dtype, copy=False)
+
+    # ------------------------------------------------------------ fitting
+    def fit(self, X: Any, y: Any) -> _HandgradMLP:
+        """Train on (X, y) for up to ``max_iter`` epochs (continuing if ``warm_start``)."""
+        return self._fit(X, y, incremental=False)
+
+    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> _HandgradMLP:
+        p = self._check_params()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        fresh = not hasattr(self, "net_") or not (self.warm_start or incremental)
+        X, Y = self._validate_training_data(X, y, fresh, classes)
+        if fresh:
+            self._initialize(p, X.shape[1], Y, X.dtype)
+        elif X.dtype != self.net_.dtype:
+            X = X.astype(self.net_.dtype)
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer(p)
+        self._run_epochs(p, X, Y, incremental)
+        return self
+
+    def _initialize(self, p: dict, n_features: int, Y: np.ndarray, dtype: np.dtype) -> None:
+        self._rng = self._make_rng()
+        self.n_outputs_ = self._n_net_outputs(Y)
+        self.out_activation_ = self._out_activation()
+        g = {"identity": "identity", "softmax": "softmax", "logistic": "sigmoid"}[self.out_activation_]
+        self.net_ = MLP(n_features, p["hidden"], self.n_outputs_, f=self.activation, g=g, init=p["init"],
+                        seed=self._rng, dtype=dtype)
+        self.n_layers_ = len(p["hidden"]) + 2
+        self.loss_curve_: list[float] = []
+        self.t_ = 0
+        self._no_improvement_count = 0
+        self.best_loss_: float | None = np.inf
+        self.validation_scores_: list[float] | None = None
+        self.best_validation_score_: float | None = None
+        if self.early_stopping:
+            self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
+
+    def _make_optimizer(self, p: dict) -> Any:
+        params = [arr for _, layer, key, _ in self.net_.parameter_slots() for arr in [layer.params[key]]]
+        if p["solver"] == "adam":
+            return _Adam(params, p["lr"], p["beta_1"], p["beta_2"], p["epsilon"])
+        return _SGDMomentum(params, p["lr"], p["momentum"], self.nesterovs_momentum, p["schedule"], p["power_t"])
+
+    def _batch_size(self, n_samples: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(f"batch_size={self.batch_size} is larger than the {n_samples} training samples; "
+                          f"using {n_samples}", UserWarning, stacklevel=4)
+        return min(self.batch_size, n_samples)
+
+    def _split_validation(self, p: dict, X: np.ndarray, Y: np.ndarray) -> tuple:
+        stratify = Y if (is_classifier(self) and Y.ndim == 1) else None
+        seed = int(self._rng.integers(np.iinfo(np.int32).max))
+        X_tr, X_val, Y_tr, Y_val = train_test_split(X, Y, test_size=p["validation_fraction"],
+                                                    random_state=seed, stratify=stratify)
+        if X_val.shape[0] < 2:
+            raise ValueError(f"the validation set has {X_val.shape[0]} sample(s); early stopping needs at least 2 "
+                             "(increase validation_fraction or give more samples)")
+        return X_tr, Y_tr, X_val, Y_val
+
+    def _run_epochs(self, p: dict, X: np.ndarray, Y: np.ndarray, incremental: bool) -> None:
+        X_val = Y_val = None
+        if self.early_stopping:
+            X, Y, X_val, Y_val = self._split_validation(p, X, Y)
+        n, bs = X.shape[0], self._batch_size(X.shape[0])
+        max_iter = 1 if incremental else p["max_iter"]
+        self.n_iter_ = 0
+        for _ in range(max_iter):
+            order = self._rng.permutation(n) if self.shuffle else None
+            Xs, Ys = (X[order], Y[order]) if order is not None else (X, Y)
+            total = 0.0
+            for start in range(0, n, bs):
+                total += self._train_step(Xs[start:start + bs], Ys[start:start + bs], p["alpha"]) * \
+                    min(bs, n - start)
+            self.n_iter_ += 1
+            self.t_ += n
+            loss = total / n
+            if not np.isfinite(loss):
+                raise DivergenceError(f"training diverged: the loss became {loss} at epoch {self.n_iter_}; "
+                                      "scale your inputs (e.g. StandardScaler) or lower learning_rate_init")
+            self.loss_curve_.append(loss)
+            self.loss_ = loss
+            if self.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+            self._track_progress(p, X_val, Y_val)
+            self._optimizer.epoch_end(self.t_)
+            if self._no_improvement_count > p["n_iter_no_change"]:
+                if self._optimizer.stalled():
+                    break
+                self._no_improvement_count = 0
+            if not incremental and self.n_iter_ == max_iter:
+                warnings.warn(f"Stochastic optimizer: maximum iterations ({max_iter}) reached and the "
+                              "optimization has not converged yet.", ConvergenceWarning, stacklevel=3)
+        if self.early_stopping:
+            self._restore_best()
+        self.net_.clear_cache()
+
+    def _track_progress(self, p: dict, X_val: Any, Y_val: Any) -> None:
+        tol = p["tol"]
+        if self.early_stopping:
+            score = self._validation_score(X_val, Y_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            self._no_improvement_count = self._no_improvement_count + 1 \
+                if score < self.best_validation_score_ + tol else 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = [a.copy() for a in self._optimizer.params]
+        else:
+            loss = self.loss_curve_[-1]
+            self._no_improvement_count = self._no_improvement_count + 1 if loss > self.best_loss_ - tol else 0
+            self.best_loss_ = min(self.best_loss_, loss)
+
+    def _restore_best(self) -> None:
+        for arr, best in zip(self._optimizer.params, getattr(self, "_best_params", [])):
+            arr[...] = best
+
+    # ------------------------------------------------------------ one minibatch
+    def _train_step(self, xb: np.ndarray, yb: np.ndarray, alpha: float) -> float:
+        """Forward to the logits z, fused loss gradient dJ/dz, backward, L2 term, update. Returns J."""
+        net = self.net_
+        layers = net.layers
+        a = xb
+        for layer in layers[:-1]:
+            a = layer.forward(a)
+        J, g = self._loss_and_grad(yb, a)
+        net.zero_grad()
+        for i in range(len(layers) - 2, -1, -1):
+            layer = layers[i]
+            if i == 0:
+                layer.backward(g, need_input_grad=False)
+            else:
+                g = layer.backward(g)
+        n = xb.shape[0]
+        grads = []
+        for _, layer, key, gkey in net.parameter_slots():
+            grad = layer.grads[gkey]
+            if key == "W" and alpha:
+                W = layer.params[key]
+                grad += (alpha / n) * W
+                J += 0.5 * alpha / n * float(np.dot(W.ravel(), W.ravel()))
+            grads.append(grad)
+        self._optimizer.step(grads)
+        return float(J)
+
+    def _forward(self, X: np.ndarray) -> np.ndarray:
+        out = self.net_.forward(X)
+        self.net_.clear_cache()
+        return out
+
+    def _logits(self, X: np.ndarray) -> np.ndarray:
+        z = X
+        for layer in self.net_.layers[:-1]:
+            z = layer.forward(z)
+        self.net_.clear_cache()
+        return z
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "net_")
+
+    # ------------------------------------------------------------ views
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """The weight matrices as scikit-learn lays them out, (in, out): views Wᵀ of ``net_``."""
+        check_is_fitted(self)
+        return [layer.params["W"].T for layer in self.net_.linears]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        check_is_fitted(self)
+        return [layer.params["b"] for layer in self.net_.linears]
+
+
+def _target_dtype(X: np.ndarray) -> np.dtype:
+    return X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+# ====================================================================== regressor
+class HandgradRegressor(RegressorMixin, _HandgradMLP):
+    """Multi-layer perceptron regressor trained with handgrad's hand-derived gradients.
+
+    Parameters are those of :class:`sklearn.neural_network.MLPRegressor` (without
+    'lbfgs'), plus ``init`` ('xavier', 'he', 'pytorch'). ``activation`` takes any
+    elementwise handgrad activation name ('relu', 'tanh', 'logistic', 'gelu',
+    'leaky_relu', 'softplus', '5relu', ...). The output layer is the identity and the
+    loss J = (1/2N) Σ ||ŷ - y||² (plus the L2 term α/2N Σ||W||²).
+
+    float32 and float64 X train a network of that dtype; any other X becomes float64.
+    y of shape (n,) gives predictions of shape (n,); y of shape (n, K), K ≥ 1, gives (n, K).
+
+    Attributes
+    ----------
+    net_ : the trained :class:`~handgrad.model.MLP`.
+    loss_curve_ : the mean training loss of each epoch.  loss_ : the last one.
+    n_iter_, t_ : epochs run by the last fit call; samples seen in all.
+    validation_scores_, best_validation_score_ : R² on the held-out split (early_stopping).
+    n_features_in_, feature_names_in_, n_outputs_, n_layers_, out_activation_, coefs_, intercepts_.
+    """
+
+    _loss = SquaredErrorLoss("mean")
+
+    def partial_fit(self, X: Any, y: Any) -> HandgradRegressor:
+        """One epoch of minibatch updates over (X, y), starting from the current weights."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """ŷ for each row of X: shape (n,) if fitted on 1-D y, else (n, K)."""
+        out = self._forward(self._validate_X(X))
+        return out.ravel() if self._y_1d else out
+
+    def _validate_training_data(self, X: Any, y: Any, fresh: bool, classes: Any) -> tuple:
+        X, y = validate_data(self, X, y, reset=fresh, dtype=[np.float64, np.float32], multi_output=True,
+                             y_numeric=True)
+        dtype = _target_dtype(X) if fresh else self.net_.dtype
+        if y.ndim > 2:
+            raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
+        if fresh:
+            self._y_1d = y.ndim == 1
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if not fresh and Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y.shape[1]} output(s), but {type(self).__name__} was fitted with "
+                             f"{self.n_outputs_}")
+        return X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
+
+    def _n_net_outputs(self, Y: np.ndarray) -> int:
+        return Y.shape[1]
+
+    def _out_activation(self) -> str:
+        return "identity"
+
+    def _loss_and_grad(self, yb: np.ndarray, z: np.ndarray) -> tuple[float, np.ndarray]:
+        # SquaredErrorLoss("mean"): J = (1/N) Σ ||y - ŷ||², dJ/dŷ = 2(ŷ - y)/N; half of each
+        J, g = self._loss(yb, z)
+        g *= 0.5
+        return 0.5 * J, g
+
+    def _validation_score(self, X: np.ndarray, Y: np.ndarray) -> float:
+        from sklearn.metrics import r2_score
+
+        return float(r2_score(Y, self._forward(X)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y of shape (n, K) trains K linear outputs
+        return tags
+
+
+# ====================================================================== classifier
+class HandgradClassifier(ClassifierMixin, _HandgradMLP):
+    """Multi-layer perceptron classifier trained with handgrad's hand-derived gradients.
+
+    Parameters are those of :class:`sklearn.neural_network.MLPClassifier` (without
+    'lbfgs'), plus ``init``. Targets decide the output layer and the loss:
+
+    - two classes: one sigmoid output and binary cross-entropy;
+    - three or more classes: a softmax output and cross-entropy;
+    - a multi-label indicator matrix (n, L): L sigmoid outputs, BCE summed over the labels.
+
+    ``predict_proba`` returns (n, n_classes) rows summing to 1 for single-label
+    problems and (n, L) independent probabilities for multi-label ones.
+
+    Attributes
+    ----------
+    classes_ : the class labels (0..L-1 for multi-label).  net_, loss_curve_, n_iter_, ... as
+    for :class:`HandgradRegressor`; validation scores are accuracies.
+    """
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HandgradClassifier:
+        """One epoch over (X, y). The first call needs ``classes`` (all labels that will ever occur)."""
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities: (n, n_classes), or (n, L) for multi-label targets."""
+        P = self._forward(self._validate_X(X))
+        if self._label_kind == "binary":
+            return np.hstack([1 - P, P])
+        return P
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        return np.log(self.predict_proba(X))
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The logits z that enter the output sigmoid/softmax: (n,) for two classes, else (n, n_outputs)."""
+        z = self._logits(self._validate_X(X))
+        return z.ravel() if self._label_kind == "binary" else z
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row (an indicator matrix for multi-label targets)."""
+        P = self._forward(self._validate_X(X))
+        if self._label_kind == "multilabel":
+            return (P > 0.5).astype(int)
+        index = (P[:, 0] > 0.5).astype(int) if self._label_kind == "binary" else np.argmax(P, axis=1)
+        return self.classes_[index]
+
+    def _validate_training_data(self, X: Any, y: Any, fresh: bool, classes: Any) -> tuple:
+        X, y = validate_data(self, X, y, reset=fresh, dtype=[np.float64, np.float32], multi_output=True)
+        check_classification_targets(y)
+        kind = type_of_target(y)
+        if kind not in ("binary", "multiclass", "multilabel-indicator"):
+            raise ValueError(f"{type(self).__name__} supports binary, multi-class and multi-label (indicator) "
+                             f"targets, got y of type {kind!r} and shape {y.shape}")
+        if kind != "multilabel-indicator" and y.ndim == 2:
+            y = column_or_1d(y, warn=True)
+        dtype = _target_dtype(X) if fresh else self.net_.dtype
+        if fresh:
+            self._set_classes(y, kind, classes)
+        elif classes is not None and not np.array_equal(unique_labels(np.asarray(classes)), self.classes_):
+            raise ValueError(f"classes={list(classes)!r} is not the same as classes_ {self.classes_.tolist()} "
+                             "seen in the earlier call to partial_fit/fit")
+        return X.astype(dtype, copy=False), self._encode(y, kind, dtype)
+
+    def _set_classes(self, y: np.ndarray, kind: str, classes: Any) -> None:
+        if kind == "multilabel-indicator":
+            self._label_kind, self.classes_ = "multilabel", np.arange(y.shape[1])
+            return
+        if classes is None and hasattr(self, "_partial_first") and self._partial_first:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        labels = unique_labels(y) if classes is None else unique_labels(np.asarray(classes))
+        if len(labels) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in y; got 1 class: "
+                             f"{labels[0]!r}")
+        self.classes_ = labels
+        self._label_kind = "binary" if len(labels) == 2 else "multiclass"
+
+    def _encode(self, y: np.ndarray, kind: str, dtype: np.dtype) -> np.ndarray:
+        if kind == "multilabel-indicator":
+            if self._label_kind != "multilabel" or y.shape[1] != len(self.classes_):
+                raise ValueError(f"y is a {y.shape[1]}-label indicator matrix, but {type(self).__name__} was "
+                                 f"fitted on {self._describe_targets()}")
+            return y.astype(dtype)
+        if self._label_kind == "multilabel":
+            raise ValueError(f"y has one label per sample, but {type(self).__name__} was fitted on "
+                             f"{self._describe_targets()}")
+        unseen = np.setdiff1d(unique_labels(y), self.classes_)
+        if unseen.size:
+            raise ValueError(f"y contains labels not in classes_ {self.classes_.tolist()}: {unseen.tolist()}")
+        index = np.searchsorted(self.classes_, y)
+        if self._label_kind == "binary":
+            return index.astype(dtype).reshape(-1, 1)
+        return index
+
+    def _describe_targets(self) -> str:
+        if self._label_kind == "multilabel":
+            return f"a {len(self.classes_)}-label indicator matrix"
+        return f"single labels with classes {self.classes_.tolist()}"
+
+    def _n_net_outputs(self, Y: np.ndarray) -> int:
+        return len(self.classes_) if self._label_kind == "multiclass" else (1 if Y.ndim == 1 else Y.shape[1])
+
+    def _out_activation(self) -> str:
+        return "softmax" if self._label_kind == "multiclass" else "logistic"
+
+    def _loss_and_grad(self, yb: np.ndarray, z: np.ndarray) -> tuple[float, np.ndarray]:
+        if self._label_kind == "multiclass":
+            return CrossEntropyLoss().fused(yb, z)
+        # BCELoss averages over the N·L entries; scikit-learn sums over the L labels
+        J, g = BCELoss().fused(yb, z)
+        L = z.shape[1]
+        if L != 1:
+            g *= L
+        return J * L, g
+
+    def _validation_score(self, X: np.ndarray, Y: np.ndarray) -> float:
+        P = self._forward(X)
+        if self._label_kind == "multiclass":
+            return float(np.mean(np.argmax(P, axis=1) == Y))
+        return float(np.mean(np.all((P > 0.5) == (Y > 0.5), axis=1)))
+
+    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> HandgradClassifier:
+        self._partial_first = incremental and not hasattr(self, "net_")
+        try:
+            return super()._fit(X, y, incremental=incremental, classes=classes)
+        finally:
+            del self._partial_first
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True  # indicator-matrix targets train one sigmoid per label
+        return tags
+
+
+__all__ = ["HandgradClassifier", "HandgradRegressor"]
