@@ -193,9 +193,12 @@ def _fail(path: Any, reason: str) -> ModelFileError:
     return ModelFileError(f"{path}: {reason}")
 
 
-def _read_bytes(path: Any) -> bytes:
+def _check_path_type(path: Any) -> None:
     if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+
+
+def _read_bytes(path: Any) -> bytes:
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -379,6 +382,7 @@ def _open(path: Any, kind: str) -> tuple[dict, dict, bytes]:
 
 def _guard(path: Any, fn: Any) -> Any:
     """Run ``fn``; any failure other than ModelFileError becomes a ModelFileError naming the path."""
+    _check_path_type(path)
     try:
         return fn()
     except ModelFileError:
