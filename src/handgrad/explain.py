@@ -759,18 +759,25 @@ def render_diff(a: Explanation, b: Explanation, fmt: str = "text", standalone: b
     lines = [f"--- A: {a.title}", f"+++ B: {b.title}"] if fmt == "text" else \
         ["# What changes", "", f"- **A:** {a.title}", f"- **B:** {b.title}", ""]
     for key, ea, eb in changes:
-        if fmt == "text":
-            lines.append(f"@@ {key}")
-            lines += [f"- {line}" for line in (ea.text.splitlines() if ea else ["(absent)"])]
-            lines += [f"+ {line}" for line in (eb.text.splitlines() if eb else ["(absent)"])]
-        else:
-            lines += [f"## `{key}`", "", "```diff"]
-            lines += [f"- {line}" for line in (ea.text.splitlines() if ea else ["(absent)"])]
-            lines += [f"+ {line}" for line in (eb.text.splitlines() if eb else ["(absent)"])]
-            lines += ["```", ""]
+        lines += [f"@@ {key}"] if fmt == "text" else [f"## `{key}`", "", "```diff"]
+        lines += [f"- {line}" for line in _diff_lines(ea, eb)]
+        lines += [f"+ {line}" for line in _diff_lines(eb, ea)]
+        lines += [] if fmt == "text" else ["```", ""]
     if not changes:
         lines.append("(the two configurations give the same equations)")
     return "\n".join(lines)
+
+
+def _diff_lines(e: Equation | None, other: Equation | None) -> list[str]:
+    """The lines of ``e`` to show against ``other``: its text, plus shape, note or why where they differ."""
+    if e is None:
+        return ["(absent)"]
+    lines = e.text.splitlines()
+    for attr in ("shape", "note", "why"):
+        value = getattr(e, attr)
+        if value and (other is None or getattr(other, attr) != value):
+            lines.append(f"  {attr}: {value}")
+    return lines
 
 
 # ====================================================================== softargmax (1.3(a))

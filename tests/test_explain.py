@@ -1,0 +1,334 @@
+"""explain: the equations come from the op records, evaluate to what the network computes,
+and every gradient matches finite differences (and PyTorch where installed)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import handgrad as hg
+from handgrad.cli import UsageError
+from handgrad.derivation import activation_record
+from handgrad.explain import (
+    PRESETS,
+    build_network,
+    compose_affine,
+    derive,
+    diff,
+    explain,
+    one_hot_argmax,
+    render_diff,
+    softargmax,
+)
+from handgrad.gradcheck import check_network
+
+SEED_CONFIGS = list(PRESETS)  # 1.1 regression; 1.2 squared loss, BCE, and f = ReLU
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def evaluate_text(rhs: str, env: dict) -> np.ndarray:
+    """Evaluate a Unicode right-hand side such as '5·max(0, x W1ᵀ + b1)' with NumPy.
+
+    Juxtaposition is a matrix product, ᵀ a transpose, · a product; this reads the
+    explanation's own text, so a wrong equation gives a wrong number here.
+    """
+    expr = rhs.replace("ᵀ", ".T").replace("·", "*").replace("−", "-").replace("σ", "sigmoid").replace("ŷ", "y_hat")
+    expr = re.sub(r"(?<=[\w)\]])\s+(?=[A-Za-z(])", " @ ", expr)
+    names = {"max": np.maximum, "tanh": np.tanh, "sigmoid": _sigmoid, "__builtins__": {}}
+    return eval(expr, names, {k.replace("ŷ", "y_hat"): v for k, v in env.items()})  # noqa: S307 - our own text
+
+
+def seed_forward(preset: str, net, x):
+    """The seed's (corrected) forward pass, written out by hand for each configuration."""
+    W1, b1, W2, b2 = (net.params[k] for k in ("W1", "b1", "W2", "b2"))
+    z1 = x @ W1.T + b1
+    z2 = {"regression": 5 * np.maximum(z1, 0), "classification-relu": np.maximum(z1, 0)}.get(preset, np.tanh(z1))
+    z3 = z2 @ W2.T + b2
+    y_hat = z3 if preset == "regression" else _sigmoid(z3)
+    return z1, z2, z3, y_hat
+
+
+@pytest.mark.parametrize("preset", SEED_CONFIGS)
+def test_seed_configurations_equations_evaluate_to_the_network(preset, rng):
+    net, loss = build_network(preset, seed=rng)
+    x, y = rng.standard_normal((3, 3)), rng.integers(0, 2, (3, 2)).astype(float)
+    ex = derive(net, loss, at=(x, y), torch=False)
+    z1, z2, z3, y_hat = seed_forward(preset, net, x)
+    for name, want in (("z1", z1), ("z2", z2), ("z3", z3), ("ŷ", y_hat)):
+        np.testing.assert_allclose(ex.values[name], want, rtol=1e-12, atol=1e-12, err_msg=name)
+        rhs = ex.equation(f"forward:{name}").text.split(" = ", 1)[1]
+        got = evaluate_text(rhs, {**net.params, **ex.values})
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"{name} = {rhs}")
+    composed = ex.equation("composed:ŷ").text.split(" = ", 1)[1]
+    np.testing.assert_allclose(evaluate_text(composed, {**net.params, "x": x}), y_hat, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ex.values["ŷ"], np.asarray(net.forward(x)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("preset", SEED_CONFIGS)
+def test_seed_configurations_gradients_match_finite_differences(preset, rng):
+    net, loss = build_network(preset, seed=rng)
+    x = rng.standard_normal((2, 3))
+    ex = derive(net, loss, at=x, seed=rng, torch=False)
+    fd = {c.quantity: c for c in ex.checks if c.against == "finite differences"}
+    for name in ("dJ/dW1", "dJ/db1", "dJ/dW2", "dJ/db2"):
+        assert fd[name].passed and fd[name].rel_error < 1e-6, fd[name].line()
+        assert ex.values[name].shape == net.params[name[4:]].shape
+    report = check_network(net, x, ex.values["y"], loss)  # the network's own backward, independently
+    assert report.passed, str(report)
+    net.zero_grad()
+    net.forward(x)
+    net.backward_loss(loss, ex.values["y"])
+    for name in ("W1", "b1", "W2", "b2"):
+        np.testing.assert_allclose(ex.values[f"dJ/d{name}"], net.grads[f"dJ_d{name}"], rtol=1e-10, atol=1e-14)
+    assert ex.passed, "\n".join(c.line() for c in ex.checks)
+
+
+def test_seed_loss_values_and_corrected_gradients(rng):
+    # 1.1: l = ||y - ŷ||², dl/dŷ = -2(y - ŷ); 1.2(b): with sigmoid + BCE, dl/dz3 = (ŷ - y)/K for one sample
+    net, loss = build_network("regression", seed=rng)
+    x, y = rng.standard_normal((1, 3)), rng.standard_normal((1, 2))
+    ex = derive(net, loss, at=(x, y), torch=False)
+    y_hat = ex.values["ŷ"]
+    assert float(ex.values["J"]) == pytest.approx(float(np.sum((y - y_hat) ** 2)), rel=1e-12)
+    np.testing.assert_allclose(ex.values["dJ/dŷ"], -2 * (y - y_hat), rtol=1e-12)
+    net, loss = build_network("classification-bce", seed=rng)
+    y = np.array([[1.0, 0.0]])
+    ex = derive(net, loss, at=(x, y), torch=False)
+    y_hat = ex.values["ŷ"]
+    bce = -np.mean(y * np.log(y_hat) + (1 - y) * np.log(1 - y_hat))
+    assert float(ex.values["J"]) == pytest.approx(bce, rel=1e-12)
+    np.testing.assert_allclose(ex.values["dJ/dz3"], (y_hat - y) / 2, rtol=1e-10)
+    assert "(ŷ − y)/(N·K)" in ex.equation("backward:dJ/dz3").text
+
+
+def test_jacobians_are_m_by_m_and_diagonal_not_K(rng):
+    net, loss = build_network("regression", n=3, m=5, K=2, seed=rng)
+    ex = derive(net, loss, at="random", seed=rng, torch=False)
+    jac = ex.equation("jacobian:∂z2/∂z1")
+    assert "m × m = 5 × 5" in jac.text and jac.structure == "diagonal"
+    assert "δ_ij · 5·1[z1_i > 0]" in jac.text
+    J21 = ex.jacobian_values["∂z2/∂z1"]
+    assert J21.shape == (5, 5)
+    np.testing.assert_array_equal(J21, np.diag(5.0 * (ex.values["z1"][0] > 0)))
+    assert ex.jacobian_values["∂ŷ/∂z3"].shape == (2, 2)
+    np.testing.assert_array_equal(ex.jacobian_values["∂ŷ/∂z3"], np.eye(2))  # g = identity: I_K
+    assert ex.equation("jacobian:∂J/∂ŷ").structure == "gradient"
+    tanh = derive(*build_network("classification-mse", seed=rng)).equation("jacobian:∂z2/∂z1").text
+    assert "1 − tanh²(z1_i)" in tanh and "tanh(z1²" not in tanh
+    checks = {c.quantity: c for c in ex.checks}
+    assert checks["∂z2/∂z1"].note == "diagonal confirmed"
+
+
+def test_param_gradients_in_matrix_form_have_the_corrected_shapes():
+    ex = derive(*build_network("regression", n=3, m=4, K=2))
+    w2 = ex.equation("backward:dJ/dW2")
+    assert w2.text == "dJ/dW2 = (dJ/dz3)ᵀ z2" and w2.shape == "(K, m)"
+    assert ex.equation("backward:dJ/dW1").text == "dJ/dW1 = (dJ/dz1)ᵀ x"
+    assert ex.equation("backward:dJ/dW1").shape == "(m, n)"
+    assert ex.equation("forward:z3").text == "z3 = z2 W2ᵀ + b2"  # not 5 W2 z2 (the seed's slip)
+    chain = ex.equation("chain:dJ/dW1").text
+    assert chain == "dJ/dW1 = ∂J/∂ŷ · ∂ŷ/∂z3 · ∂z3/∂z2 · ∂z2/∂z1 · ∂z1/∂W1"
+
+
+def test_depth_generalises_names(rng):
+    net = hg.MLP(2, [4, 3], 1, f="tanh", g="sigmoid", seed=rng, dtype=np.float64)
+    ex = derive(net, "bce", at="random", seed=rng, torch=False)
+    assert {"forward:z1", "forward:z5", "forward:ŷ", "backward:dJ/dW3", "jacobian:∂z4/∂z3"} <= set(ex.keys)
+    assert ex.passed, "\n".join(c.line() for c in ex.checks)
+    assert "m1" in ex.sizes and "m2" in ex.sizes
+
+
+class Cube(hg.Activation):
+    """y = x³, a new op declared only by its formulas."""
+
+    derivation = activation_record("Cube", ("$x³", "{$x}^3"), ("3$x²", "3{$x}^2"))
+
+    def _forward(self, x):
+        return x**3, x
+
+    def _backward(self, dJ_dy, x):
+        return dJ_dy * 3 * x**2
+
+    def _derivative(self, x):
+        return 3 * x**2
+
+
+def test_a_new_activation_explains_itself(rng):
+    net = hg.Sequential(hg.Linear(2, 3, seed=rng, dtype=np.float64), Cube(),
+                        hg.Linear(3, 1, seed=rng, dtype=np.float64), hg.Identity())
+    ex = derive(net, "mse", at="random", seed=rng)
+    assert ex.equation("forward:z2").text == "z2 = z1³"
+    assert "δ_ij · 3z1_i²" in ex.equation("jacobian:∂z2/∂z1").text
+    assert ex.equation("backward:dJ/dz1").text == "dJ/dz1 = dJ/dz2 ⊙ 3z1²"
+    assert ex.passed, "\n".join(c.line() for c in ex.checks)
+    assert any("skipped" in c.note for c in ex.checks if c.against == "PyTorch autograd")
+    np.testing.assert_allclose(ex.values["z2"], ex.values["z1"] ** 3)
+
+
+def test_a_layer_without_a_record_is_refused(rng):
+    class Bare(hg.Layer):
+        def forward(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="declares no derivation record"):
+        derive(hg.Sequential(hg.Linear(2, 2, seed=rng), Bare()), "mse")
+
+
+def test_pytorch_agrees(rng):
+    pytest.importorskip("torch")
+    ex = derive(*build_network("classification-relu", seed=rng), at="random", seed=rng, batch=3)
+    torch_checks = [c for c in ex.checks if c.against == "PyTorch autograd"]
+    assert len(torch_checks) == 4 and all(c.passed and c.rel_error < 1e-10 for c in torch_checks)
+
+
+# ---------------------------------------------------------------- formats
+def _balanced(tex: str) -> None:
+    body = tex.replace(r"\{", "").replace(r"\}", "")
+    depth = 0
+    for ch in body:
+        depth += (ch == "{") - (ch == "}")
+        assert depth >= 0, "unbalanced braces"
+    assert depth == 0, "unbalanced braces"
+    assert tex.count(r"\left") == tex.count(r"\right"), r"\left/\right unpaired"
+    assert tex.count(r"\begin{") == tex.count(r"\end{")
+
+
+@pytest.mark.parametrize("preset", SEED_CONFIGS)
+def test_latex_compiles(preset, tmp_path, rng):
+    tex = explain(preset, fmt="latex", at="random", seed=rng, torch=False)
+    assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
+    _balanced(tex)
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed (apt-get install texlive-latex-base); braces checked only")
+    (tmp_path / "e.tex").write_text(tex, encoding="utf-8")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "e.tex"], cwd=tmp_path,
+                          capture_output=True, timeout=120)
+    log = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 0, log[-3000:]
+    assert (tmp_path / "e.pdf").stat().st_size > 1000
+
+
+def test_latex_diff_compiles(tmp_path):
+    a, b = derive(*build_network("classification-mse")), derive(*build_network("classification-bce"))
+    tex = render_diff(a, b, "latex")
+    _balanced(tex)
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed")
+    (tmp_path / "d.tex").write_text(tex, encoding="utf-8")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "d.tex"], cwd=tmp_path,
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout.decode(errors="replace")[-3000:]
+
+
+def test_markdown_and_text_sections():
+    md = explain("regression", fmt="markdown")
+    assert md.startswith("# handgrad explain") and "## Forward pass" in md and "## The Jacobians" in md
+    assert "- `z2 = 5·max(0, z1)`" in md
+    text = explain("regression")
+    assert "Backward pass as a chain of Jacobians" in text and "why:" in text
+    with pytest.raises(ValueError, match="format must be one of"):
+        explain("regression", fmt="html")
+
+
+# ---------------------------------------------------------------- diff (1.2)
+def test_diff_shows_only_what_changes():
+    mse = derive(*build_network("classification-mse"))
+    bce = derive(*build_network("classification-bce"))
+    relu = derive(*build_network("classification-relu"))
+    changed = {k for k, _, _ in diff(mse, bce)}
+    assert {"forward:J", "backward:dJ/dŷ", "backward:dJ/dz3"} <= changed
+    assert not changed & {"forward:z1", "forward:z2", "forward:z3", "forward:ŷ", "jacobian:∂z2/∂z1"}
+    changed = {k for k, _, _ in diff(bce, relu)}
+    assert {"forward:z2", "jacobian:∂z2/∂z1", "backward:dJ/dz1"} <= changed
+    assert not changed & {"forward:J", "forward:z1", "forward:z3", "backward:dJ/dŷ"}
+    assert diff(bce, derive(*build_network("classification-bce"))) == []
+    text = render_diff(mse, bce)
+    assert "@@ forward:J" in text and "forward:z1" not in text
+
+
+# ---------------------------------------------------------------- points and errors
+def test_at_accepts_numbers_and_validates(rng):
+    net, loss = build_network("regression", seed=rng)
+    ex = derive(net, loss, at=[0.5, -1.0, 2.0], target=[1.0, 2.0], torch=False)
+    np.testing.assert_array_equal(ex.values["x"], [[0.5, -1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"expected x of shape \(3,\) or \(N, 3\), got \(1, 2\)"):
+        derive(net, loss, at=[1.0, 2.0])
+    with pytest.raises(ValueError, match="NaN"):
+        derive(net, loss, at=[1.0, np.nan, 2.0])
+    with pytest.raises(ValueError, match="at must be 'random'"):
+        derive(net, loss, at="somewhere")
+    with pytest.raises(ValueError, match="a loss is needed"):
+        derive(net)
+    with pytest.raises(TypeError, match="Sequential/MLP or a preset"):
+        derive(42, "mse")
+    with pytest.raises(ValueError, match="unknown preset"):
+        build_network("regresion")
+    with pytest.raises(ValueError, match="either m"):
+        build_network(m=3, hidden=[2, 2])
+
+
+# ---------------------------------------------------------------- softargmax, affine stacks
+def test_softargmax_tends_to_the_one_hot_argmax(rng):
+    x = rng.standard_normal(6)
+    hot = one_hot_argmax(x)
+    dists = [np.abs(softargmax(x, b) - hot).max() for b in (0.1, 1, 10, 100, 1000)]
+    assert all(a >= b for a, b in zip(dists, dists[1:])) and dists[-1] < 1e-6
+    assert softargmax(x, 3.0).sum() == pytest.approx(1.0)
+    assert float(softargmax(x, 1000.0) @ x) == pytest.approx(x.max(), rel=1e-6)  # the value tends to max(x)
+    np.testing.assert_allclose(softargmax([2.0, 2.0], 5.0), [0.5, 0.5])
+    with pytest.raises(ValueError, match="non-empty"):
+        softargmax([])
+
+
+def test_a_stack_of_linear_layers_is_one_affine_map(rng):
+    stack = [hg.Linear(3, 4, seed=rng, dtype=np.float64), hg.Linear(4, 2, seed=rng, dtype=np.float64),
+             hg.Linear(2, 5, seed=rng, dtype=np.float64)]
+    W, b = compose_affine(stack)
+    x = rng.standard_normal((7, 3))
+    h = x
+    for layer in stack:
+        h = layer.forward(h)
+    np.testing.assert_allclose(x @ W.T + b, h, rtol=1e-12, atol=1e-12)
+    assert W.shape == (5, 3)
+    with pytest.raises(ValueError, match="not linear"):
+        compose_affine([stack[0], hg.ReLU(), stack[1]])
+
+
+# ---------------------------------------------------------------- command line
+def run_cli(argv: list[str]) -> int:
+    """The handgrad dispatcher's contract (UsageError -> 2, other errors -> 1) over this module's commands."""
+    from handgrad.commands import explain as cmd
+
+    parser = argparse.ArgumentParser(prog="handgrad")
+    cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except Exception as exc:  # noqa: BLE001 - mirrors cli.main
+        return 2 if isinstance(exc, UsageError) else 1
+
+
+def test_cli_explain(capsys, tmp_path):
+    assert run_cli(["explain", "--preset", "classification-relu", "--at", "0.5,-1,2", "--target", "1,0",
+                    "--no-torch"]) == 0
+    out = capsys.readouterr().out
+    assert "z2 = max(0, z1)" in out and "✓ pass" in out and "FAIL" not in out
+    assert run_cli(["explain", "--preset", "classification-mse", "--diff", "loss=bce"]) == 0
+    assert "@@ forward:J" in capsys.readouterr().out
+    target = tmp_path / "e.tex"
+    assert run_cli(["explain", "--hidden", "4", "--hidden", "3", "--f", "gelu", "--format", "latex",
+                    "-o", str(target)]) == 0
+    assert target.read_text(encoding="utf-8").startswith(r"\documentclass")
+    assert run_cli(["explain", "--f", "rleu"]) == 2
+    assert run_cli(["explain", "--at", "1,2"]) == 2
+    assert run_cli(["explain", "--diff", "colour=red"]) == 2
+    assert run_cli(["explain", "--target", "1,2"]) == 2
+    capsys.readouterr()
