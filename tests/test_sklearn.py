@@ -152,7 +152,7 @@ def test_training_gradient_matches_finite_differences(kind, rng):
             y = np.stack([y == 0, y != 1], axis=1).astype(int)
         est = HandgradClassifier(hidden_layer_sizes=(5,), activation="tanh", random_state=0)
     est.partial_fit(X, y, **({} if kind in ("regression", "multilabel") else {"classes": np.unique(y)}))
-    _, Y = est._validate_training_data(X, y, False, None)
+    _, Y = est._validate_training_data(X, y, False)
     est._optimizer = _Recorder(est._optimizer.params)
     J = est._train_step(X, Y, alpha)
     assert J == pytest.approx(_documented_loss(est, X, Y, alpha), rel=1e-10)

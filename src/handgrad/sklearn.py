@@ -254,7 +254,7 @@ class _HandgradMLP(BaseEstimator):
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         fresh = not hasattr(self, "net_") or not (self.warm_start or incremental)
-        X, Y = self._validate_training_data(X, y, fresh, classes)
+        X, Y = self._validate_training_data(X, y, fresh, classes, incremental)
         if fresh:
             self._initialize(p, X.shape[1], Y, X.dtype)
         elif X.dtype != self.net_.dtype:
@@ -292,7 +292,7 @@ class _HandgradMLP(BaseEstimator):
             return min(200, n_samples)
         if self.batch_size > n_samples:
             warnings.warn(f"batch_size={self.batch_size} is larger than the {n_samples} training samples; "
-                          f"using {n_samples}", UserWarning, stacklevel=4)
+                          f"using {n_samples}", UserWarning, stacklevel=5)
         return min(self.batch_size, n_samples)
 
     def _split_validation(self, p: dict, X: np.ndarray, Y: np.ndarray) -> tuple:
@@ -337,7 +337,7 @@ class _HandgradMLP(BaseEstimator):
                 self._no_improvement_count = 0
             if not incremental and self.n_iter_ == max_iter:
                 warnings.warn(f"Stochastic optimizer: maximum iterations ({max_iter}) reached and the "
-                              "optimization has not converged yet.", ConvergenceWarning, stacklevel=3)
+                              "optimization has not converged yet.", ConvergenceWarning, stacklevel=4)
         if self.early_stopping:
             self._restore_best()
         self.net_.clear_cache()
@@ -456,7 +456,8 @@ class HandgradRegressor(RegressorMixin, _HandgradMLP):
         out = self._forward(self._validate_X(X))
         return out.ravel() if self._y_1d else out
 
-    def _validate_training_data(self, X: Any, y: Any, fresh: bool, classes: Any) -> tuple:
+    def _validate_training_data(self, X: Any, y: Any, fresh: bool, classes: Any = None,
+                                incremental: bool = False) -> tuple:
         X, y = validate_data(self, X, y, reset=fresh, dtype=[np.float64, np.float32], multi_output=True,
                              y_numeric=True)
         dtype = _target_dtype(X) if fresh else self.net_.dtype
@@ -540,7 +541,8 @@ class HandgradClassifier(ClassifierMixin, _HandgradMLP):
         index = (P[:, 0] > 0.5).astype(int) if self._label_kind == "binary" else np.argmax(P, axis=1)
         return self.classes_[index]
 
-    def _validate_training_data(self, X: Any, y: Any, fresh: bool, classes: Any) -> tuple:
+    def _validate_training_data(self, X: Any, y: Any, fresh: bool, classes: Any = None,
+                                incremental: bool = False) -> tuple:
         X, y = validate_data(self, X, y, reset=fresh, dtype=[np.float64, np.float32], multi_output=True)
         check_classification_targets(y)
         kind = type_of_target(y)
@@ -551,17 +553,17 @@ class HandgradClassifier(ClassifierMixin, _HandgradMLP):
             y = column_or_1d(y, warn=True)
         dtype = _target_dtype(X) if fresh else self.net_.dtype
         if fresh:
-            self._set_classes(y, kind, classes)
+            self._set_classes(y, kind, classes, incremental)
         elif classes is not None and not np.array_equal(unique_labels(np.asarray(classes)), self.classes_):
             raise ValueError(f"classes={list(classes)!r} is not the same as classes_ {self.classes_.tolist()} "
                              "seen in the earlier call to partial_fit/fit")
         return X.astype(dtype, copy=False), self._encode(y, kind, dtype)
 
-    def _set_classes(self, y: np.ndarray, kind: str, classes: Any) -> None:
+    def _set_classes(self, y: np.ndarray, kind: str, classes: Any, incremental: bool) -> None:
         if kind == "multilabel-indicator":
             self._label_kind, self.classes_ = "multilabel", np.arange(y.shape[1])
             return
-        if classes is None and hasattr(self, "_partial_first") and self._partial_first:
+        if classes is None and incremental:
             raise ValueError("classes must be passed on the first call to partial_fit")
         labels = unique_labels(y) if classes is None else unique_labels(np.asarray(classes))
         if len(labels) < 2:
@@ -613,13 +615,6 @@ class HandgradClassifier(ClassifierMixin, _HandgradMLP):
         if self._label_kind == "multiclass":
             return float(np.mean(np.argmax(P, axis=1) == Y))
         return float(np.mean(np.all((P > 0.5) == (Y > 0.5), axis=1)))
-
-    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> HandgradClassifier:
-        self._partial_first = incremental and not hasattr(self, "net_")
-        try:
-            return super()._fit(X, y, incremental=incremental, classes=classes)
-        finally:
-            del self._partial_first
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

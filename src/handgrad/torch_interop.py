@@ -2,18 +2,38 @@
 
 ``to_torch(net)`` builds an ``nn.Sequential`` with identical weights: handgrad's
 Linear stores W as (out, in) like ``nn.Linear``, so the copy is direct.
+``from_torch(module)`` goes the other way, from an ``nn.Sequential`` of supported
+layers. ``state_dict(net)`` / ``load_state_dict(net, state)`` read and write the
+weights under the key names of the equivalent ``nn.Sequential`` ('0.weight',
+'0.bias', '2.weight', ...), so weights move between the two libraries by name.
 ``torch_loss(loss)`` returns the matching ``torch.nn`` loss. The gradient checks
-use both to compare every gradient with autograd.
+use ``to_torch`` and ``torch_loss`` to compare every gradient with autograd.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
-from .backend import to_numpy
-from .layers import GELU, Identity, LeakyReLU, Linear, LogSoftmax, ReLU, Scale, Sigmoid, Softmax, Softplus, Tanh
+from .backend import backend_of, to_numpy
+from .layers import (
+    GELU,
+    Activation,
+    Identity,
+    Layer,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Scale,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+    resolve_dtype,
+)
 
 
 def _torch() -> Any:
@@ -24,7 +44,9 @@ def _torch() -> Any:
     return torch
 
 
-def _scale_module(c: float) -> Any:
+@functools.cache
+def scale_module_class() -> type:
+    """The ``nn.Module`` for y = c·x (handgrad's Scale, and the c of 5·ReLU); one class per process."""
     torch = _torch()
 
     class ScaleModule(torch.nn.Module):
@@ -40,7 +62,12 @@ def _scale_module(c: float) -> Any:
         def extra_repr(self) -> str:
             return f"c={self.c:g}"
 
-    return ScaleModule(c)
+    ScaleModule.__qualname__ = "ScaleModule"
+    return ScaleModule
+
+
+def _scale_module(c: float) -> Any:
+    return scale_module_class()(c)
 
 
 def torch_layers(layer: Any, dtype: Any) -> list[Any]:
@@ -76,11 +103,199 @@ def torch_layers(layer: Any, dtype: Any) -> list[Any]:
 
 
 def to_torch(net: Any, dtype: Any = None) -> Any:
-    """An ``nn.Sequential`` with the same layers and weights as ``net`` (float64 by default)."""
+    """An ``nn.Sequential`` with the same layers and weights as ``net``.
+
+    ``dtype``: a torch dtype, ``"float32"``/``"float64"`` (or a NumPy float dtype);
+    float64 by default, as the gradient checks want.
+    """
     torch = _torch()
-    dtype = dtype or torch.float64
+    dtype = _torch_dtype(dtype) if dtype is not None else torch.float64
     modules = [m for layer in net.layers for m in torch_layers(layer, dtype)]
     return torch.nn.Sequential(*modules)
+
+
+def _torch_dtype(dtype: Any) -> Any:
+    torch = _torch()
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[resolve_dtype(dtype)]
+
+
+# ---------------------------------------------------------------------- torch -> handgrad
+SUPPORTED_TORCH_LAYERS = ("Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Softplus", "Identity",
+                          "Softmax(dim=-1)", "LogSoftmax(dim=-1)", "ScaleModule (from to_torch)")
+
+
+def from_torch(module: Any, dtype: Any = None) -> Any:
+    """A handgrad :class:`~handgrad.model.Sequential` computing what ``module`` computes.
+
+    ``module`` is an ``nn.Sequential`` (nested ones are flattened) of Linear, ReLU,
+    LeakyReLU, Tanh, Sigmoid, GELU, Softplus (beta=1), Identity, Softmax(dim=-1) and
+    LogSoftmax(dim=-1), or one such layer. Weights are copied (to NumPy). ``dtype``
+    defaults to the first parameter's (float32 or float64). A layer ``to_torch`` wrote
+    for a scale c (the c of 5·ReLU, the β of Softmax(beta)) folds back into its layer.
+    Any other layer raises ValueError naming it and its position.
+    """
+    torch = _torch()
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"from_torch expects a torch.nn.Module (an nn.Sequential), got {type(module).__name__}")
+    flat = _flatten(module, "")
+    if dtype is None:
+        first = next((p for p in module.parameters()), None)
+        dtype = resolve_dtype(str(first.dtype)) if first is not None else np.dtype(np.float32)
+    else:
+        dtype = resolve_dtype(dtype)
+    layers: list[Layer] = []
+    for where, mod in flat:
+        layer = _from_torch_layer(mod, where, dtype)
+        if isinstance(layer, Scale) and layers:
+            merged = _fold_scale(layers[-1], layer.c)
+            if merged is not None:
+                layers[-1] = merged
+                continue
+        layers.append(layer)
+    layers = _fold_softmax_scale(layers)
+    from .model import Sequential
+
+    return Sequential(*layers)
+
+
+def _flatten(module: Any, prefix: str) -> list[tuple[str, Any]]:
+    torch = _torch()
+    if isinstance(module, torch.nn.Sequential):
+        if len(module) == 0 and not prefix:
+            raise ValueError("from_torch: the nn.Sequential is empty; a network needs at least one layer")
+        return [item for name, child in module.named_children()
+                for item in _flatten(child, f"{prefix}{name}." if isinstance(child, torch.nn.Sequential)
+                                     else f"{prefix}{name}")]
+    return [(prefix or "module", module)]
+
+
+def _from_torch_layer(mod: Any, where: str, dtype: np.dtype) -> Layer:
+    nn = _torch().nn
+    kind = type(mod).__name__
+    if isinstance(mod, nn.Linear):
+        layer = Linear(mod.in_features, mod.out_features, bias=mod.bias is not None, dtype=dtype, seed=0)
+        _assign(layer.params["W"], mod.weight, f"{where}.weight")
+        if mod.bias is not None:
+            _assign(layer.params["b"], mod.bias, f"{where}.bias")
+        return layer
+    if isinstance(mod, scale_module_class()):
+        return Scale(mod.c)
+    simple = {nn.ReLU: ReLU, nn.Tanh: Tanh, nn.Sigmoid: Sigmoid, nn.Identity: Identity}
+    if type(mod) in simple:
+        return simple[type(mod)]()
+    if isinstance(mod, nn.LeakyReLU):
+        return LeakyReLU(mod.negative_slope)
+    if isinstance(mod, nn.GELU):
+        return GELU(mod.approximate)
+    if isinstance(mod, nn.Softplus):
+        if mod.beta != 1:
+            raise ValueError(f"from_torch: layer {where} {mod} is not supported: handgrad's Softplus has beta=1")
+        return Softplus()
+    if isinstance(mod, (nn.Softmax, nn.LogSoftmax)):
+        if mod.dim not in (-1, 1):
+            raise ValueError(f"from_torch: layer {where} {kind}(dim={mod.dim}) is not supported: handgrad's "
+                             f"{kind} works along the last axis of (N, features) input (dim=-1)")
+        return Softmax() if isinstance(mod, nn.Softmax) else LogSoftmax()
+    raise ValueError(f"from_torch: layer {where} ({mod}) is not supported; supported layers: "
+                     f"{', '.join(SUPPORTED_TORCH_LAYERS)}")
+
+
+def _fold_scale(prev: Layer, c: float) -> Layer | None:
+    """ReLU followed by ×c is ReLU(scale=c) (to_torch writes 5·ReLU as ReLU, ×5)."""
+    if isinstance(prev, Activation) and prev.scale == 1.0 and c != 0:
+        config = {"negative_slope": prev.negative_slope} if isinstance(prev, LeakyReLU) else \
+            {"approximate": prev.approximate} if isinstance(prev, GELU) else {}
+        return type(prev)(scale=c, **config)
+    return None
+
+
+def _fold_softmax_scale(layers: list[Layer]) -> list[Layer]:
+    """×β followed by Softmax is Softmax(beta=β) (to_torch writes it that way)."""
+    out: list[Layer] = []
+    for layer in layers:
+        if isinstance(layer, (Softmax, LogSoftmax)) and out and isinstance(out[-1], Scale) and out[-1].c > 0 \
+                and layer.beta == 1.0:
+            out[-1] = type(layer)(beta=out[-1].c)
+            continue
+        out.append(layer)
+    return out
+
+
+# ---------------------------------------------------------------------- state dicts
+def _module_count(layer: Layer) -> int:
+    """How many modules ``torch_layers`` writes for ``layer`` (without importing torch)."""
+    if isinstance(layer, (Softmax, LogSoftmax)):
+        return 1 + (layer.beta != 1.0)
+    return 1 + (getattr(layer, "scale", 1.0) != 1.0)
+
+
+def torch_names(net: Any) -> list[tuple[str, Layer, str]]:
+    """(PyTorch key, layer, handgrad param key) for every parameter: ('0.weight', Linear, 'W'), ..."""
+    out, index = [], 0
+    for layer in net.layers:
+        if isinstance(layer, Linear):
+            out.append((f"{index}.weight", layer, "W"))
+            if "b" in layer.params:
+                out.append((f"{index}.bias", layer, "b"))
+        index += _module_count(layer)
+    return out
+
+
+def state_dict(net: Any, *, tensors: bool = False) -> dict[str, Any]:
+    """The weights under the key names of ``to_torch(net)``'s ``state_dict()``.
+
+    Values are NumPy copies, or torch tensors with ``tensors=True`` (ready for
+    ``module.load_state_dict``).
+    """
+    state = {key: np.array(to_numpy(layer.params[pkey]), copy=True) for key, layer, pkey in torch_names(net)}
+    if tensors:
+        torch = _torch()
+        state = {k: torch.from_numpy(v) for k, v in state.items()}
+    return state
+
+
+def load_state_dict(net: Any, state: Any, *, strict: bool = True) -> dict[str, list[str]]:
+    """Copy weights from a PyTorch-style state dict (NumPy arrays or tensors) into ``net``, in place.
+
+    Keys follow ``to_torch(net)`` ('0.weight', '0.bias', ...). Every shape must match;
+    with ``strict`` (the default) missing and unexpected keys are errors too. One
+    ValueError lists every problem; nothing is copied unless all is well. Values are
+    cast to the network's dtype. Returns ``{"missing_keys": [...], "unexpected_keys": [...]}``.
+    """
+    if not hasattr(state, "keys"):
+        raise TypeError(f"load_state_dict expects a mapping of names to arrays, got {type(state).__name__}")
+    names = torch_names(net)
+    expected = {key: (layer, pkey) for key, layer, pkey in names}
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    problems = [f"{k}: expected shape {tuple(expected[k][0].params[expected[k][1]].shape)}, got "
+                f"{tuple(getattr(state[k], 'shape', ()))}" for k in expected if k in state
+                and tuple(getattr(state[k], "shape", ())) != tuple(expected[k][0].params[expected[k][1]].shape)]
+    if strict and missing:
+        problems.append(f"missing keys: {missing}")
+    if strict and unexpected:
+        problems.append(f"unexpected keys: {unexpected} (the network's keys are {list(expected)})")
+    if problems:
+        raise ValueError("load_state_dict: the state does not fit the network:\n  " + "\n  ".join(problems))
+    for key, (layer, pkey) in expected.items():
+        if key in state:
+            _assign(layer.params[pkey], state[key], key)
+    return {"missing_keys": missing, "unexpected_keys": unexpected}
+
+
+def _assign(target: Any, value: Any, name: str) -> None:
+    """target[...] = value, in place, cast to target's dtype and backend."""
+    arr = np.asarray(to_numpy(value) if not isinstance(value, np.ndarray) else value)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: expected a float array, got dtype {arr.dtype}")
+    if tuple(arr.shape) != tuple(target.shape):
+        raise ValueError(f"{name}: expected shape {tuple(target.shape)}, got {tuple(arr.shape)}")
+    if isinstance(target, np.ndarray):
+        np.copyto(target, arr, casting="unsafe")
+    else:
+        target[...] = backend_of(target).asarray(arr.astype(resolve_dtype(target.dtype)), resolve_dtype(target.dtype))
 
 
 def torch_loss(loss: Any) -> Any:
@@ -103,4 +318,7 @@ def torch_loss(loss: Any) -> Any:
     raise ValueError(f"no PyTorch equivalent for {loss!r}")
 
 
-__all__ = ["to_torch", "torch_layers", "torch_loss"]
+__all__ = [
+    "SUPPORTED_TORCH_LAYERS", "from_torch", "load_state_dict", "scale_module_class", "state_dict", "to_torch",
+    "torch_layers", "torch_loss", "torch_names",
+]
