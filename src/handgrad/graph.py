@@ -438,12 +438,12 @@ def expression_graph(outputs: Expr | Iterable[Expr], *, grad: bool = False) -> G
             g.add_edge(f"v{p.uid}", fid, _shape_label(p))
         g.add_edge(fid, vid, _shape_label(e))
         if grad:
-            names = [p.text for p in e.parents]
-            names = [f"({n})" if (" " in n) else n for n in names]
             for k, p in enumerate(e.parents):
                 if p.constant:
                     continue
-                label = f"∂{_short(e)}/∂{_short(p)} = {e.op.formula[k].format(*names)}"
+                formula = e.op.formula[k]
+                names = [q.text if f"({{{j}}})" in formula else _short(q) for j, q in enumerate(e.parents)]
+                label = f"∂{_short(e)}/∂{_short(p)} = {formula.format(*names)}"
                 if all(q.value is not None for q in e.parents) and not _is_number(e.op.formula[k]):
                     d = e.op.derivative[k](*(q.value for q in e.parents))
                     label += f" = {_number(d)}"
@@ -460,8 +460,11 @@ def _is_number(s: str) -> bool:
 
 
 def _short(e: Expr) -> str:
+    """The expression's text, parenthesised unless it is a name, a number or a call."""
+    from .explain import _atomic
+
     t = e.text
-    return t if " " not in t else f"({t})"
+    return t if _atomic(t) else f"({t})"
 
 
 # ---------------------------------------------------------------- parsing
