@@ -478,14 +478,21 @@ class _Run:
                 self.snap["params"][k][...] = v
         self.snap["opt"] = self.opt.state_dict()
         self.snap["rng"] = self.rng.bit_generator.state
+        h = self.history
+        self.snap["run"] = (len(h.records), h.best_epoch, h.stopped_early, h.stop_reason,
+                            self.best_value, self.wait, self.best_params)
 
     def restore_snapshot(self) -> None:
+        """Return to the start of the current epoch: weights, optimizer, generator, history, early stopping."""
         if self.snap is None:
             return
         for name, layer, key, _ in self.net.parameter_slots():
             layer.params[key][...] = self.snap["params"][name]
         self.opt.load_state_dict(self.snap["opt"])
         self.rng.bit_generator.state = self.snap["rng"]
+        h = self.history
+        n, h.best_epoch, h.stopped_early, h.stop_reason, self.best_value, self.wait, self.best_params = self.snap["run"]
+        del h.records[n:], h.epoch_seconds[n:]
 
     # ------------------------------------------------------------ end of an epoch
     def end_epoch(self, epoch: int, running_loss: float, lr: float, seconds: float) -> dict[str, float]:
@@ -685,7 +692,8 @@ def fit(
     _call_callbacks(callbacks, "on_train_begin", {"epochs": epochs, "initial_epoch": run.epoch, "task": task})
     bar = _Progress(progress, epochs, run.epoch, task)
     try:
-        _loop(run, schedule, base_lr, callbacks, bar)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported as a DivergenceError
+            _loop(run, schedule, base_lr, callbacks, bar)
     except KeyboardInterrupt:
         bar.close()
         _interrupted(run)
@@ -702,10 +710,25 @@ def _pair(validation_data: Any) -> tuple[Any, Any]:
     return validation_data[0], validation_data[1]
 
 
+def _prime(net: Any, data: _Data, batch_size: int) -> None:
+    """One forward pass per batch shape before the first step.
+
+    The core prepares its NumPy fast path on a shape's first pass, and the two paths may
+    round differently; priming makes every step take the same path whether a run starts
+    fresh or resumes from a checkpoint, so a resumed run ends bitwise where an
+    uninterrupted one does. Forward passes touch no parameter or gradient.
+    """
+    n = data.n
+    for rows in sorted({min(batch_size, n), n % batch_size or min(batch_size, n)}):
+        net.forward(data.X[:rows])
+    net.clear_cache()
+
+
 def _loop(run: _Run, schedule: Any, base_lr: float, callbacks: list, bar: _Progress) -> None:
     epochs = run.cfg["epochs"]
-    if run.history.stopped_early:
+    if run.history.stopped_early or run.epoch >= epochs:
         return
+    _prime(run.net, run.data, run.cfg["batch_size"])
     for e in range(run.epoch, epochs):
         run.snapshot()
         run.in_epoch = True
