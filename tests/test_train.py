@@ -357,6 +357,29 @@ def test_T2_non_finite_gradient_caught_before_the_update(rng):
     _assert_same(_params(net), _params(ref))
 
 
+class _CorruptingSGD(hg.SGD):
+    """Plain SGD whose k-th update writes an inf into W1: non-finite weights after a finite step."""
+
+    def __init__(self, net, k):
+        super().__init__(net, lr=0.05)
+        self.k, self.calls = k, 0
+
+    def step(self):
+        super().step()
+        self.calls += 1
+        if self.calls == self.k:
+            self.net.params["W1"][0, 0] = np.inf
+
+
+def test_non_finite_weights_restored_to_the_start_of_the_epoch(rng):
+    X, y = _regression(rng, n=32)
+    net = hg.MLP(3, [8], 1, seed=rng, dtype=np.float64)
+    rec = _Recorder(net)
+    with pytest.raises(DivergenceError, match="epoch 2/3, step 3/4.*restored to their values at the start of epoch 2"):
+        fit(net, X, y, optimizer=_CorruptingSGD(net, k=6), epochs=3, batch_size=8, callbacks=[rec])
+    _assert_same(_params(net), rec.weights[1])
+
+
 # ====================================================================== checkpoints and resume
 _COMMON = dict(optimizer="adam", lr=0.01, batch_size=8, seed=5, schedule="cosine", train_metrics=True)
 _EARLY = dict(early_stopping=True, patience=2, min_delta=0.02)  # stops at epoch 7, restores epoch 5

@@ -99,6 +99,14 @@ class Optimizer:
             return dJ_dtheta
         return dJ_dtheta + self.weight_decay * theta
 
+    def _scratch(self, name: str, theta: np.ndarray) -> np.ndarray:
+        """A reused temporary shaped like θ (not part of the state; NumPy only)."""
+        scratch = self.__dict__.setdefault("_scratch_arrays", {})
+        tmp = scratch.get(name)
+        if tmp is None or tmp.shape != theta.shape or tmp.dtype != theta.dtype:
+            tmp = scratch[name] = np.empty_like(theta)
+        return tmp
+
     def _buffer(self, name: str, theta: Array, buffer: str) -> Array:
         slot = self.state.setdefault(name, {})
         if buffer not in slot:
@@ -129,7 +137,7 @@ class Optimizer:
             got = state.get("type") if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"cannot load optimizer state of type {got!r} into {self!r}")
         hyper = dict(state.get("hyperparameters", {}))
-        fresh = type(self)(self.net, **hyper)  # validates every hyperparameter
+        fresh = OPTIMIZERS.get(self.name, type(self))(self.net, **hyper)  # validates every hyperparameter
         params = {name: theta for name, theta, _ in self.slots()}
         new_state, problems = {}, []
         for key, arr in state.get("buffers", {}).items():
@@ -187,6 +195,9 @@ class SGD(Optimizer):
         lr, mu = self.lr, self.momentum
         for name, theta, dJ_dtheta in self.slots():
             g = self._decayed(theta, dJ_dtheta)
+            if type(theta) is np.ndarray:
+                self._step_numpy(name, theta, g, lr, mu)
+                continue
             if mu == 0.0:
                 theta -= lr * g                      # θ ← θ - lr·g
                 continue
@@ -198,6 +209,24 @@ class SGD(Optimizer):
             else:
                 theta -= lr * v                      # θ ← θ - lr·v
         self.t += 1
+
+    def _step_numpy(self, name: str, theta: np.ndarray, g: np.ndarray, lr: float, mu: float) -> None:
+        """The same update, term for term and bit for bit, through one reused scratch array."""
+        tmp = self._scratch(name, theta)
+        if mu == 0.0:
+            np.multiply(g, lr, out=tmp)              # lr·g
+            theta -= tmp                             # θ ← θ - lr·g
+            return
+        v = self._buffer(name, theta, "velocity")
+        v *= mu                                      # v ← μ·v
+        v += g                                       #     + g
+        if self.nesterov:
+            np.multiply(v, mu, out=tmp)              # μ·v
+            tmp += g                                 # g + μ·v
+            tmp *= lr                                # lr·(g + μ·v)
+        else:
+            np.multiply(v, lr, out=tmp)              # lr·v
+        theta -= tmp                                 # θ ← θ - ...
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
@@ -240,6 +269,9 @@ class Adam(Optimizer):
             g = self._decayed(theta, dJ_dtheta)
             m = self._buffer(name, theta, "m")
             v = self._buffer(name, theta, "v")
+            if type(theta) is np.ndarray:
+                self._step_numpy(theta, g, m, v, self._scratch(name, theta), step_size, bias2_sqrt)
+                continue
             m *= beta1                                 # m ← β₁·m
             m += (1.0 - beta1) * g                     #     + (1-β₁)·g
             v *= beta2                                 # v ← β₂·v
@@ -247,6 +279,24 @@ class Adam(Optimizer):
             xp = namespace_of(v)
             denom = xp.sqrt(v) / bias2_sqrt + self.eps  # √v̂ + ε
             theta -= step_size * (m / denom)           # θ ← θ - lr·m̂/(√v̂ + ε)
+
+    def _step_numpy(self, theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, tmp: np.ndarray,
+                    step_size: float, bias2_sqrt: float) -> None:
+        """The same update, term for term and bit for bit, through one reused scratch array."""
+        beta1, beta2 = self.betas
+        m *= beta1                                     # m ← β₁·m
+        np.multiply(g, 1.0 - beta1, out=tmp)
+        m += tmp                                       #     + (1-β₁)·g
+        v *= beta2                                     # v ← β₂·v
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - beta2
+        v += tmp                                       #     + (1-β₂)·g²
+        np.sqrt(v, out=tmp)
+        tmp /= bias2_sqrt
+        tmp += self.eps                                # √v̂ + ε
+        np.divide(m, tmp, out=tmp)
+        tmp *= step_size                               # (lr/(1-β₁ᵗ))·m/(√v̂ + ε)
+        theta -= tmp                                   # θ ← θ - lr·m̂/(√v̂ + ε)
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
