@@ -149,3 +149,18 @@ def test_cli_plot(tmp_path, capsys):
     assert run_cli(["plot", "softmax", "-o", str(tmp_path / "s.txt")]) == 2
     assert run_cli(["plot", "decision-boundary", "--model", str(tmp_path / "none.npz"), "--data", "moons"]) == 2
     capsys.readouterr()
+
+
+def test_cli_decision_boundary_of_a_saved_network(tmp_path, capsys, rng):
+    from test_explain import run_cli
+
+    from handgrad.io import save_model
+
+    net, _ = build_network("classification-relu", n=2, m=8, K=1, seed=rng)
+    model = save_model(tmp_path / "model.safetensors", net)
+    out = tmp_path / "db.png"
+    assert run_cli(["plot", "decision-boundary", "--model", str(model), "--data", "moons", "-o", str(out),
+                    "--size", "4x4", "--dpi", "40"]) == 0
+    assert png_size(out) == (160, 160)
+    assert run_cli(["plot", "decision-boundary", "--model", str(model), "--data", "seed", "-o", str(out)]) == 2
+    capsys.readouterr()

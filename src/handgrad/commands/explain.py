@@ -253,15 +253,18 @@ def _decision_boundary(args: argparse.Namespace, kw: dict[str, Any]) -> Any:
     if not os.path.exists(args.model):
         raise UsageError(f"no such model file: {args.model!r}")
     data = load_data(args.data, target=args.target, seed=args.seed if hasattr(args, "seed") else 0)
+    if data.task != "classification":
+        raise UsageError(f"a decision boundary needs classification data; {args.data!r} is {data.task}")
     if data.X.shape[1] != 2:
         raise UsageError(f"a decision boundary needs 2 input features; {args.data!r} has {data.X.shape[1]}")
-    try:
+    from ..errors import ModelFileError
+    from ..io import load_model
+
+    try:  # a model from 'handgrad train' knows its input scaling; a bare saved network does not
         from .train import Predictor
 
         model: Any = Predictor.load(args.model)
-    except ImportError:  # pragma: no cover - the train command ships with handgrad
-        from ..io import load_model
-
+    except (ImportError, ModelFileError):
         model = load_model(args.model)[0]
     return plots.plot_decision_boundary(model, data.X, data.y, args.output, **kw)
 
