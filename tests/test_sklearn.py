@@ -134,7 +134,7 @@ def _documented_loss(est, X, Y, alpha):
     elif est.out_activation_ == "softmax":
         zs = z - z.max(axis=1, keepdims=True)
         log_p = zs - np.log(np.exp(zs).sum(axis=1, keepdims=True))
-        J = -np.mean(log_p[np.arange(n), Y])
+        J = -np.mean(log_p[np.arange(n), Y])  # Y: class indices
     else:
         J = np.sum(np.logaddexp(0, z) - Y * z) / n
     return J + 0.5 * alpha / n * sum(np.sum(layer.params["W"] ** 2) for layer in est.net_.linears)

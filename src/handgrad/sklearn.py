@@ -272,6 +272,7 @@ class _HandgradMLP(BaseEstimator):
         self.net_ = MLP(n_features, p["hidden"], self.n_outputs_, f=self.activation, g=g, init=p["init"],
                         seed=self._rng, dtype=dtype)
         self.n_layers_ = len(p["hidden"]) + 2
+        self._loss, self._loss_scale = self._core_loss()
         self.loss_curve_: list[float] = []
         self.t_ = 0
         self._no_improvement_count = 0
@@ -296,7 +297,9 @@ class _HandgradMLP(BaseEstimator):
         return min(self.batch_size, n_samples)
 
     def _split_validation(self, p: dict, X: np.ndarray, Y: np.ndarray) -> tuple:
-        stratify = Y if (is_classifier(self) and Y.ndim == 1) else None
+        stratify = None
+        if is_classifier(self) and self._label_kind != "multilabel":  # one label per sample: keep class shares
+            stratify = Y if self._label_kind == "multiclass" else Y[:, 0]
         seed = int(self._rng.integers(np.iinfo(np.int32).max))
         X_tr, X_val, Y_tr, Y_val = train_test_split(X, Y, test_size=p["validation_fraction"],
                                                     random_state=seed, stratify=stratify)
@@ -365,31 +368,25 @@ class _HandgradMLP(BaseEstimator):
 
     # ------------------------------------------------------------ one minibatch
     def _train_step(self, xb: np.ndarray, yb: np.ndarray, alpha: float) -> float:
-        """Forward to the logits z, fused loss gradient dJ/dz, backward, L2 term, update. Returns J."""
-        net = self.net_
-        layers = net.layers
-        a = xb
-        for layer in layers[:-1]:
-            a = layer.forward(a)
-        J, g = self._loss_and_grad(yb, a)
+        """One minibatch: forward, the core's loss gradient (fused with the output layer),
+        backward, the scale to this estimator's loss, the L2 term, the update. Returns J."""
+        net, s = self.net_, self._loss_scale
         net.zero_grad()
-        for i in range(len(layers) - 2, -1, -1):
-            layer = layers[i]
-            if i == 0:
-                layer.backward(g, need_input_grad=False)
-            else:
-                g = layer.backward(g)
+        net.forward(xb)
+        J = s * float(net.backward_loss(self._loss, yb))
         n = xb.shape[0]
         grads = []
         for _, layer, key, gkey in net.parameter_slots():
             grad = layer.grads[gkey]
+            if s != 1.0:
+                grad *= s  # ∇(s·J_core) = s·∇J_core
             if key == "W" and alpha:
                 W = layer.params[key]
                 grad += (alpha / n) * W
                 J += 0.5 * alpha / n * float(np.dot(W.ravel(), W.ravel()))
             grads.append(grad)
         self._optimizer.step(grads)
-        return float(J)
+        return J
 
     def _forward(self, X: np.ndarray) -> np.ndarray:
         out = self.net_.forward(X)
@@ -445,8 +442,6 @@ class HandgradRegressor(RegressorMixin, _HandgradMLP):
     n_features_in_, feature_names_in_, n_outputs_, n_layers_, out_activation_, coefs_, intercepts_.
     """
 
-    _loss = SquaredErrorLoss("mean")
-
     def partial_fit(self, X: Any, y: Any) -> HandgradRegressor:
         """One epoch of minibatch updates over (X, y), starting from the current weights."""
         return self._fit(X, y, incremental=True)
@@ -477,11 +472,9 @@ class HandgradRegressor(RegressorMixin, _HandgradMLP):
     def _out_activation(self) -> str:
         return "identity"
 
-    def _loss_and_grad(self, yb: np.ndarray, z: np.ndarray) -> tuple[float, np.ndarray]:
-        # SquaredErrorLoss("mean"): J = (1/N) Σ ||y - ŷ||², dJ/dŷ = 2(ŷ - y)/N; half of each
-        J, g = self._loss(yb, z)
-        g *= 0.5
-        return 0.5 * J, g
+    def _core_loss(self) -> tuple[Any, float]:
+        # SquaredErrorLoss("mean") is (1/N) Σ ||y - ŷ||²: this estimator's loss is half of it
+        return SquaredErrorLoss("mean"), 0.5
 
     def _validation_score(self, X: np.ndarray, Y: np.ndarray) -> float:
         from sklearn.metrics import r2_score
@@ -587,7 +580,7 @@ class HandgradClassifier(ClassifierMixin, _HandgradMLP):
         index = np.searchsorted(self.classes_, y)
         if self._label_kind == "binary":
             return index.astype(dtype).reshape(-1, 1)
-        return index
+        return index  # class indices: CrossEntropyLoss builds the one-hot rows (cheaper than checking given ones)
 
     def _describe_targets(self) -> str:
         if self._label_kind == "multilabel":
@@ -600,15 +593,11 @@ class HandgradClassifier(ClassifierMixin, _HandgradMLP):
     def _out_activation(self) -> str:
         return "softmax" if self._label_kind == "multiclass" else "logistic"
 
-    def _loss_and_grad(self, yb: np.ndarray, z: np.ndarray) -> tuple[float, np.ndarray]:
+    def _core_loss(self) -> tuple[Any, float]:
         if self._label_kind == "multiclass":
-            return CrossEntropyLoss().fused(yb, z)
-        # BCELoss averages over the N·L entries; scikit-learn sums over the L labels
-        J, g = BCELoss().fused(yb, z)
-        L = z.shape[1]
-        if L != 1:
-            g *= L
-        return J * L, g
+            return CrossEntropyLoss(), 1.0  # fused with the softmax output: dJ/dz = (softmax(z) - y)/N
+        # fused with the sigmoid output; BCELoss averages over the N·L entries, this loss sums the L labels
+        return BCELoss(), float(self.n_outputs_)
 
     def _validation_score(self, X: np.ndarray, Y: np.ndarray) -> float:
         P = self._forward(X)
