@@ -483,3 +483,16 @@ def test_checkpoint_with_mismatched_buffer_refused(tmp_path, rng):
         load_checkpoint(path)
     with pytest.raises(ModelFileError, match="no such file"):
         load_checkpoint(tmp_path / "absent")
+
+
+def test_files_are_standard_safetensors_written_without_the_library(tmp_path):
+    """handgrad writes the safetensors layout itself; the reference library reads it back."""
+    st = pytest.importorskip("safetensors.numpy")
+    net = hg.MLP(3, [4], 2, seed=0)
+    path = tmp_path / "m.safetensors"
+    save_model(path, net, {"task": "regression"})
+    arrays = st.load_file(str(path))
+    assert set(arrays) == {"W1", "b1", "W2", "b2"}
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(v, net.params[k])
+    assert (len(path.read_bytes()) - 8) % 4 == 0
