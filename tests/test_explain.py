@@ -332,3 +332,17 @@ def test_cli_explain(capsys, tmp_path):
     assert run_cli(["explain", "--diff", "colour=red"]) == 2
     assert run_cli(["explain", "--target", "1,2"]) == 2
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("g", ["softmax", "identity"])
+def test_cross_entropy_reads_the_logits(g, rng):
+    net = hg.MLP(3, [4], 3, f="tanh", g=g, seed=rng, dtype=np.float64)
+    x, labels = rng.standard_normal((4, 3)), rng.integers(0, 3, 4)
+    ex = derive(net, "cross_entropy", at=(x, labels), torch=False)
+    z3 = ex.values["z3"]
+    log_p = z3 - np.log(np.exp(z3).sum(axis=1, keepdims=True))
+    assert float(ex.values["J"]) == pytest.approx(-log_p[np.arange(4), labels].mean(), rel=1e-12)
+    assert ex.passed, "\n".join(c.line() for c in ex.checks)
+    assert ("softmax(z3_n)" in ex.equation("forward:J").text) == (g == "softmax")
+    if g == "softmax":
+        assert "backward:dJ/dŷ" not in ex.keys and ex.equation("jacobian:∂ŷ/∂z3").structure == "full"

@@ -325,7 +325,18 @@ def _label(layer: Layer) -> str:
     return (f"{scale:g}·" if scale != 1.0 else "") + name
 
 
-def _forward_equations(steps: list[_Step], loss: Loss) -> list[Equation]:
+def _reads_logits(net: Sequential, loss: Loss) -> bool:
+    """True when the loss is defined on the output layer's input (the logits), as
+    cross-entropy after a Softmax: the pair fuses and J is computed from z, not ŷ."""
+    return net.fused_pair(loss) and isinstance(loss, CrossEntropyLoss)
+
+
+def _loss_step(steps: list[_Step], logits: bool) -> tuple[Sym, str]:
+    """The variable the loss reads, and its width symbol."""
+    return (steps[-1].x, steps[-1].dim_in) if logits else (steps[-1].y, steps[-1].dim_out)
+
+
+def _forward_equations(steps: list[_Step], loss: Loss, logits: bool = False) -> list[Equation]:
     eqs = []
     for st in steps:
         text, latex = _render(st.layer.derivation.forward, st.symbols())
@@ -338,15 +349,17 @@ def _forward_equations(steps: list[_Step], loss: Loss) -> list[Equation]:
             if w is not None:
                 shape_l += rf",\ {w.latex} \in {_shape(st.dim_out, st.dim_in, fmt='latex')}"
         eqs.append(Equation(f"forward:{st.y.text}", "forward", text, latex, shape, shape_l))
-    psym = steps[-1].y
+    psym = _loss_step(steps, logits)[0]
     text, latex = _render(loss.derivation.forward, _loss_symbols(Sym("y", r"\mathbf{y}"), psym))
-    eqs.append(Equation("forward:J", "forward", text, latex, "() a scalar", r"J \in \mathbb{R}"))
+    note = f"the loss reads the logits {psym.text}: {_label(steps[-1].layer)} is folded into it" if logits else ""
+    eqs.append(Equation("forward:J", "forward", text, latex, "() a scalar", r"J \in \mathbb{R}", note=note))
     return eqs
 
 
-def _composed_equations(steps: list[_Step], loss: Loss) -> list[Equation]:
-    expr = steps[0].x.pair
+def _composed_equations(steps: list[_Step], loss: Loss, logits: bool = False) -> list[Equation]:
+    expr = before_last = steps[0].x.pair
     for st in steps:
+        before_last = expr
         syms = st.symbols()
         if not _atomic(expr[0]) and _needs_parens(st.layer.derivation.forward, syms):
             syms["x"] = (f"({expr[0]})", rf"\left({expr[1]}\right)")
@@ -357,6 +370,7 @@ def _composed_equations(steps: list[_Step], loss: Loss) -> list[Equation]:
     last = steps[-1].y
     eqs = [Equation(f"composed:{last.text}", "composed", f"{last.text} = {expr[0]}", f"{last.latex} = {expr[1]}")]
     syms = _loss_symbols(Sym("y", r"\mathbf{y}"), last)
+    expr = before_last if logits else expr
     wrapped = (f"({expr[0]})", rf"\left({expr[1]}\right)") if not _atomic(expr[0]) else expr
     syms["p"] = wrapped
     text, latex = _render(loss.derivation.forward, syms)
@@ -373,14 +387,15 @@ def _needs_parens(f: Formula, syms: dict[str, Any]) -> bool:
     return not all(_enclosed(rhs, m.start(), m.end()) for m in re.finditer(mark, rhs))
 
 
-def _chain_equations(steps: list[_Step], loss: Loss, fused: bool) -> list[Equation]:
+def _chain_equations(steps: list[_Step], loss: Loss, fused: bool, logits: bool = False) -> list[Equation]:
     """dJ/dθ = ∂J/∂ŷ · ∂ŷ/∂z_{2L-1} · ... · ∂z_k/∂θ, one sample, numerator layout."""
     eqs = []
-    top = steps[-1].y
-    for st in reversed(steps):
+    top, top_dim = _loss_step(steps, logits)
+    end = len(steps) - 1 if logits else len(steps)
+    for st in reversed(steps[:end]):
         for key, p in st.params.items():
-            factors = [(_partial(Sym("J", "J"), top), f"1×{steps[-1].dim_out}")]
-            for later in reversed(steps[st.index + 1:]):
+            factors = [(_partial(Sym("J", "J"), top), f"1×{top_dim}")]
+            for later in reversed(steps[st.index + 1:end]):
                 factors.append((_partial(later.y, later.x), f"{later.dim_out}×{later.dim_in}"))
             pshape = f"{st.dim_out}·{st.dim_in}" if key == "W" else st.dim_out
             factors.append((_partial(st.y, p), f"{st.dim_out}×{pshape}" if key == "W" else f"{st.dim_out}×{st.dim_out}"))
@@ -388,7 +403,7 @@ def _chain_equations(steps: list[_Step], loss: Loss, fused: bool) -> list[Equati
             latex = f"{_grad(p).latex} = " + r" \, ".join(f.latex for f, _ in factors)
             shape = " ".join(f"({s})" for _, s in factors)
             note = "summed over the N samples of the batch"
-            if fused:
+            if fused and not logits:
                 fused_lhs = _grad(steps[-1].x).text
                 note += (f"; the first two factors fuse: ∂J/∂{top.text} · ∂{top.text}/∂{steps[-1].x.text} = {fused_lhs}, "
                          "given directly by the loss (see the matrix form)")
@@ -396,15 +411,17 @@ def _chain_equations(steps: list[_Step], loss: Loss, fused: bool) -> list[Equati
     return eqs
 
 
-def _backward_equations(steps: list[_Step], loss: Loss, fused: bool) -> tuple[list[Equation], list[Equation]]:
+def _backward_equations(steps: list[_Step], loss: Loss, fused: bool,
+                        logits: bool = False) -> tuple[list[Equation], list[Equation]]:
     """The batch (matrix) form that ``backward`` computes, and each gradient fully expanded."""
     top = steps[-1].y
     lsyms = _loss_symbols(Sym("y", r"\mathbf{y}"), top, steps[-1].x)
     matrix, expanded = [], []
-    text, latex = _render(loss.derivation.backward, lsyms)
-    matrix.append(Equation(f"backward:dJ/d{top.text}", "backward", text, latex, _shape("N", steps[-1].dim_out),
-                           _shape("N", steps[-1].dim_out, fmt="latex")))
-    upstream = (_rhs(text), _rhs(latex))
+    if not logits:
+        text, latex = _render(loss.derivation.backward, lsyms)
+        matrix.append(Equation(f"backward:dJ/d{top.text}", "backward", text, latex, _shape("N", steps[-1].dim_out),
+                               _shape("N", steps[-1].dim_out, fmt="latex")))
+        upstream = (_rhs(text), _rhs(latex))
     remaining = list(reversed(steps))
     if fused:
         st = remaining.pop(0)
@@ -446,7 +463,7 @@ def _param_formula(layer: Layer, key: str) -> Formula:
     raise ValueError(f"{layer!r} declares no gradient formula for its parameter {key!r}")
 
 
-def _jacobian_equations(steps: list[_Step], loss: Loss, sizes: dict[str, int]) -> list[Equation]:
+def _jacobian_equations(steps: list[_Step], loss: Loss, sizes: dict[str, int], logits: bool = False) -> list[Equation]:
     eqs = []
     for st in steps:
         d = st.layer.derivation
@@ -462,13 +479,13 @@ def _jacobian_equations(steps: list[_Step], loss: Loss, sizes: dict[str, int]) -
             head_l = rf"{lab.latex} \in \mathbb{{R}}^{{{_sub(st.dim_out)} \times {_sub(st.dim_in)}}}"
         eqs.append(Equation(f"jacobian:{lab.text}", "jacobian", f"{head}\n{entries[0]}", rf"{head_l}: \quad {entries[1]}",
                             f"{dims} ({nums}) per sample", structure=d.structure, why=d.why))
-    top = steps[-1]
-    lab = _partial(Sym("J", "J"), top.y)
-    entries = _render(loss.derivation.jacobian, _loss_symbols(Sym("y", r"\mathbf{y}"), top.y))
-    head = f"{lab.text}  (1 × {top.dim_out} = 1 × {sizes.get(top.dim_out, '?')}), a row: the gradient of a scalar"
-    head_l = rf"{lab.latex} \in \mathbb{{R}}^{{1 \times {_sub(top.dim_out)}}}"
+    top, top_dim = _loss_step(steps, logits)
+    lab = _partial(Sym("J", "J"), top)
+    entries = _render(loss.derivation.jacobian, _loss_symbols(Sym("y", r"\mathbf{y}"), top))
+    head = f"{lab.text}  (1 × {top_dim} = 1 × {sizes.get(top_dim, '?')}), a row: the gradient of a scalar"
+    head_l = rf"{lab.latex} \in \mathbb{{R}}^{{1 \times {_sub(top_dim)}}}"
     eqs.append(Equation(f"jacobian:{lab.text}", "jacobian", f"{head}\n{entries[0]}", rf"{head_l}: \quad {entries[1]}",
-                        f"1 × {top.dim_out} per sample", structure=loss.derivation.structure, why=loss.derivation.why))
+                        f"1 × {top_dim} per sample", structure=loss.derivation.structure, why=loss.derivation.why))
     return eqs
 
 
@@ -479,11 +496,11 @@ def derive(net: Any, loss: Any = None, *, at: Any = None, target: Any = None, se
     steps = _steps(net)
     dims = _dims(net)
     sizes = {name: size for name, size in dims}
-    fused = net.fused_pair(loss)
-    equations = _forward_equations(steps, loss) + _composed_equations(steps, loss)
-    equations += _chain_equations(steps, loss, fused)
-    matrix, expanded = _backward_equations(steps, loss, fused)
-    equations += matrix + expanded + _jacobian_equations(steps, loss, sizes)
+    fused, logits = net.fused_pair(loss), _reads_logits(net, loss)
+    equations = _forward_equations(steps, loss, logits) + _composed_equations(steps, loss, logits)
+    equations += _chain_equations(steps, loss, fused, logits)
+    matrix, expanded = _backward_equations(steps, loss, fused, logits)
+    equations += matrix + expanded + _jacobian_equations(steps, loss, sizes, logits)
     arch = " → ".join(["x", *(_label(layer) for layer in net.layers), "ŷ"])
     title = f"{arch}; loss: {loss.derivation.name}" + (f" ({loss.reduction})" if hasattr(loss, "reduction") else "")
     config = {"layers": [_label(layer) for layer in net.layers], "loss": repr(loss), "sizes": sizes}
@@ -591,18 +608,22 @@ def _evaluate(ex: Explanation, net: Sequential, loss: Loss, steps: list[_Step], 
     vals = [x]
     for layer in net64.layers:
         vals.append(np.asarray(to_numpy(layer.forward(vals[-1])), dtype=np.float64))
-    J, dJ_dp = loss(y, vals[-1])
+    logits = _reads_logits(net64, loss)
+    J, dJ_dp = loss.fused(y, vals[-2]) if logits else loss(y, vals[-1])
     values: dict[str, np.ndarray] = {st.y.text: vals[st.index + 1] for st in steps}
     values = {"x": x, **values, "y": np.asarray(y), "J": np.asarray(float(J))}
-    top = steps[-1].y
+    top = _loss_step(steps, logits)[0]
     values[_grad(top).text] = np.asarray(dJ_dp)
-    grads, jacobians = _chain(steps, vals, np.asarray(dJ_dp), values)
+    grads, jacobians = _chain(steps[:-1] if logits else steps, vals, np.asarray(dJ_dp), values)
+    if logits:  # shown and checked, though the fused gradient skips it
+        last = steps[-1]
+        jacobians = {_partial(last.y, last.x).text: np.asarray(to_numpy(last.layer.jacobian(vals[-2]))), **jacobians}
     values.update(grads)
     ex.values = values
     ex.jacobian_values = {k: v[0] for k, v in reversed(list(jacobians.items()))}
     ex.jacobian_values[_partial(Sym("J", "J"), top).text] = np.asarray(dJ_dp)[0]
     if check:
-        ex.checks = _checks_at(net64, loss, steps, x, y, vals, float(J), grads, jacobians, torch)
+        ex.checks = _checks_at(net64, loss, steps, x, y, vals, float(J), grads, jacobians, torch, logits)
 
 
 def _chain(steps: list[_Step], vals: list[np.ndarray], dJ_dp: np.ndarray,
@@ -639,7 +660,7 @@ def _param_grad(st: _Step, key: str, g: np.ndarray, x_in: np.ndarray) -> np.ndar
 
 def _checks_at(net64: Sequential, loss: Loss, steps: list[_Step], x: np.ndarray, y: Any, vals: list[np.ndarray],
                J: float, grads: dict[str, np.ndarray], jacobians: dict[str, np.ndarray],
-               torch: bool | None) -> list[Check]:
+               torch: bool | None, logits: bool = False) -> list[Check]:
     from .gradcheck import check_loss, compare, numerical_gradient
 
     def add(quantity: str, against: str, analytic: Any, reference: Any, rtol: float, atol: float) -> None:
@@ -660,9 +681,10 @@ def _checks_at(net64: Sequential, loss: Loss, steps: list[_Step], x: np.ndarray,
     for name, layer, key, _ in fd.parameter_slots():
         numeric = numerical_gradient(lambda: _loss_J(fd, loss, x, y), layer.params[key])
         add(f"dJ/d{name}", "finite differences", grads[f"dJ/d{name}"], numeric, FD_RTOL, FD_ATOL)
-    checks.extend(_torch_checks(net64, loss, x, y, grads, torch))
-    c = check_loss(loss, y, vals[-1]).comparisons[0]
-    checks.append(Check(f"dJ/d{top}", "finite differences", c.rel_error, c.max_abs_error, c.passed, c.note))
+    checks.extend(_torch_checks(net64, loss, x, y, grads, torch, logits))
+    loss_in = _loss_step(steps, logits)[0].text
+    c = check_loss(loss, y, vals[-2] if logits else vals[-1]).comparisons[0]
+    checks.append(Check(f"dJ/d{loss_in}", "finite differences", c.rel_error, c.max_abs_error, c.passed, c.note))
     for st in steps:
         label = _partial(st.y, st.x).text
         checks.append(_jacobian_check(st, label, vals[st.index], jacobians[label], compare))
@@ -694,7 +716,7 @@ def _jacobian_check(st: _Step, label: str, x_in: np.ndarray, Jk: np.ndarray, com
 
 
 def _torch_checks(net64: Sequential, loss: Loss, x: np.ndarray, y: Any, grads: dict[str, np.ndarray],
-                  want: bool | None) -> list[Check]:
+                  want: bool | None, logits: bool = False) -> list[Check]:
     if want is False:
         return []
     try:
@@ -707,7 +729,7 @@ def _torch_checks(net64: Sequential, loss: Loss, x: np.ndarray, y: Any, grads: d
     from .torch_interop import to_torch, torch_loss
 
     try:
-        tnet = to_torch(net64, dtype=torch.float64)
+        tnet = to_torch(Sequential(*copy.deepcopy(net64.layers[:-1])) if logits else net64, dtype=torch.float64)
         fn = torch_loss(loss)
     except ValueError as exc:
         if want:
