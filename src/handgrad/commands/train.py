@@ -143,7 +143,8 @@ def _load(args: argparse.Namespace, source: str, **kwargs: Any) -> Any:
         raise _usage(f"--data: {exc}") from None
     except ValueError as exc:
         message = str(exc)
-        if "is a directory" in message or message.startswith("unknown dataset") or "applies to files" in message:
+        if ("is a directory" in message or message.startswith("unknown dataset") or "applies to files" in message
+                or message.startswith("built-in dataset")):
             raise _usage(f"--data: {message}") from None
         raise
 
