@@ -151,14 +151,15 @@ def run_config(module: Any, config: dict, i: int, inputs: Any, outdir: Path) -> 
     if kind is None:
         return {"status": "construct_error", "errors": errors}
     backend, dtype = kind
+    device = getattr(net.parameters["W1"], "device", None)
     weights = {p: inputs[f"c{i}_{p}"] for p in PARAMS}
     if _guard(errors, "construct", "copying the weights in", lambda: copy_weights(net, weights, backend, notes)) is None:
         return {"status": "construct_error", "errors": errors, "backend": backend, "dtype": dtype, "notes": notes}
     loss = getattr(module, "mse_loss" if config["loss"] == "mse" else "bce_loss", None)
     received: dict[str, np.ndarray] = {}
     for t in range(config["calls"]):
-        call = _call(net, loss, config["loss"], {k: inputs[f"c{i}_t{t}_{k}"] for k in ("x", "y", "y_hat", "dJdy_hat")},
-                     backend, dtype, errors, t)
+        data = {k: inputs[f"c{i}_t{t}_{k}"] for k in ("x", "y", "y_hat", "dJdy_hat")}
+        call = _call(net, loss, config["loss"], data, (backend, dtype, device), errors, t)
         received.update({f"t{t}_{k}": v for k, v in call.items()})
     np.savez(outdir / f"out_{i}.npz", **received)
     return {"status": "ran", "errors": errors, "backend": backend, "dtype": dtype, "notes": notes}
@@ -199,11 +200,13 @@ def copy_weights(net: Any, weights: dict, backend: str, notes: list[str]) -> boo
     return True
 
 
-def _to_user(a: np.ndarray, backend: str, dtype: str) -> Any:
+def _to_user(a: np.ndarray, kind: tuple) -> Any:
+    """A NumPy array as the user's kind of array: (backend, dtype name, device)."""
+    backend, dtype, device = kind
     if backend == "torch":
         import torch
 
-        return torch.as_tensor(np.ascontiguousarray(a), dtype=getattr(torch, dtype))
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=getattr(torch, dtype), device=device)
     return np.array(a, dtype=dtype)
 
 
@@ -218,12 +221,12 @@ def to_float64(value: Any, what: str) -> np.ndarray:
     return out
 
 
-def _call(net: Any, loss: Any, loss_name: str, data: dict, backend: str, dtype: str, errors: dict, t: int) -> dict:
+def _call(net: Any, loss: Any, loss_name: str, data: dict, kind: tuple, errors: dict, t: int) -> dict:
     """One clear / forward / loss / backward round; returns the received arrays of this call."""
     got: dict[str, np.ndarray] = {}
     tag = f"t{t}"
     _guard(errors, f"{tag}_clear", "calling clear_grad_and_cache()", net.clear_grad_and_cache)
-    x = _to_user(data["x"], backend, dtype)
+    x = _to_user(data["x"], kind)
     y_hat = _guard(errors, f"{tag}_y_hat", "calling forward(x)", lambda: net.forward(x))
     if y_hat is not None:
         _store(got, errors, tag, "y_hat", lambda: to_float64(y_hat, "forward(x)'s result"))
@@ -231,13 +234,13 @@ def _call(net: Any, loss: Any, loss_name: str, data: dict, backend: str, dtype: 
         errors[f"{tag}_loss"] = {"message": f"the module has no {loss_name}_loss function", "where": ""}
     else:
         pair = _guard(errors, f"{tag}_loss", f"calling {loss_name}_loss(y, y_hat)",
-                      lambda: loss(_to_user(data["y"], backend, dtype), _to_user(data["y_hat"], backend, dtype)))
+                      lambda: loss(_to_user(data["y"], kind), _to_user(data["y_hat"], kind)))
         if pair is not None:
             _store(got, errors, tag, "J", lambda: _pair(pair, loss_name)[0])
             _store(got, errors, tag, "dJdy_hat", lambda: _pair(pair, loss_name)[1])
     if y_hat is None:
         return got  # backward would read a cache the failed forward never filled
-    upstream = _to_user(data["dJdy_hat"], backend, dtype)
+    upstream = _to_user(data["dJdy_hat"], kind)
     if _guard(errors, f"{tag}_backward", "calling backward(dJdy_hat)", lambda: net.backward(upstream) or True):
         for name in GRADS:
             _store(got, errors, tag, name, lambda name=name: to_float64(net.grads[name], f"grads[{name!r}]"))
