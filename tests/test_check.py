@@ -57,6 +57,7 @@ MISTAKES = {
     "dW2_pre_activation": each("dW2_from_pre_activation", ["dJdW2"]),
     "stale_cache": each("stale_cache", ALL_GRADS),
     "f_slope_missing": each("f_derivative_missing", ["dJdW1", "dJdb1"]),
+    "g_not_applied": each("g_not_applied", ["y_hat"]) | each("sigmoid_derivative_formula_on_input@g", ALL_GRADS),
 }
 
 
@@ -237,6 +238,8 @@ def test_crashing_implementation_is_reported():
     first = report.configs[0]
     assert first.status == "crash" and "exited with status 3" in first.note and "forward(x)" in first.note
     assert not report.passed
+    assert "last lines the implementation wrote to stderr" in report.render()
+    assert "about to leave" in report.stderr_tail
 
 
 def test_sys_exit_is_reported_per_quantity():
@@ -352,13 +355,17 @@ def test_bad_targets_and_arguments(tmp_path):
 # ---------------------------------------------------------------------- the command line
 def test_cli_exit_codes(tmp_path, capsys):
     assert main(["check", gallery("correct_numpy"), "--quick"]) == 0
-    assert "Result: PASS" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Result: PASS" in out and "dJdb2" not in out
+    assert main(["check", gallery("correct_numpy"), "--quick", "--verbose"]) == 0
+    assert "dJdb2     pass" in capsys.readouterr().out
     assert main(["check", gallery("mse_sign"), "--quick", "--no-color"]) == 1
     out = capsys.readouterr().out
     assert "Result: FAIL" in out and "the sign of dJdy_hat is flipped" in out and "\033[" not in out
     assert "correct (configuration 1): dJ/dŷ = 2(ŷ − y)/(N·K)" in out
     assert main(["check", str(tmp_path / "missing.py")]) == 2
     assert "no such Python file" in capsys.readouterr().err
+    assert main(["check", "surely_not_a_module_xyz"]) == 2
     assert main(["check", gallery("correct_numpy"), "--timeout", "0"]) == 2
     assert main(["check", gallery("correct_numpy"), "--seed", "-2"]) == 2
 

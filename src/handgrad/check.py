@@ -230,23 +230,22 @@ SCALES = (("2", lambda N, K: 2.0), ("1/2", lambda N, K: 0.5), ("-1", lambda N, K
 
 def _scale_title(q: str, key: str, config: Config) -> tuple[str, str]:
     """(id, title) of 'received = c · expected' for quantity q."""
-    N, K = config.N, config.K
-    is_bias = q in ("dJdb1", "dJdb2")
     titles = {
-        "2": "twice the correct value",
-        "1/2": "half the correct value" + (": the factor 2 of d(ŷ − y)²/dŷ is missing"
-                                           if q == "dJdy_hat" and config.loss == "mse" else ""),
-        "-1": "the sign is flipped" + (": (y − ŷ) written where (ŷ − y) belongs" if q == "dJdy_hat" else ""),
-        "N": f"N = {N} times too large: the 1/N of the batch mean is missing",
-        "1/N": (f"averaged over the batch (divided by N = {N}) where the sum over the batch is right: "
-                "the 1/N already sits in dJ/dŷ" if q in GRADS else f"divided by N = {N} once too often"),
-        "K": f"K = {K} times too large: divided by N only, the 1/K of the mean over the K outputs is missing",
-        "1/K": f"divided by K = {K} once too often",
-        "NK": f"N·K = {N * K} times too large: a sum where the mean over all N·K elements belongs",
-        "1/NK": f"divided by N·K = {N * K} once too often",
+        "2": f"{q} is twice the correct value",
+        "1/2": f"{q} is half the correct value" + (": the factor 2 of d(ŷ − y)²/dŷ is missing"
+                                                   if q == "dJdy_hat" and config.loss == "mse" else ""),
+        "-1": f"the sign of {q} is flipped" + (": (y − ŷ) written where (ŷ − y) belongs"
+                                               if q == "dJdy_hat" and config.loss == "mse" else ""),
+        "N": f"{q} is N times too large: the 1/N of the batch mean is missing",
+        "1/N": (f"{q} is averaged over the batch (divided by N) where the sum over the batch is right: "
+                "the 1/N is already in dJ/dŷ" if q in GRADS else f"{q} is divided by N once too often"),
+        "K": f"{q} is K times too large: divided by N only, the 1/K of the mean over the K outputs is missing",
+        "1/K": f"{q} is divided by K once too often",
+        "NK": f"{q} is N·K times too large: a sum where the mean over all N·K elements belongs",
+        "1/NK": f"{q} is divided by N·K once too often",
     }
-    hid = "bias_averaged_over_batch" if (is_bias and key == "1/N") else f"scale:{key}"
-    return hid, f"{q} is {titles[key]}"
+    hid = "bias_averaged_over_batch" if (q in ("dJdb1", "dJdb2") and key == "1/N") else f"scale:{key}"
+    return hid, titles[key]
 
 
 def generic_hypotheses(q: str, expected: np.ndarray, received: np.ndarray, config: Config) -> list[Hypothesis]:
@@ -276,8 +275,8 @@ def _site_names(ref: Reference, site: str) -> dict[str, str]:
 def _slope_variants(act: str) -> list[tuple[str, str, Any]]:
     """(id suffix, title template, wrong slope(layer, x)) for an activation's usual slope mistakes.
     Templates use {x} and {y}, the activation's input and output at one site."""
-    out = [("derivative_at_output", act + "' evaluated at the output, " + act + "'({y}), where " + act
-            + "'({x}) belongs", lambda layer, x: layer.derivative(layer.forward(x)))]
+    out = [("derivative_at_output", act + "' evaluated at the activation's output instead of its input: "
+            + act + "'({y}) where " + act + "'({x}) belongs", lambda layer, x: layer.derivative(layer.forward(x)))]
     if act == "sigmoid":
         out.append(("derivative_formula_on_input", "sigmoid' written y(1 − y) but given the input: {x}(1 − {x}) "
                     "where {y}(1 − {y}) belongs", lambda layer, x: F.sigmoid_derivative_from_output(x)))
@@ -314,8 +313,13 @@ def activation_hypotheses(ref: Reference, call: RefCall, dJdy_hat: np.ndarray) -
                 for s in subset:
                     wrong[s] = slope(*sites[s])
                 hid = f"{act}_{suffix}" + ("" if subset == at else f"@{subset[0]}")
-                title = "; ".join(template.format(**_site_names(ref, s)) + f" (at {s})" for s in subset)
-                out.append((hid, title, ref.chain(call, dJdy_hat, wrong["g"], wrong["f"]), subset))
+                title = template.format(**_site_names(ref, subset[-1]))
+                grads = ref.chain(call, dJdy_hat, wrong["g"], wrong["f"])
+                if subset != at:
+                    title += f" (at {subset[0]} only)"
+                elif len(at) == 1:  # the same mistake as seen from a configuration where f = g (an alias)
+                    out.append((f"{hid}@{at[0]}", f"{title} (at {at[0]} only)", grads, subset))
+                out.append((hid, title, grads, subset))
     return out
 
 
@@ -340,8 +344,8 @@ def gradient_hypotheses(ref: Reference, calls: list[RefCall], t: int) -> dict[st
         stale = ref.chain(calls[0], call.grad_fed, *ref.slopes(calls[0]))
         for q in GRADS:
             out[q].append(Hypothesis("gradients_not_zeroed", "gradients accumulate across calls: "
-                                     "clear_grad_and_cache() does not set them to 0 (call "
-                                     f"{t + 1} received the sum of calls 1..{t + 1})", so_far[q],
+                                     "clear_grad_and_cache() does not set them to 0 (each call "
+                                     "received the sum of the gradients of every call so far)", so_far[q],
                                      ("clear_grad_and_cache() must set every gradient to 0: backward adds into "
                                       "them, as torch's .grad does",)))
             out[q].append(Hypothesis("stale_cache", "backward read the cache of an earlier forward pass: "
@@ -367,9 +371,10 @@ def loss_hypotheses(ref: Reference, call: RefCall) -> dict[str, list[Hypothesis]
 
 
 def forward_hypotheses(ref: Reference, call: RefCall) -> list[Hypothesis]:
-    out = [Hypothesis("g_not_applied", f"ŷ is z3: g = {ref.config.g} is not applied", call.z3)]
+    out = [Hypothesis("g_not_applied", "ŷ is z3: the output activation g is not applied", call.z3)]
     z3_no_f = F.linear_forward(call.z1, ref.weights["W2"], ref.weights["b2"])[0]
-    out.append(Hypothesis("f_not_applied", f"f = {ref.config.f} is not applied (z2 = z1)", ref.g_layer.forward(z3_no_f)))
+    out.append(Hypothesis("f_not_applied", "the hidden activation f is not applied (z2 = z1)",
+                          ref.g_layer.forward(z3_no_f)))
     return out
 
 
@@ -394,7 +399,7 @@ def correct_formulas(ref: Reference, q: str) -> tuple[str, ...]:
     if q == "dJdy_hat":
         return (ref.loss.derivation.backward.render("text", **loss_symbols),)
     layer = {"1": ("x", "z1"), "2": ("z2", "z3")}[q[-1]]
-    formula = lin.param_grads[0 if q[4] == "W" else 1]
+    formula = lin.param_grads[0 if q[3] == "W" else 1]
     return (formula.render("text", x=layer[0], y=layer[1], W=f"W{q[-1]}", b=f"b{q[-1]}"),)
 
 
@@ -571,9 +576,20 @@ def grade_quantity(q: str, ref: Reference, received: dict, errors: dict, rtol: f
         right = list(correct_formulas(ref, q))
         out.candidates = {k: {"title": h.title, "fix": [*h.fix, *right]} for k, h in sorted(fits.items())}
         out.fix = right
-        if len(fits) == 1:
-            _name(out, next(iter(fits)))
+        named = resolve(set(fits))
+        if named:
+            _name(out, named)
     return out
+
+
+def resolve(ids: set[str]) -> str | None:
+    """The one mistake among ``ids``: the only one, or ``X`` when the others are its aliases ``X@site``."""
+    if len(ids) == 1:
+        return next(iter(ids))
+    bases = {i.split("@")[0] for i in ids}
+    if len(bases) == 1 and (base := bases.pop()) in ids:
+        return base
+    return None
 
 
 def grade_config(i: int, ref: Reference, event: dict | None, received: dict, rtol: float) -> ConfigResult:
@@ -606,27 +622,35 @@ def grade_config(i: int, ref: Reference, event: dict | None, received: dict, rto
 
 
 def summarize(configs: list[ConfigResult]) -> list[Finding]:
-    """Per quantity, the mistake that fits every failing configuration; ambiguities resolved across them."""
+    """Per quantity, the mistake that fits every failing configuration; ambiguities resolved across them.
+
+    Where a quantity cannot tell a mistake from its site-specific alias (dJdW2 does not
+    see f's slope, so ``X`` and ``X@g`` predict the same), the one that another gradient
+    names on its own is taken.
+    """
+    failing = {q: [(c, qr) for c in configs for qr in c.quantities if qr.name == q and not qr.passed
+                   and not qr.raised] for q in QUANTITIES}
+    common = {q: set.intersection(*(set(qr.candidates) for _, qr in pairs)) for q, pairs in failing.items() if pairs}
+    strong = {next(iter(ids)) for q, ids in common.items() if q in GRADS and len(ids) == 1}
     findings = []
-    for q in QUANTITIES:
-        failing = [(c, qr) for c in configs for qr in c.quantities if qr.name == q and not qr.passed and not qr.raised]
-        if not failing:
+    for q, pairs in failing.items():
+        if not pairs:
             continue
-        common = set.intersection(*(set(qr.candidates) for _, qr in failing))
-        if len(common) == 1:
-            (hid,) = common
-            for _, qr in failing:  # name it where this configuration alone was ambiguous
+        preferred = common[q] & strong
+        hid = next(iter(preferred)) if len(preferred) == 1 else resolve(common[q])
+        if hid:
+            for _, qr in pairs:  # name it where this configuration alone was ambiguous
                 _name(qr, hid)
-            qr = failing[0][1]
-            findings.append(Finding(q, hid, qr.title, qr.fix, [c.index for c, _ in failing]))
+            qr = pairs[0][1]
+            findings.append(Finding(q, hid, qr.title, qr.fix, [c.index for c, _ in pairs]))
             continue
         groups: dict[tuple[str, ...], list[tuple[ConfigResult, QuantityResult]]] = {}
-        for c, qr in failing:
+        for c, qr in pairs:
             groups.setdefault(tuple(sorted(qr.candidates)), []).append((c, qr))
         for ids, members in groups.items():
             qr, idx = members[0][1], [c.index for c, _ in members]
-            if len(ids) == 1:
-                findings.append(Finding(q, ids[0], qr.title, qr.fix, idx))
+            if resolve(set(ids)):
+                findings.append(Finding(q, qr.diagnosis, qr.title, qr.fix, idx))
             elif ids:
                 findings.append(Finding(q, None, f"{q}: several mistakes fit equally well, so none is named: "
                                         + "; ".join(qr.candidates[k]["title"] for k in ids), qr.fix, idx, list(ids)))
