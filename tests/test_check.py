@@ -390,3 +390,15 @@ def test_cli_hang_and_colour():
     text = report.render(color=True)
     assert "\033[31m" in text and "timeout" in text and "configurations 2–4 not run" in text
     assert "\033[" not in report.render(color=False)
+
+
+def test_threads_left_running_do_not_hold_the_check(tmp_path):
+    (tmp_path / "impl_correct_numpy.py").write_text((GALLERY / "impl_correct_numpy.py").read_text())
+    path = write(tmp_path, "threads", """
+        import threading, time
+        from impl_correct_numpy import MLP, bce_loss, mse_loss
+
+        threading.Thread(target=lambda: time.sleep(3600)).start()
+    """)
+    report = check_implementation(path, quick=True, timeout=5)
+    assert report.passed, report.render()

@@ -260,4 +260,6 @@ def _store(got: dict, errors: dict, tag: str, name: str, fn: Any) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - run as a subprocess
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stderr.flush()
+    os._exit(code)  # do not wait for threads or atexit handlers the user's code left behind
