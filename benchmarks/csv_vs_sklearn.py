@@ -99,7 +99,7 @@ def sklearn_scores(path: str, seed: int) -> tuple[float, float, int]:
     return raw, scaled, test.n_samples
 
 
-def compare_csvs(seeds: int) -> None:
+def compare_csvs(seeds: int, extra: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_csvs(tmp)
         print(f"{'csv':<14}{'rows':>6}{'classes':>8}  {'handgrad':>9}{'sklearn raw':>13}{'sklearn+scaler':>16}"
@@ -107,7 +107,8 @@ def compare_csvs(seeds: int) -> None:
         for name, path in paths.items():
             ours, raw, scaled, secs = [], [], [], []
             for seed in range(seeds):
-                report, seconds = handgrad_run(["train", "--data", path, "--target", "label", "--seed", str(seed)])
+                report, seconds = handgrad_run(["train", "--data", path, "--target", "label", "--seed", str(seed),
+                                                *extra])
                 r, s, n_test = sklearn_scores(path, seed)
                 if report["test"]["n_samples"] != n_test:
                     raise SystemExit(f"{name}: split mismatch ({report['test']['n_samples']} vs {n_test} test rows)")
@@ -142,11 +143,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--builtin", action="store_true", help="also run the README's built-in commands")
     parser.add_argument("--builtin-only", action="store_true")
+    parser.add_argument("--extra", default="", help="more 'handgrad train' options for the CSV runs, e.g. '--hidden 128'")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, OMP_NUM_THREADS="
           f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} CPUs")
     if not args.builtin_only:
-        compare_csvs(args.seeds)
+        compare_csvs(args.seeds, args.extra.split())
     if args.builtin or args.builtin_only:
         builtin(args.seeds)
 

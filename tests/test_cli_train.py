@@ -361,3 +361,13 @@ def test_documented_commands_reach_their_figures(tmp_path, data, key, bar):
         pytest.importorskip("sklearn")
     m = metrics_of(tmp_path, ["train", "--data", data, "-q"])
     assert m["test"][key] >= bar, m["test"]
+
+
+def test_divergence_is_one_line_exit_1_and_leaves_no_temporary_file(tmp_path, capsys, monkeypatch):
+    from handgrad.commands import train as cmd
+
+    monkeypatch.setattr(cmd, "_scratch_dir", lambda: str(tmp_path))
+    code, out = run(["train", "--lr", "50", "-q"], capsys)
+    assert code == 1 and "training diverged at epoch 1" in out.err and "smaller learning rate" in out.err
+    assert len(out.err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

@@ -244,7 +244,7 @@ def _sklearn_loader(loader: str, task: str, name: str) -> Callable[..., Dataset]
         bunch = getattr(skd, loader)()
         X = np.asarray(bunch.data, dtype=np.float64)
         names = [str(n) for n in getattr(bunch, "feature_names", [])] or None
-        description = _SKLEARN_DESCRIPTIONS[name]
+        description = _SKLEARN_DESCRIPTIONS[name] + " (scikit-learn)"
         if task == "classification":
             labels = [str(t) for t in bunch.target_names] if hasattr(bunch, "target_names") else None
             return Dataset(X, bunch.target, task, names, labels, name, description, "target")
@@ -254,11 +254,21 @@ def _sklearn_loader(loader: str, task: str, name: str) -> Callable[..., Dataset]
 
 
 _SKLEARN_DESCRIPTIONS = {
-    "digits": "8x8 images of handwritten digits, 10 classes (scikit-learn)",
-    "iris": "iris flowers, 4 measurements, 3 species (scikit-learn)",
-    "wine": "wine chemistry, 13 features, 3 cultivars (scikit-learn)",
-    "breast_cancer": "breast cancer diagnosis, 30 features, 2 classes (scikit-learn)",
-    "diabetes": "diabetes progression after one year, 10 features, regression (scikit-learn)",
+    "digits": "1797 8x8 images of handwritten digits, 64 features, 10 classes",
+    "iris": "150 iris flowers, 4 measurements, 3 species",
+    "wine": "178 wines, 13 chemical measurements, 3 cultivars",
+    "breast_cancer": "569 tumours, 30 features, malignant or benign",
+    "diabetes": "442 patients, 10 features, disease progression after one year",
+}
+_GENERATED_DESCRIPTIONS = {
+    "seed": "256 points, y = |x1| + |x2| - 1 + x1/2 on a grid of [-1, 1]^2 (default of 'handgrad train')",
+    "sin": "1000 points, y = sin(x) + noise, x in [-pi, pi]",
+    "cubic": "1000 points, y = x^3 - x + noise, x in [-1.5, 1.5]",
+    "friedman": "2000 points, noisy function of 10 features, 5 of them irrelevant (Friedman #1)",
+    "moons": "1000 points, two interleaving half circles, 2 classes",
+    "circles": "1000 points, a circle inside a circle, 2 classes",
+    "spirals": "900 points, three interleaved spiral arms, 3 classes",
+    "xor": "1000 points, class 1 where x1*x2 < 0 (not linearly separable), 2 classes",
 }
 
 
@@ -293,10 +303,7 @@ DEFAULT_DATASET = "seed"
 
 
 def _builtin_description(name: str) -> str:
-    if name in _SKLEARN_DESCRIPTIONS:
-        return _SKLEARN_DESCRIPTIONS[name]
-    doc = (_BUILTIN[name][2].__doc__ or "").strip().splitlines()[0]
-    return doc.rstrip(".")
+    return _SKLEARN_DESCRIPTIONS.get(name) or _GENERATED_DESCRIPTIONS[name]
 
 
 def list_datasets() -> list[DatasetInfo]:
