@@ -135,10 +135,13 @@ def render_report(report: Any, color: bool = False, verbose: bool = False) -> st
              f"  ({where}seed {report.seed}, {n} configurations, 3 calls each{tol})", ""]
     if report.error:
         lines += [_paint("  the implementation could not be checked:", "FAIL", color), f"  {report.error}"]
+    not_run = [c.index for c in report.configs if c.status == "not run"]
     for c in report.configs:
-        if c.status == "not run" and report.error:
-            continue
-        lines.extend(_config_lines(c, color, verbose))
+        if c.status != "not run":
+            lines.extend(_config_lines(c, color, verbose))
+    if not_run:
+        span = f"configuration {not_run[0]}" if len(not_run) == 1 else f"configurations {not_run[0]}–{not_run[-1]}"
+        lines.append("      " + _paint(f"{span} not run", "not run", color))
     if report.stderr_tail and (report.error or any(c.status in ("crash", "timeout", "error") for c in report.configs)):
         lines += ["", "  last lines the implementation wrote to stderr:"]
         lines += [f"    {ln}" for ln in report.stderr_tail.splitlines()]
@@ -149,7 +152,8 @@ def render_report(report: Any, color: bool = False, verbose: bool = False) -> st
             label = f"{', '.join(qs)} (configuration{'s' if len(f.configs) > 1 else ''} {cfgs})"
             lines.append(f"  {_paint(label, 'bold', color)}")
             lines.append(f"    {f.title if f.hypothesis else _paint(f.title, 'skipped', color)}")
-            lines += [f"    correct: {x}" if i == 0 else f"             {x}" for i, x in enumerate(fixes)]
+            lead = f"    correct (configuration {f.configs[0]}): "
+            lines += [lead + x if i == 0 else " " * len(lead) + x for i, x in enumerate(fixes)]
     counts = {s: sum(c.status == s for c in report.configs) for s in ("pass", "fail", "skipped", "error", "timeout",
                                                                        "crash", "not run")}
     summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
