@@ -637,7 +637,13 @@ def _from_table(table: dict[str, Any], header: list[str], target: str | None, ta
 
 
 def _feature_column(values: Any, name: str, path: str, where: list[str], text_cells: bool) -> np.ndarray:
-    out = np.empty(len(values), dtype=np.float64)
+    try:  # fast path: every cell a finite number
+        fast = np.asarray(values, dtype=np.float64)
+        if fast.ndim == 1 and np.isfinite(fast).all():
+            return fast
+    except (TypeError, ValueError):
+        pass
+    out = np.empty(len(values), dtype=np.float64)  # slow path: find and name the first bad cell
     for i, value in enumerate(values):
         number = _cell_number(value, text_cells)
         if number is _MISSING:
