@@ -308,3 +308,38 @@ def cross_entropy(y: Array, z: Array) -> tuple[Array, Array]:
 
 def _numel(a: Array) -> int:
     return int(math.prod(a.shape))
+
+
+# ---------------------------------------------------------------- NumPy fast path
+# The same losses and gradients as above, for NumPy arrays, written into a reused
+# buffer; each returns J. ``Sequential.backward_loss`` uses them once shapes are known.
+def mse_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray) -> Any:
+    """J = (1/(N·K)) Σ (ŷ - y)², computed as r·r with r = ŷ - y;  dJ/dŷ = 2r/(N·K) into dJ_dy_hat."""
+    r = np.subtract(y_hat, y, out=dJ_dy_hat).reshape(-1)
+    J = np.dot(r, r) / r.size
+    np.multiply(dJ_dy_hat, 2.0 / r.size, out=dJ_dy_hat)
+    return J
+
+
+def squared_error_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, reduction: str = "sum") -> Any:
+    """J = ||y - ŷ||² [/ N];  dJ/dŷ = -2 (y - ŷ) [/ N] = 2 (ŷ - y) [/ N] into dJ_dy_hat."""
+    n = y_hat.shape[0] if reduction == "mean" else 1
+    r = np.subtract(y_hat, y, out=dJ_dy_hat).reshape(-1)
+    J = np.dot(r, r) / n
+    np.multiply(dJ_dy_hat, 2.0 / n, out=dJ_dy_hat)
+    return J
+
+
+def bce_with_logits_into(y: np.ndarray, z: np.ndarray, p: np.ndarray, dJ_dz: np.ndarray, scratch: np.ndarray) -> Any:
+    """Sigmoid + BCE from the logits z, with p = σ(z) already computed by the forward pass.
+
+    J = (1/(N·K)) Σ [log(1 + e^z) - z y]  (= max(z, 0) - z y + log(1 + e^{-|z|}), via logaddexp(0, z));
+    dJ/dz = (p - y)/(N·K), the 1/(N·K) folded in, written into dJ_dz.
+    """
+    numel = p.size
+    np.logaddexp(0.0, z, out=scratch)
+    scratch -= np.multiply(z, y, out=dJ_dz)
+    J = scratch.sum() / numel
+    np.subtract(p, y, out=dJ_dz)
+    np.multiply(dJ_dz, 1.0 / numel, out=dJ_dz)
+    return J

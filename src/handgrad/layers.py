@@ -45,10 +45,62 @@ def make_rng(seed: Any) -> np.random.Generator:
 
 
 def _zero_(a: Array) -> None:
-    if isinstance(a, np.ndarray):
+    if type(a) is np.ndarray:
         a.fill(0)
     else:
         a[...] = 0
+
+
+# ---------------------------------------------------------------------- NumPy fast path
+class StalePlanError(Exception):
+    """A layer's parameters were replaced since its workspace was built (Sequential then rebuilds)."""
+
+
+class Workspace:
+    """What one layer reuses across training steps on the NumPy fast path.
+
+    :class:`~handgrad.model.Sequential` builds one per layer and batch shape. The flags
+    say what the layer may overwrite: ``inplace`` -- its input is a private buffer that
+    nothing else needs, so the layer may write its output over it; ``fresh`` -- its output
+    leaves the network (ŷ), so it goes into a newly allocated array; ``first`` -- the
+    layer's input and dJ/d(input) belong to the caller, so they are never overwritten and
+    dJ/d(input) is freshly allocated. Buffers are allocated on first use.
+    """
+
+    __slots__ = ("shape_in", "shape_out", "dtype", "first", "fresh", "inplace", "buffers", "refs")
+
+    def __init__(self, shape_in: tuple, shape_out: tuple, dtype: np.dtype, *, first: bool, fresh: bool,
+                 inplace: bool) -> None:
+        self.shape_in, self.shape_out, self.dtype = shape_in, shape_out, dtype
+        self.first, self.fresh, self.inplace = first, fresh, inplace
+        self.buffers: dict[str, np.ndarray] = {}
+        self.refs: tuple = ()  # the parameter and gradient arrays the workspace was built for
+
+    def buffer(self, name: str, shape: tuple) -> np.ndarray:
+        """A reused scratch array (allocated once, then overwritten every step)."""
+        buf = self.buffers.get(name)
+        if buf is None:
+            buf = self.buffers[name] = np.empty(shape, self.dtype)
+        return buf
+
+    def ones(self, n: int) -> np.ndarray:
+        """A reused vector of n ones (for sums over the batch as matrix products)."""
+        buf = self.buffers.get("ones")
+        if buf is None:
+            buf = self.buffers["ones"] = np.ones(n, self.dtype)
+        return buf
+
+    def output(self, x: np.ndarray) -> np.ndarray:
+        """Where an elementwise layer writes y: a fresh array, over x, or a buffer."""
+        if self.fresh:
+            return np.empty(self.shape_out, self.dtype)
+        if self.inplace:
+            return x
+        return self.buffer("out", self.shape_out)
+
+    def input_grad(self, g: np.ndarray) -> np.ndarray:
+        """Where an elementwise layer writes dJ/dx: over dJ/dy, or fresh for the caller."""
+        return np.empty(self.shape_in, self.dtype) if self.first else g
 
 
 class Layer:
@@ -61,6 +113,7 @@ class Layer:
         self.grads: dict[str, Array] = {}
         self.cache: Any = None
         self.name: str | None = None  # set by a containing Sequential ("layers[0]")
+        self._grads_zero = True  # every gradient is known to be 0 (set by zero_grad, cleared by backward)
 
     def __call__(self, x: Array) -> Array:
         return self.forward(x)
@@ -75,6 +128,18 @@ class Layer:
         """Set every gradient to 0 (gradients accumulate across backward calls)."""
         for g in self.grads.values():
             _zero_(g)
+        self._grads_zero = True
+
+    # NumPy fast path, used by Sequential with a Workspace: the same math as forward and
+    # backward, written into reused buffers. Layers without one run the plain pair.
+    fast_inplace = False  # may write its output over its input (an elementwise op that caches no input)
+    keeps_output = False  # its cache holds its own output (then the next layer must not overwrite it)
+
+    def fast_forward(self, x: np.ndarray, ws: Workspace) -> np.ndarray:
+        return self.forward(x)
+
+    def fast_backward(self, dJ_dy: np.ndarray, ws: Workspace, need_input_grad: bool = True) -> np.ndarray | None:
+        return self.backward(dJ_dy)
 
     def clear_cache(self) -> None:
         self.cache = None
@@ -213,7 +278,57 @@ class Linear(Layer):
         self.grads["dJ_dW"] += dJ_dW
         if "dJ_db" in self.grads:
             self.grads["dJ_db"] += dJ_db
+        self._grads_zero = False
         return dJ_dx if need_input_grad else None
+
+    def fast_forward(self, x: np.ndarray, ws: Workspace) -> np.ndarray:
+        """z = x Wᵀ + b, with z in a reused buffer (fresh when it leaves the network).
+
+        ``W.T`` is a view: BLAS reads W transposed, no copy is made.
+        """
+        W, b = self.params["W"], self.params.get("b")
+        if ws.refs[0] is not W or ws.refs[1] is not b:
+            raise StalePlanError
+        z = np.empty(ws.shape_out, ws.dtype) if ws.fresh else ws.buffer("z", ws.shape_out)
+        np.dot(x, W.T, out=z)
+        if b is not None:
+            np.add(z, b, out=z)
+        self.cache = (x, W)
+        return z
+
+    def fast_backward(self, dJ_dz: np.ndarray, ws: Workspace, need_input_grad: bool = True) -> np.ndarray | None:
+        """dJ/dW = (dJ/dz)ᵀ x and dJ/db = 1ᵀ dJ/dz (a matrix product, faster than a sum over
+        rows), written straight into the gradients when they were just zeroed, else added;
+        dJ/dx = dJ/dz W into a reused buffer, skipped when no one needs it."""
+        x, W = self._require_cache()
+        dW, db = self.grads["dJ_dW"], self.grads.get("dJ_db")
+        refs = ws.refs
+        if refs[2] is not dW or refs[3] is not db or refs[0] is not W or dJ_dz.dtype != ws.dtype:
+            return self.backward(dJ_dz, need_input_grad)  # arrays were swapped: the plain pair
+        if self._grads_zero:
+            np.dot(dJ_dz.T, x, out=dW)
+            if db is not None:
+                np.dot(ws.ones(dJ_dz.shape[0]), dJ_dz, out=db)
+        else:
+            dW += np.dot(dJ_dz.T, x, out=ws.buffer("dJ_dW", dW.shape))
+            if db is not None:
+                db += np.dot(ws.ones(dJ_dz.shape[0]), dJ_dz, out=ws.buffer("dJ_db", db.shape))
+        self._grads_zero = False
+        if not need_input_grad:
+            return None
+        dJ_dx = np.empty(ws.shape_in, ws.dtype) if ws.first else ws.buffer("dJ_dx", ws.shape_in)
+        return np.dot(dJ_dz, W, out=dJ_dx)
+
+    def workspace_refs(self, dtype: np.dtype) -> tuple | None:
+        """The arrays a fast workspace depends on, or None when they do not suit it."""
+        W, b = self.params["W"], self.params.get("b")
+        dW, db = self.grads["dJ_dW"], self.grads.get("dJ_db")
+        arrays = [a for a in (W, b, dW, db) if a is not None]
+        if not all(type(a) is np.ndarray and a.dtype == dtype for a in arrays):
+            return None
+        if not (dW.flags.c_contiguous and (db is None or db.flags.c_contiguous)):
+            return None
+        return (W, b, dW, db)
 
     def jacobian(self, x: Array) -> Array:
         """∂z/∂x per sample: W repeated N times, shape (N, out, in)."""
@@ -347,6 +462,24 @@ class Identity(Activation):
     def _backward(self, dJ_dy, cache):
         return F.identity_backward(dJ_dy)
 
+    fast_inplace = True
+
+    def fast_forward(self, x, ws):
+        """y = x: hand x on when it is private to the network, else copy it."""
+        if self.scale != 1.0:
+            return self.forward(x)
+        self.cache = True
+        if ws.inplace and not ws.fresh:
+            return x
+        out = ws.output(x)
+        np.copyto(out, x)
+        return out
+
+    def fast_backward(self, dJ_dy, ws, need_input_grad=True):
+        if self.scale != 1.0:
+            return self.backward(dJ_dy)
+        return dJ_dy.copy() if ws.first else dJ_dy
+
     def _derivative(self, x):
         return F.identity_derivative(x)
 
@@ -365,6 +498,21 @@ class ReLU(Activation):
 
     def _backward(self, dJ_dy, x):
         return F.relu_backward(dJ_dy, x)
+
+    fast_inplace = True
+
+    def fast_forward(self, x, ws):
+        """y = x ⊙ (c·1[x > 0]): one float mask, reused as the backward's slope, is cheaper
+        than np.maximum. (The mask form gives NaN for x = -inf, where max gives 0.)"""
+        mask = np.greater(x, 0, out=ws.buffer("mask", ws.shape_in))
+        slope = mask if self.scale == 1.0 else np.multiply(mask, self.scale, out=ws.buffer("slope", ws.shape_in))
+        self.cache = mask  # 1[x > 0] reads the same as x through the plain backward's x > 0
+        return np.multiply(x, slope, out=ws.output(x))
+
+    def fast_backward(self, dJ_dy, ws, need_input_grad=True):
+        """dJ/dx = dJ/dy ⊙ c·1[x > 0], in place over dJ/dy."""
+        slope = ws.buffers["mask"] if self.scale == 1.0 else ws.buffers["slope"]
+        return np.multiply(dJ_dy, slope, out=ws.input_grad(dJ_dy))
 
     def _derivative(self, x):
         return F.relu_derivative(x)
@@ -419,6 +567,24 @@ class Tanh(Activation):
     def _backward(self, dJ_dy, y):
         return F.tanh_backward(dJ_dy, y)
 
+    fast_inplace = True
+    keeps_output = True
+
+    def fast_forward(self, x, ws):
+        if self.scale != 1.0:
+            return self.forward(x)
+        y = self.cache = np.tanh(x, out=ws.output(x))
+        return y
+
+    def fast_backward(self, dJ_dy, ws, need_input_grad=True):
+        """dJ/dx = dJ/dy ⊙ (1 - y²), in place over dJ/dy."""
+        if self.scale != 1.0:
+            return self.backward(dJ_dy)
+        y = self._require_cache()
+        slope = np.multiply(y, y, out=ws.buffer("slope", ws.shape_in))
+        np.subtract(1, slope, out=slope)
+        return np.multiply(dJ_dy, slope, out=ws.input_grad(dJ_dy))
+
     def _derivative(self, x):
         return F.tanh_derivative_from_output(F.tanh_forward(x)[0])
 
@@ -440,6 +606,8 @@ class Sigmoid(Activation):
         "Sigmoid", ("σ($x)", r"\sigma($x)"), ("σ($x)(1 − σ($x))", r"\sigma($x)\left(1 - \sigma($x)\right)"),
         uses_output=True,
     )
+
+    keeps_output = True
 
     def _forward(self, x):
         return F.sigmoid_forward(x)
@@ -528,6 +696,8 @@ class Softmax(Layer):
         why="every output shares the normalising sum, so each depends on every input: β(diag(y) − y yᵀ) is dense",
     )
 
+    keeps_output = True
+
     def __init__(self, beta: float = 1.0) -> None:
         super().__init__()
         self.beta = check_positive_float("beta", beta)
@@ -571,6 +741,8 @@ class LogSoftmax(Layer):
         structure="full",
         why="the log-normaliser depends on every input, so every row of the Jacobian is dense",
     )
+
+    keeps_output = True
 
     def __init__(self, beta: float = 1.0) -> None:
         super().__init__()

@@ -21,19 +21,74 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_array, check_2d, check_size
+from . import functional as F
+from ._checks import as_array, check_2d, check_positive_float, check_size
 from .backend import Backend, backend_of
 from .layers import (
+    LAYER_TYPES,
     Activation,
+    Identity,
     Layer,
     Linear,
+    StalePlanError,
+    Workspace,
     activation_name,
     make_activation,
     make_rng,
     resolve_dtype,
 )
+from .losses import LOSSES, BCELoss, Loss, MSELoss, SquaredErrorLoss, make_loss
 
 Array = Any
+_BUILTIN_LAYERS = frozenset(LAYER_TYPES.values())
+_BUILTIN_LOSSES = frozenset(LOSSES.values())
+MAX_PLANS = 4  # batch shapes remembered at once (e.g. full batches and an epoch's last, smaller one)
+
+
+class Plan:
+    """The NumPy fast path for one input shape and dtype: a :class:`~handgrad.layers.Workspace`
+    per layer (reused buffers) and the loss gradient's buffer.
+
+    Built after a first, fully checked forward pass with that shape; later passes with the
+    same shape and dtype skip the per-call checks, allocate nothing but the returned ŷ and
+    write every intermediate into these buffers.
+    """
+
+    __slots__ = ("x_shape", "dtype", "layers", "workspaces", "shapes", "buffers")
+
+    def __init__(self, layers: list[Layer], x_shape: tuple, dtype: np.dtype) -> None:
+        self.x_shape, self.dtype, self.layers = x_shape, dtype, list(layers)
+        shapes = [x_shape]
+        for layer in layers:
+            shapes.append(tuple(layer.output_shape(shapes[-1])))
+        self.shapes = shapes
+        n = len(layers)
+        fresh = [i == n - 1 for i in range(n)]
+        last_is_identity = type(layers[-1]) is Identity and layers[-1].scale == 1.0
+        if n >= 2 and last_is_identity and isinstance(layers[-2], Linear):
+            fresh[-2], fresh[-1] = True, False  # the last Linear's fresh z is ŷ itself
+        self.workspaces = [
+            Workspace(shapes[i], shapes[i + 1], dtype, first=i == 0, fresh=fresh[i],
+                      inplace=layer.fast_inplace and i > 0 and not layers[i - 1].keeps_output)
+            for i, layer in enumerate(layers)
+        ]
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def bind(self) -> bool:
+        """Record the parameter arrays each Linear reads; False if one does not suit the fast path."""
+        for layer, ws in zip(self.layers, self.workspaces):
+            if isinstance(layer, Linear):
+                refs = layer.workspace_refs(self.dtype)
+                if refs is None:
+                    return False
+                ws.refs = refs
+        return True
+
+    def buffer(self, name: str, shape: tuple) -> np.ndarray:
+        buf = self.buffers.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self.buffers[name] = np.empty(shape, self.dtype)
+        return buf
 
 
 class Sequential:
@@ -56,6 +111,20 @@ class Sequential:
         self._check_chain()
         self._last_input: Any = None
         self._last_output: Any = None
+        self._plans: dict[tuple, Plan] = {}  # NumPy fast path, by (input shape, dtype)
+
+    fast_path = True  # set False (on a network or the class) to run the plain, array-API pass every time
+    _plan: Plan | None = None  # the plan of the latest fast forward pass's shape
+    _last_plan: Plan | None = None  # the plan the latest forward pass ran with (None: the plain path)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # copies (deepcopy) start without the fast path's buffers; they rebuild on use
+        state = self.__dict__.copy()
+        state.update(_plans={}, _plan=None, _last_plan=None)
+        return state
+
+    def _drop_plans(self) -> None:
+        self.__dict__.update(_plans={}, _plan=None, _last_plan=None)
 
     # ------------------------------------------------------------ structure
     def _check_chain(self) -> None:
@@ -143,16 +212,72 @@ class Sequential:
 
     def forward(self, x: Array) -> Array:
         """y_hat for a batch x of shape (N, in_features)."""
+        plan = self._plan
+        if (plan is not None and type(x) is np.ndarray and x.shape == plan.x_shape and x.dtype == plan.dtype
+                and plan.layers == self.layers):
+            y_hat = self._forward_fast(x, plan)
+            if y_hat is not None:
+                return y_hat
+        return self._forward_checked(x)
+
+    def _forward_checked(self, x: Array) -> Array:
+        """Convert and check x, then run the fast path if a plan for its shape exists, else the plain one."""
         x = as_array(x, "x", self.dtype if isinstance(x, (np.ndarray, list, tuple)) else None)
         check_2d(x, "x", f"{type(self).__name__}.forward")
+        plans = self.__dict__.setdefault("_plans", {})
+        plan = plans.get((x.shape, x.dtype)) if type(x) is np.ndarray else None
+        if plan is not None and plan.layers == self.layers:
+            self._plan = plan
+            y_hat = self._forward_fast(x, plan)
+            if y_hat is not None:
+                return y_hat
+        x_checked = x
         for layer in self.layers[:-1]:
             x = layer.forward(x)
         self._last_input = x  # the output layer's input, for fused losses
         self._last_output = self.layers[-1].forward(x)
+        self._last_plan = None
+        self._remember_plan(x_checked, plans)
         return self._last_output
+
+    def _remember_plan(self, x: Array, plans: dict) -> None:
+        """After a checked forward pass, prepare the fast path for x's shape (NumPy, built-in layers only)."""
+        if not self.fast_path or type(x) is not np.ndarray or x.shape[0] == 0:
+            return
+        if any(type(layer) not in _BUILTIN_LAYERS for layer in self.layers):
+            return
+        dtype = self.dtype
+        if x.dtype != dtype:
+            return
+        plan = Plan(self.layers, x.shape, dtype)
+        if not plan.bind():
+            return
+        if len(plans) >= MAX_PLANS:
+            plans.pop(next(iter(plans)))
+        plans[(x.shape, x.dtype)] = plan
+        self._plan = plan
+
+    def _forward_fast(self, x: np.ndarray, plan: Plan) -> np.ndarray | None:
+        """The same forward pass through reused buffers; None if parameters were replaced."""
+        layers, workspaces = self.layers, plan.workspaces
+        try:
+            for i in range(len(layers) - 1):
+                x = layers[i].fast_forward(x, workspaces[i])
+            y_hat = layers[-1].fast_forward(x, workspaces[-1])
+        except StalePlanError:
+            self._drop_plans()
+            return None
+        self._last_input, self._last_output, self._last_plan = x, y_hat, plan
+        return y_hat
 
     def backward(self, dJ_dy_hat: Array, input_grad: bool = True) -> Array | None:
         """Backpropagate dJ/dŷ through every layer; returns dJ/dx (None if not input_grad)."""
+        plan = self._last_plan
+        if (plan is not None and type(dJ_dy_hat) is np.ndarray and dJ_dy_hat.shape == plan.shapes[-1]
+                and dJ_dy_hat.dtype == plan.dtype):
+            g = plan.buffer("dJ_dy_hat", plan.shapes[-1])
+            np.copyto(g, dJ_dy_hat)  # the fast backward works in place; the caller's array stays as it is
+            return self._backward_fast(plan, len(self.layers) - 1, g, input_grad)
         return self._backward_from(len(self.layers) - 1, dJ_dy_hat, input_grad)
 
     def _backward_from(self, last: int, g: Array, input_grad: bool) -> Array | None:
@@ -162,6 +287,17 @@ class Sequential:
                 return layer.backward(g, need_input_grad=input_grad)
             g = layer.backward(g)
         return g
+
+    def _backward_fast(self, plan: Plan, last: int, g: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        """The same backward pass through reused buffers; g must be private (it is overwritten)."""
+        layers, workspaces = self.layers, plan.workspaces
+        if last < 0:  # nothing to go through: dJ/dx is the loss gradient itself
+            return g.copy() if input_grad else None
+        for i in range(last, 0, -1):
+            g = layers[i].fast_backward(g, workspaces[i])
+        if input_grad or layers[0].params:
+            g = layers[0].fast_backward(g, workspaces[0], input_grad)
+        return g if input_grad else None
 
     def fused_pair(self, loss: Any) -> bool:
         """True when the last layer and ``loss`` fuse (sigmoid + BCE, softmax + cross-entropy)."""
@@ -177,13 +313,49 @@ class Sequential:
         """
         if getattr(self, "_last_output", None) is None:
             raise RuntimeError(f"{type(self).__name__}.backward_loss called before forward; call forward(x) first")
-        if self.fused_pair(loss):
-            J, dJ_dz = loss.fused(y, self._last_input)
+        plan = self._last_plan
+        if plan is not None and type(y) is np.ndarray:
+            J = self._loss_fast(plan, loss, y, input_grad)
+            if J is not None:
+                return J
+        fused = self.fused_pair(loss)
+        if fused:
+            J, g = loss.fused(y, self._last_input)
             self.layers[-1].cache = None  # the output layer is bypassed by the fused gradient
-            self._backward_from(len(self.layers) - 2, dJ_dz, input_grad)
-            return J
-        J, dJ_dy_hat = loss(y, self._last_output)
-        self.backward(dJ_dy_hat, input_grad=input_grad)
+        else:
+            J, g = loss(y, self._last_output)
+        last = len(self.layers) - (2 if fused else 1)
+        if plan is not None and type(g) is np.ndarray and g.shape == plan.shapes[last + 1] and g.dtype == plan.dtype:
+            if type(loss) not in _BUILTIN_LOSSES:  # a user's loss may hand back an array it keeps
+                g = g.copy()
+            self._backward_fast(plan, last, g, input_grad)
+        else:
+            self._backward_from(last, g, input_grad)
+        return J
+
+    def _loss_fast(self, plan: Plan, loss: Any, y: np.ndarray, input_grad: bool) -> Any:
+        """MSE, squared error and sigmoid + BCE straight into a reused gradient buffer.
+
+        Returns J, or None to take the checked path (another loss, another shape or dtype,
+        or targets that the checked path must reject with its message).
+        """
+        y_hat, kind = self._last_output, type(loss)
+        if y.shape != y_hat.shape or y.dtype != plan.dtype:
+            return None
+        g = plan.buffer("dJ_dout", y_hat.shape)
+        if kind is MSELoss:
+            J, last = F.mse_into(y, y_hat, g), len(self.layers) - 1
+        elif kind is SquaredErrorLoss:
+            J, last = F.squared_error_into(y, y_hat, g, loss.reduction), len(self.layers) - 1
+        elif kind is BCELoss and self.fused_pair(loss):
+            if not (y.min() >= 0.0 and y.max() <= 1.0):
+                return None  # the checked path names the bad targets
+            scratch = plan.buffer("scratch", y_hat.shape)
+            J, last = F.bce_with_logits_into(y, self._last_input, y_hat, g, scratch), len(self.layers) - 2
+            self.layers[-1].cache = None  # the output layer is bypassed by the fused gradient
+        else:
+            return None
+        self._backward_fast(plan, last, g, input_grad)
         return J
 
     def zero_grad(self) -> None:
@@ -194,12 +366,47 @@ class Sequential:
         for layer in self.layers:
             layer.clear_cache()
         self._last_input = self._last_output = None
+        self._last_plan = None
+
+    # ------------------------------------------------------------ training
+    def sgd_step(self, lr: float) -> None:
+        """Plain SGD on every parameter, in place: θ ← θ - lr · dJ/dθ.
+
+        On NumPy the product lr · dJ/dθ goes into a reused scratch array, so a step
+        allocates nothing. (:class:`handgrad.optim.SGD` does the same update.)
+        """
+        lr = check_positive_float("lr", lr)
+        scratch = self.__dict__.setdefault("_scratch", {})
+        for layer in self.layers:
+            params, grads = layer.params, layer.grads
+            for key in params:
+                theta, g = params[key], grads["dJ_d" + key]
+                if type(theta) is np.ndarray and type(g) is np.ndarray and theta.dtype == g.dtype:
+                    tmp = scratch.get((theta.shape, theta.dtype))
+                    if tmp is None:
+                        tmp = scratch[(theta.shape, theta.dtype)] = np.empty(theta.shape, theta.dtype)
+                    theta -= np.multiply(g, lr, out=tmp)
+                else:
+                    theta -= lr * g
+
+    def train_step(self, x: Array, y: Array, loss: Any, lr: float) -> Any:
+        """One step of plain SGD: forward, zero the gradients, loss and backward, update.
+
+        Returns the loss J of the batch (before the update). ``loss`` is a Loss or its name.
+        """
+        loss = make_loss(loss) if not isinstance(loss, Loss) else loss
+        self.forward(x)
+        self.zero_grad()
+        J = self.backward_loss(loss, y)
+        self.sgd_step(lr)
+        return J
 
     # ------------------------------------------------------------ conversion
     def to(self, backend: str | Backend | None = None, dtype: Any = None, device: Any = None) -> Sequential:
         """Move every parameter to another backend and/or dtype (in place); returns self."""
         for layer in self.layers:
             layer.to(backend, dtype, device)
+        self._drop_plans()
         return self
 
     def copy(self) -> Sequential:
