@@ -239,6 +239,61 @@ class Linear(Layer):
         if bias:
             self.params["b"] = self.backend.asarray(b, self.dtype)
             self.grads["dJ_db"] = self.backend.zeros(b.shape, self.dtype)
+        self._pack()
+
+    def _pack(self) -> None:
+        """NumPy storage: W and b are consecutive blocks of one flat array (and dJ/dW, dJ/db of
+        another), each still C-contiguous in its usual shape, so one fill zeroes both
+        gradients and one in-place update covers both parameters. Other backends keep
+        separate arrays."""
+        self._packed = None
+        arrays = [self.params["W"], self.grads["dJ_dW"], self.params.get("b"), self.grads.get("dJ_db")]
+        present = [a for a in arrays if a is not None]
+        if not all(type(a) is np.ndarray for a in present) or len({a.dtype for a in present}) != 1:
+            return
+        W = arrays[0]
+        n_W = self.out_features * self.in_features
+        size = n_W + (self.out_features if arrays[2] is not None else 0)
+        flat, flat_grad = np.empty(size, W.dtype), np.empty(size, W.dtype)
+        views = []
+        for store, key, buf in ((self.params, "W", flat), (self.grads, "dJ_dW", flat_grad),
+                                (self.params, "b", flat), (self.grads, "dJ_db", flat_grad)):
+            if key in store:
+                block = buf[:n_W].reshape(self.out_features, self.in_features) if key.endswith("W") else buf[n_W:]
+                block[...] = store[key]
+                store[key] = block
+            views.append(store.get(key))
+        self._packed = (flat, flat_grad)
+        self._views = tuple(views)  # W, dJ_dW, b, dJ_db as handed out
+
+    def zero_grad(self) -> None:
+        packed = self.packed()
+        if packed is None:
+            super().zero_grad()
+            return
+        packed[1].fill(0)  # dJ/dW and dJ/db together
+        self._grads_zero = True
+
+    def packed(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(θ, dJ/dθ) as flat arrays holding W then b, or None when the parameters are not stored
+        packed (another backend, or arrays replaced in ``params``/``grads``)."""
+        if self._packed is None:
+            return None
+        v = self._views
+        if (self.params["W"] is not v[0] or self.grads["dJ_dW"] is not v[1] or self.params.get("b") is not v[2]
+                or self.grads.get("dJ_db") is not v[3]):
+            return None
+        return self._packed
+
+    def to(self, backend: str | Backend | None = None, dtype: Any = None, device: Any = None) -> Layer:
+        super().to(backend, dtype, device)
+        self._pack()
+        return self
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a copy (deepcopy) gets fresh packed storage holding the copied values
+        self.__dict__.update(state)
+        self._pack()
 
     def _initial_weights(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         n_in, n_out = self.in_features, self.out_features
@@ -282,12 +337,10 @@ class Linear(Layer):
         return dJ_dx if need_input_grad else None
 
     def fast_forward(self, x: np.ndarray, ws: Workspace) -> np.ndarray:
-        """z = x Wᵀ + b, with z in a reused buffer (fresh when it leaves the network).
-
-        ``W.T`` is a view: BLAS reads W transposed, no copy is made.
-        """
+        """z = x Wᵀ + b into a reused buffer (fresh when it leaves the network); ``W.T`` is a
+        view that BLAS reads transposed, no copy."""
         W, b = self.params["W"], self.params.get("b")
-        if ws.refs[0] is not W or ws.refs[1] is not b:
+        if W is not ws.refs[0] or b is not ws.refs[2]:
             raise StalePlanError
         z = np.empty(ws.shape_out, ws.dtype) if ws.fresh else ws.buffer("z", ws.shape_out)
         np.dot(x, W.T, out=z)
@@ -303,16 +356,14 @@ class Linear(Layer):
         x, W = self._require_cache()
         dW, db = self.grads["dJ_dW"], self.grads.get("dJ_db")
         refs = ws.refs
-        if refs[2] is not dW or refs[3] is not db or refs[0] is not W or dJ_dz.dtype != ws.dtype:
+        if dW is not refs[1] or db is not refs[3] or W is not refs[0] or dJ_dz.dtype != ws.dtype:
             return self.backward(dJ_dz, need_input_grad)  # arrays were swapped: the plain pair
-        if self._grads_zero:
-            np.dot(dJ_dz.T, x, out=dW)
-            if db is not None:
-                np.dot(ws.ones(dJ_dz.shape[0]), dJ_dz, out=db)
-        else:
-            dW += np.dot(dJ_dz.T, x, out=ws.buffer("dJ_dW", dW.shape))
-            if db is not None:
-                db += np.dot(ws.ones(dJ_dz.shape[0]), dJ_dz, out=ws.buffer("dJ_db", db.shape))
+        products = ((dJ_dz.T, x, dW),) if db is None else ((dJ_dz.T, x, dW), (ws.ones(dJ_dz.shape[0]), dJ_dz, db))
+        for a, c, grad in products:
+            if self._grads_zero:
+                np.dot(a, c, out=grad)
+            else:
+                grad += np.dot(a, c, out=ws.buffer(f"dJ_d{grad.shape}", grad.shape))
         self._grads_zero = False
         if not need_input_grad:
             return None
@@ -320,15 +371,12 @@ class Linear(Layer):
         return np.dot(dJ_dz, W, out=dJ_dx)
 
     def workspace_refs(self, dtype: np.dtype) -> tuple | None:
-        """The arrays a fast workspace depends on, or None when they do not suit it."""
-        W, b = self.params["W"], self.params.get("b")
-        dW, db = self.grads["dJ_dW"], self.grads.get("dJ_db")
-        arrays = [a for a in (W, b, dW, db) if a is not None]
-        if not all(type(a) is np.ndarray and a.dtype == dtype for a in arrays):
+        """The arrays a fast workspace reads, (W, dJ_dW, b, dJ_db), or None when the
+        parameters are not stored packed with this dtype."""
+        packed = self.packed()
+        if packed is None or packed[0].dtype != dtype:
             return None
-        if not (dW.flags.c_contiguous and (db is None or db.flags.c_contiguous)):
-            return None
-        return (W, b, dW, db)
+        return self._views
 
     def jacobian(self, x: Array) -> Array:
         """∂z/∂x per sample: W repeated N times, shape (N, out, in)."""

@@ -16,6 +16,7 @@ softmax + cross-entropy).
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -375,19 +376,16 @@ class Sequential:
         On NumPy the product lr · dJ/dθ goes into a reused scratch array, so a step
         allocates nothing. (:class:`handgrad.optim.SGD` does the same update.)
         """
-        lr = check_positive_float("lr", lr)
+        if type(lr) is not float or not 0.0 < lr < math.inf:
+            lr = check_positive_float("lr", lr)
         scratch = self.__dict__.setdefault("_scratch", {})
         for layer in self.layers:
-            params, grads = layer.params, layer.grads
-            for key in params:
-                theta, g = params[key], grads["dJ_d" + key]
-                if type(theta) is np.ndarray and type(g) is np.ndarray and theta.dtype == g.dtype:
-                    tmp = scratch.get((theta.shape, theta.dtype))
-                    if tmp is None:
-                        tmp = scratch[(theta.shape, theta.dtype)] = np.empty(theta.shape, theta.dtype)
-                    theta -= np.multiply(g, lr, out=tmp)
-                else:
-                    theta -= lr * g
+            packed = layer.packed() if isinstance(layer, Linear) else None
+            if packed is not None:  # W and b in one flat array: one update
+                _sgd_update(packed[0], packed[1], lr, scratch)
+                continue
+            for key in layer.params:
+                _sgd_update(layer.params[key], layer.grads["dJ_d" + key], lr, scratch)
 
     def train_step(self, x: Array, y: Array, loss: Any, lr: float) -> Any:
         """One step of plain SGD: forward, zero the gradients, loss and backward, update.
@@ -487,6 +485,21 @@ class TwoLayerNet(MLP):
     def __repr__(self) -> str:
         return (f"TwoLayerNet(n={self.in_features}, m={self.hidden_sizes[0]}, K={self.out_features}, "
                 f"f={self.f_name!r}, g={self.g_name!r})")
+
+
+def _sgd_update(theta: Array, dJ_dtheta: Array, lr: float, scratch: dict) -> None:
+    """θ ← θ - lr·dJ/dθ in place; on NumPy lr·dJ/dθ goes into a reused scratch array.
+
+    (SciPy's BLAS axpy does this in one pass, but its thread pool then competes with
+    NumPy's own BLAS threads, which made whole steps many times slower.)
+    """
+    if type(theta) is np.ndarray and type(dJ_dtheta) is np.ndarray and theta.dtype == dJ_dtheta.dtype:
+        tmp = scratch.get((theta.shape, theta.dtype))
+        if tmp is None:
+            tmp = scratch[(theta.shape, theta.dtype)] = np.empty(theta.shape, theta.dtype)
+        theta -= np.multiply(dJ_dtheta, lr, out=tmp)
+    else:
+        theta -= lr * dJ_dtheta
 
 
 def _hidden_list(hidden_sizes: Any) -> list[int]:
