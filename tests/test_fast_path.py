@@ -1,0 +1,302 @@
+"""The NumPy fast path of Sequential (reused buffers, fused loss gradients, packed parameters)
+gives the plain array-API path's results, never aliases what it hands out, and never writes
+into the caller's arrays."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from handgrad import MLP, SGD, Linear, ReLU, Sequential, Sigmoid, Tanh, make_loss
+from handgrad.model import MAX_PLANS
+
+# (f, g, loss): every fast layer and every fast loss, plus layers and losses that take the plain pair inside a plan
+CASES = [
+    ("relu", "identity", "mse"),
+    ("5relu", "identity", "mse"),
+    ("relu", "sigmoid", "bce"),
+    ("tanh", "sigmoid", "bce"),
+    ("tanh", "tanh", "mse"),
+    ("gelu", "softmax", "cross_entropy"),
+    ("leaky_relu", "identity", "squared_error"),
+    ("softplus", "sigmoid", "mse"),
+    ("relu", "identity", "bce_with_logits"),
+]
+
+
+def _targets(loss: str, rng, n: int, k: int, dtype):
+    if loss in ("bce", "bce_with_logits"):
+        return (rng.random((n, k)) < 0.5).astype(dtype)
+    if loss == "cross_entropy":
+        return rng.integers(0, k, n)
+    return rng.standard_normal((n, k)).astype(dtype)
+
+
+def _pair(f, g, dtype, hidden=(16, 8), n_in=5, k=3):
+    fast = MLP(n_in, list(hidden), k, f=f, g=g, seed=3, dtype=dtype)
+    plain = copy.deepcopy(fast)
+    plain.fast_path = False
+    return fast, plain
+
+
+def _step(net, loss, x, y, lr=0.05):
+    y_hat = net.forward(x)
+    net.zero_grad()
+    J = net.backward_loss(loss, y)
+    grads = {k: v.copy() for k, v in net.grads.items()}
+    net.sgd_step(lr)
+    return float(J), y_hat.copy(), grads
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("f,g,loss_name", CASES)
+def test_fast_path_matches_plain_path(rng, f, g, loss_name, dtype):
+    fast, plain = _pair(f, g, dtype)
+    loss = make_loss(loss_name)
+    tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for _ in range(4):
+        x = rng.standard_normal((7, 5)).astype(dtype)
+        y = _targets(loss_name, rng, 7, 3, dtype)
+        Ja, ya, ga = _step(fast, loss, x, y)
+        Jb, yb, gb = _step(plain, loss, x, y)
+        np.testing.assert_allclose(Ja, Jb, **tol)
+        np.testing.assert_allclose(ya, yb, **tol)
+        for key in gb:
+            np.testing.assert_allclose(ga[key], gb[key], err_msg=key, **tol)
+    for key, theta in plain.params.items():
+        np.testing.assert_allclose(fast.params[key], theta, err_msg=key, **tol)
+    assert fast._plan is not None and plain._plan is None  # the fast one really ran its plan
+
+
+def test_backward_with_user_gradient_matches_and_returns_fresh_input_gradient(rng):
+    fast, plain = _pair("tanh", "identity", np.float64)
+    x = rng.standard_normal((6, 5))
+    g = rng.standard_normal((6, 3))
+    g_before = g.copy()
+    for _ in range(2):  # the second call runs the plan
+        for net in (fast, plain):
+            net.forward(x)
+            net.zero_grad()
+        dx_fast = fast.backward(g)
+        dx_plain = plain.backward(g)
+    np.testing.assert_allclose(dx_fast, dx_plain, rtol=1e-12)
+    np.testing.assert_array_equal(g, g_before)  # the caller's gradient is not used as scratch
+    fast.forward(x)
+    dx_again = fast.backward(2 * g)
+    np.testing.assert_allclose(dx_fast, dx_plain, rtol=1e-12)  # the earlier result was not overwritten
+    assert not np.shares_memory(dx_again, dx_fast)
+
+
+def test_outputs_are_fresh_arrays(rng):
+    for g in ("identity", "sigmoid", "relu", "tanh"):
+        net = MLP(4, [8], 2, g=g, seed=0)
+        x1, x2 = rng.standard_normal((5, 4)), rng.standard_normal((5, 4))
+        net.forward(x1)
+        y1 = net.forward(x1)
+        kept = y1.copy()
+        y2 = net.forward(x2)
+        assert not np.shares_memory(y1, y2), g
+        np.testing.assert_array_equal(y1, kept)
+
+
+def test_callers_arrays_are_never_written_and_read_only_inputs_work(rng):
+    net = MLP(5, [8], 3, f="relu", g="sigmoid", seed=0)
+    loss = make_loss("bce")
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    y = (rng.random((6, 3)) < 0.5).astype(np.float32)
+    x.setflags(write=False)
+    y.setflags(write=False)
+    x_before, y_before = x.copy(), y.copy()
+    for _ in range(3):
+        net.train_step(x, y, loss, 0.1)
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(y, y_before)
+
+
+def test_first_layer_activation_never_overwrites_the_input(rng):
+    net = Sequential(ReLU(), Linear(4, 3, seed=0), Tanh(), Linear(3, 2, seed=1))
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    x_before = x.copy()
+    for _ in range(3):
+        net.forward(x)
+        net.zero_grad()
+        dx = net.backward(np.ones((5, 2), np.float32))
+    np.testing.assert_array_equal(x, x_before)
+    assert dx.shape == x.shape and not np.shares_memory(dx, x)
+
+
+def test_gradients_accumulate_until_zero_grad(rng):
+    net = MLP(5, [8], 3, seed=0)
+    loss = make_loss("mse")
+    x, y = rng.standard_normal((6, 5)), rng.standard_normal((6, 3))
+    net.forward(x)
+    net.forward(x)  # the plan now exists
+    net.zero_grad()
+    net.backward_loss(loss, y)
+    once = {k: v.copy() for k, v in net.grads.items()}
+    net.forward(x)
+    net.backward_loss(loss, y)  # no zero_grad: adds
+    for key, g in net.grads.items():
+        np.testing.assert_allclose(g, 2 * once[key], rtol=1e-6, err_msg=key)
+    net.zero_grad()
+    assert all(not g.any() for g in net.grads.values())
+
+
+def test_dtypes_are_kept(rng):
+    for dtype in (np.float32, np.float64):
+        net = MLP(3, [4], 2, seed=0, dtype=dtype)
+        x = rng.standard_normal((5, 3))  # float64 input: cast to the network's dtype
+        for _ in range(3):
+            J = net.train_step(x, rng.standard_normal((5, 2)), "mse", 0.1)
+        assert net.forward(x).dtype == dtype
+        assert np.asarray(J).dtype == dtype
+        assert all(a.dtype == dtype for a in [*net.params.values(), *net.grads.values()])
+
+
+def test_parameters_stay_the_same_contiguous_objects(rng):
+    net = MLP(5, [8], 3, seed=0)
+    before = {k: v for k, v in net.params.items()}
+    grads_before = {k: v for k, v in net.grads.items()}
+    opt = SGD(net, lr=0.1)
+    x, y = rng.standard_normal((6, 5)), rng.standard_normal((6, 3))
+    for _ in range(3):
+        net.forward(x)
+        net.zero_grad()
+        net.backward_loss(make_loss("mse"), y)
+        opt.step()
+    for key, theta in net.params.items():
+        assert theta is before[key] and theta.flags.c_contiguous, key
+    for key, g in net.grads.items():
+        assert g is grads_before[key] and g.flags.c_contiguous, key
+
+
+def test_sgd_step_matches_the_optimizer(rng):
+    a = MLP(5, [8], 3, seed=0)
+    b = copy.deepcopy(a)
+    opt = SGD(b, lr=0.1)
+    loss = make_loss("mse")
+    for _ in range(3):
+        x, y = rng.standard_normal((6, 5)), rng.standard_normal((6, 3))
+        a.train_step(x, y, loss, 0.1)
+        b.forward(x)
+        b.zero_grad()
+        b.backward_loss(loss, y)
+        opt.step()
+    for key in a.params:
+        np.testing.assert_allclose(a.params[key], b.params[key], rtol=1e-6, err_msg=key)
+
+
+def test_replaced_parameters_are_used(rng):
+    net = MLP(4, [6], 2, seed=0, dtype=np.float64)
+    x = rng.standard_normal((5, 4))
+    net.forward(x)
+    net.forward(x)
+    layer = net.layers[0]
+    layer.params["W"] = np.ones((6, 4))  # a new array, not the packed one
+    layer.grads["dJ_dW"] = np.zeros((6, 4))
+    reference = copy.deepcopy(net)
+    reference.fast_path = False
+    for _ in range(2):
+        np.testing.assert_allclose(net.forward(x), reference.forward(x), rtol=1e-12)
+        for model in (net, reference):
+            model.zero_grad()
+            model.backward(np.ones((5, 2)))
+        np.testing.assert_allclose(net.grads["dJ_dW1"], reference.grads["dJ_dW1"], rtol=1e-12)
+    net.sgd_step(0.5)
+    np.testing.assert_allclose(layer.params["W"], 1 - 0.5 * reference.grads["dJ_dW1"], rtol=1e-12)
+
+
+def test_changing_batch_sizes_and_bounded_plans(rng):
+    fast, plain = _pair("relu", "identity", np.float64)
+    loss = make_loss("mse")
+    for n in [8, 8, 3, 8, 5, 2, 7, 1, 8, 3]:
+        x, y = rng.standard_normal((n, 5)), rng.standard_normal((n, 3))
+        Ja, _, _ = _step(fast, loss, x, y)
+        Jb, _, _ = _step(plain, loss, x, y)
+        np.testing.assert_allclose(Ja, Jb, rtol=1e-10)
+    assert len(fast._plans) <= MAX_PLANS
+
+
+def test_checked_path_errors_still_raise_with_a_plan(rng):
+    net = MLP(4, [6], 2, g="sigmoid", seed=0)
+    x = rng.standard_normal((5, 4))
+    net.forward(x)
+    net.forward(x)
+    with pytest.raises(ValueError, match=r"expected x of shape \(N, 4\), got \(5, 3\)"):
+        net.forward(rng.standard_normal((5, 3)))
+    net.forward(x)
+    with pytest.raises(ValueError, match=r"y \(targets\) must be in \[0, 1\]"):
+        net.backward_loss(make_loss("bce"), np.full((5, 2), 2.0, np.float32))
+    with pytest.raises(ValueError, match="same shape"):
+        net.backward_loss(make_loss("mse"), np.zeros((5, 3), np.float32))
+    net.clear_cache()
+    with pytest.raises(RuntimeError, match="before forward"):
+        net.backward(np.ones((5, 2), np.float32))
+
+
+def test_fast_caches_serve_the_plain_backward(rng):
+    """Layer caches left by a fast forward are what each layer's own backward reads."""
+    net = MLP(5, [8, 8], 3, f="5relu", g="identity", seed=0, dtype=np.float64)
+    x, g = rng.standard_normal((6, 5)), rng.standard_normal((6, 3))
+    net.forward(x)
+    net.forward(x)
+    net.zero_grad()
+    net.backward(g)
+    fast = {k: v.copy() for k, v in net.grads.items()}
+    net.zero_grad()
+    net._backward_from(len(net.layers) - 1, g, True)  # layer by layer, the plain pairs
+    for key, value in net.grads.items():
+        np.testing.assert_allclose(value, fast[key], rtol=1e-12, err_msg=key)
+
+
+def test_copies_and_conversions_keep_working(rng):
+    net = MLP(5, [8], 3, f="tanh", g="sigmoid", seed=0)
+    loss = make_loss("bce")
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    y = (rng.random((6, 3)) < 0.5).astype(np.float32)
+    for _ in range(2):
+        net.train_step(x, y, loss, 0.1)
+    twin = net.copy()
+    assert all(not np.shares_memory(twin.params[k], v) for k, v in net.params.items())
+    np.testing.assert_allclose(twin.train_step(x, y, loss, 0.1), net.train_step(x, y, loss, 0.1), rtol=1e-6)
+    net.to(dtype=np.float64)
+    J = net.train_step(x.astype(np.float64), y, loss, 0.1)
+    assert np.asarray(J).dtype == np.float64 and net.params["W1"].dtype == np.float64
+
+
+def test_single_sigmoid_network_returns_a_private_input_gradient(rng):
+    net = Sequential(Sigmoid())
+    loss = make_loss("bce")
+    x = rng.standard_normal((4, 2))
+    y = (rng.random((4, 2)) < 0.5).astype(np.float64)
+    grads = []
+    for _ in range(3):
+        net.forward(x)
+        grads.append(net.backward_loss(loss, y, input_grad=True))
+    assert np.isfinite(float(grads[-1]))
+
+
+def test_torch_backend_still_matches_numpy(rng):
+    torch = pytest.importorskip("torch")
+    a = MLP(5, [8], 3, f="relu", g="sigmoid", seed=0, dtype=np.float64)
+    b = MLP(5, [8], 3, f="relu", g="sigmoid", seed=0, dtype=np.float64, backend="torch")
+    loss = make_loss("bce")
+    for _ in range(3):
+        x = rng.standard_normal((6, 5))
+        y = (rng.random((6, 3)) < 0.5).astype(np.float64)
+        Ja = a.train_step(x, y, loss, 0.1)
+        Jb = b.train_step(torch.from_numpy(x), torch.from_numpy(y), loss, 0.1)
+        np.testing.assert_allclose(float(Ja), float(Jb), rtol=1e-10)
+    for key in a.params:
+        np.testing.assert_allclose(a.params[key], b.params[key].numpy(), rtol=1e-10, err_msg=key)
+
+
+def test_train_step_and_sgd_step_reject_bad_learning_rates(rng):
+    net = MLP(2, [3], 1, seed=0)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="lr must be a finite positive number"):
+            net.sgd_step(bad)
+    with pytest.raises(TypeError, match="lr must be"):
+        net.sgd_step("0.1")
