@@ -1,0 +1,163 @@
+"""Whole epochs on MNIST-sized synthetic data against the sum of their steps, and peak memory.
+
+Data: 60,000 x 784 float32 inputs and 10 one-hot float32 targets (about 190 MB), network
+784 -> 128 -> 10 (ReLU, sigmoid, BCE; or softmax + cross-entropy with --loss ce), batch 64,
+plain SGD (lr 0.01), 2 BLAS threads. An epoch draws a fresh permutation, gathers each
+batch with fancy indexing and takes one step per batch (forward, zero grad, loss and
+backward, update). "Sum of steps" times the same step on one fixed batch and multiplies
+by the number of batches (937 of 64 rows and one of 32). Their ratio shows what batching
+and shuffling cost. Peak memory is measured with tracemalloc (every NumPy allocation)
+in a separate epoch, and reported above the data's own size.
+
+    python benchmarks/bench_epoch.py            # 3 epochs, about a minute
+    python benchmarks/bench_epoch.py --quick    # 1 epoch
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "2"
+
+import numpy as np  # noqa: E402
+
+N_SAMPLES, N_IN, N_HIDDEN, N_OUT, BATCH, LR = 60_000, 784, 128, 10, 64, 0.01
+
+
+def make_data(rng: np.random.Generator, loss: str) -> tuple[np.ndarray, np.ndarray]:
+    X = rng.standard_normal((N_SAMPLES, N_IN), dtype=np.float32)
+    labels = rng.integers(0, N_OUT, N_SAMPLES)
+    if loss == "ce":
+        return X, labels
+    Y = np.zeros((N_SAMPLES, N_OUT), np.float32)
+    Y[np.arange(N_SAMPLES), labels] = 1.0
+    return X, Y
+
+
+def make_net(loss: str):
+    from handgrad import MLP, SGD, make_loss
+
+    g, name = ("softmax", "cross_entropy") if loss == "ce" else ("sigmoid", "bce")
+    net = MLP(N_IN, [N_HIDDEN], N_OUT, f="relu", g=g, seed=0, dtype=np.float32)
+    return net, make_loss(name), SGD(net, lr=LR)
+
+
+def step(net, loss, opt, x: np.ndarray, y: np.ndarray) -> float:
+    net.forward(x)                       # 1. forward
+    net.zero_grad()                      # 3. clear the gradients
+    J = net.backward_loss(loss, y)       # 2 + 4. loss and backward
+    opt.step()                           # 5. update
+    return J
+
+
+def epoch(net, loss, opt, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator) -> float:
+    order = rng.permutation(X.shape[0])  # shuffling
+    total = 0.0
+    for start in range(0, X.shape[0], BATCH):
+        idx = order[start:start + BATCH]
+        total += float(step(net, loss, opt, X.take(idx, axis=0), Y.take(idx, axis=0)))  # batching: gathered rows
+    return total
+
+
+def time_steps(net, loss, opt, X, Y, n_steps: int) -> float:
+    """Median per-step time over blocks of steps on one fixed batch of the given size."""
+    x, y = X[:BATCH], Y[:BATCH]
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(n_steps):
+            step(net, loss, opt, x, y)
+        times.append((time.perf_counter() - t0) / n_steps)
+    return statistics.median(times)
+
+
+def time_last_batch(net, loss, opt, X, Y) -> float:
+    rest = X.shape[0] % BATCH
+    if not rest:
+        return 0.0
+    x, y = X[:rest], Y[:rest]
+    for _ in range(3):
+        step(net, loss, opt, x, y)
+    t0 = time.perf_counter()
+    for _ in range(50):
+        step(net, loss, opt, x, y)
+    return (time.perf_counter() - t0) / 50
+
+
+def fit_epoch(X, Y, loss: str) -> float | None:
+    """One epoch through handgrad.train.fit (its loop: divergence checks, gradient norms), if present."""
+    try:
+        from handgrad.train import fit
+    except ImportError:
+        return None
+    net, loss_fn, _ = make_net(loss)
+    t0 = time.perf_counter()
+    fit(net, X, Y, loss_fn, optimizer="sgd", lr=LR, epochs=1, batch_size=BATCH, seed=0, train_metrics=False)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one epoch instead of three")
+    parser.add_argument("--loss", choices=("bce", "ce"), default="bce",
+                        help="bce: sigmoid + BCE on one-hot rows (default); ce: softmax + cross-entropy on labels")
+    parser.add_argument("--fit", action="store_true", help="also time one epoch of handgrad.train.fit")
+    args = parser.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=2)
+    load0 = os.getloadavg()[0]
+    rng = np.random.default_rng(0)
+    X, Y = make_data(rng, args.loss)
+    data_mb = (X.nbytes + Y.nbytes) / 2**20
+    n_full, rest = divmod(N_SAMPLES, BATCH)
+    print(f"data: {N_SAMPLES} x {N_IN} float32 + targets = {data_mb:.0f} MB; network {N_IN}->{N_HIDDEN}->{N_OUT}, "
+          f"batch {BATCH}, {n_full + bool(rest)} steps per epoch, loss {args.loss}", flush=True)
+
+    net, loss, opt = make_net(args.loss)
+    epoch(net, loss, opt, X[:BATCH * 50], Y[:BATCH * 50], rng)  # warm up
+    t_rest = time_last_batch(net, loss, opt, X, Y)
+    steps, epochs, ratios = [], [], []
+    for _ in range(1 if args.quick else 3):  # interleaved, so that drifting load hits both alike
+        t_step = time_steps(net, loss, opt, X, Y, 150)
+        t0 = time.perf_counter()
+        epoch(net, loss, opt, X, Y, rng)
+        t_epoch = time.perf_counter() - t0
+        steps.append(t_step)
+        epochs.append(t_epoch)
+        ratios.append(t_epoch / (n_full * t_step + t_rest))
+    t_step, t_epoch = statistics.median(steps), statistics.median(epochs)
+    sum_steps = n_full * t_step + t_rest
+
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    net2, loss2, opt2 = make_net(args.loss)
+    epoch(net2, loss2, opt2, X, Y, rng)
+    peak = (tracemalloc.get_traced_memory()[1] - base) / 2**20
+    tracemalloc.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
+
+    print(f"one step (batch {BATCH}):     {t_step * 1e6:8.1f} µs  ({BATCH / t_step / 1e3:.0f} k samples/s)")
+    print(f"sum of an epoch's steps:  {sum_steps:8.3f} s")
+    print(f"whole epoch (median of {len(epochs)}): {t_epoch:8.3f} s  ({N_SAMPLES / t_epoch / 1e3:.0f} k samples/s)")
+    print(f"epoch / sum of steps:     {statistics.median(ratios):8.3f}x  (median over rounds; each: "
+          + ", ".join(f"{r:.3f}" for r in ratios) + ")")
+    if args.fit:
+        t_fit = fit_epoch(X, Y, args.loss)
+        if t_fit is not None:
+            print(f"handgrad.train.fit, 1 epoch (incl. its data checks): {t_fit:.3f} s  ({t_fit / sum_steps:.2f}x the sum of steps)")
+    print(f"peak memory above the data during an epoch (tracemalloc): {peak:.1f} MB; data {data_mb:.0f} MB; "
+          f"process max RSS {rss:.0f} MB")
+    print(f"load average (1 min) before {load0:.2f}, after {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
