@@ -358,12 +358,14 @@ class Linear(Layer):
         refs = ws.refs
         if dW is not refs[1] or db is not refs[3] or W is not refs[0] or dJ_dz.dtype != ws.dtype:
             return self.backward(dJ_dz, need_input_grad)  # arrays were swapped: the plain pair
-        products = ((dJ_dz.T, x, dW),) if db is None else ((dJ_dz.T, x, dW), (ws.ones(dJ_dz.shape[0]), dJ_dz, db))
-        for a, c, grad in products:
-            if self._grads_zero:
-                np.dot(a, c, out=grad)
-            else:
-                grad += np.dot(a, c, out=ws.buffer(f"dJ_d{grad.shape}", grad.shape))
+        if self._grads_zero:
+            np.dot(dJ_dz.T, x, out=dW)
+            if db is not None:
+                np.dot(ws.ones(dJ_dz.shape[0]), dJ_dz, out=db)
+        else:
+            dW += np.dot(dJ_dz.T, x, out=ws.buffer("dJ_dW", dW.shape))
+            if db is not None:
+                db += np.dot(ws.ones(dJ_dz.shape[0]), dJ_dz, out=ws.buffer("dJ_db", db.shape))
         self._grads_zero = False
         if not need_input_grad:
             return None

@@ -361,7 +361,8 @@ class Sequential:
 
     def zero_grad(self) -> None:
         for layer in self.layers:
-            layer.zero_grad()
+            if layer.grads:
+                layer.zero_grad()
 
     def clear_cache(self) -> None:
         for layer in self.layers:
