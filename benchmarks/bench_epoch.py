@@ -9,7 +9,7 @@ by the number of batches (937 of 64 rows and one of 32). Their ratio shows what 
 and shuffling cost. Peak memory is measured with tracemalloc (every NumPy allocation)
 in a separate epoch, and reported above the data's own size.
 
-    python benchmarks/bench_epoch.py            # 3 epochs, about a minute
+    python benchmarks/bench_epoch.py            # 3 epochs, about 15 s
     python benchmarks/bench_epoch.py --quick    # 1 epoch
 """
 

@@ -7,8 +7,8 @@ and the median per-step time over the rounds is reported. The "GEMM floor" is th
 step's five matrix products alone (two forward, dJ/dW2, dJ/da1, dJ/dW1) at their exact
 shapes, into preallocated outputs: no implementation of the step can do less work.
 
-    python benchmarks/bench_step.py            # C1-C5, about 3-4 minutes
-    python benchmarks/bench_step.py --quick    # a short run, about 30 s
+    python benchmarks/bench_step.py            # C1-C5, 7 rounds, about 70 s
+    python benchmarks/bench_step.py --quick    # 3 short rounds, about 30 s
     python benchmarks/bench_step.py --configs C1,C3 --rounds 9 --markdown table.md
 
 JAX and scikit-learn are optional: their columns are left out when not installed.
