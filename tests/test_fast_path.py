@@ -300,3 +300,15 @@ def test_train_step_and_sgd_step_reject_bad_learning_rates(rng):
             net.sgd_step(bad)
     with pytest.raises(TypeError, match="lr must be"):
         net.sgd_step("0.1")
+
+
+@pytest.mark.parametrize("scale", [1.0, 5.0])
+def test_fast_relu_keeps_the_limits_at_infinity_and_propagates_nan(scale):
+    """relu(-inf) = 0, relu(inf) = inf, relu(nan) = nan on the fast path too (not 0·inf = nan)."""
+    net = Sequential(Linear(1, 2, dtype=np.float64, seed=0), ReLU(scale=scale))
+    net.layers[0].params["W"][...] = [[1.0], [-1.0]]
+    net.layers[0].params["b"][...] = 0.0
+    x = np.array([[np.inf], [np.nan], [2.0]])
+    expected = np.array([[np.inf, 0.0], [np.nan, np.nan], [2 * scale, 0.0]])
+    for _ in range(3):  # the first pass is the checked one, then the fast plan runs
+        np.testing.assert_array_equal(net(x), expected)

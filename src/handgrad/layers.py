@@ -552,12 +552,14 @@ class ReLU(Activation):
     fast_inplace = True
 
     def fast_forward(self, x, ws):
-        """y = x ⊙ (c·1[x > 0]): one float mask, reused as the backward's slope, is cheaper
-        than np.maximum. (The mask form gives NaN for x = -inf, where max gives 0.)"""
+        """y = c·max(0, x) (NaN propagates, -inf gives 0); the float mask 1[x > 0], taken
+        first, is reused by the backward as its slope."""
         mask = np.greater(x, 0, out=ws.buffer("mask", ws.shape_in))
-        slope = mask if self.scale == 1.0 else np.multiply(mask, self.scale, out=ws.buffer("slope", ws.shape_in))
+        if self.scale != 1.0:
+            np.multiply(mask, self.scale, out=ws.buffer("slope", ws.shape_in))
         self.cache = mask  # 1[x > 0] reads the same as x through the plain backward's x > 0
-        return np.multiply(x, slope, out=ws.output(x))
+        y = np.maximum(x, 0, out=ws.output(x))
+        return y if self.scale == 1.0 else np.multiply(y, self.scale, out=y)
 
     def fast_backward(self, dJ_dy, ws, need_input_grad=True):
         """dJ/dx = dJ/dy ⊙ c·1[x > 0], in place over dJ/dy."""
