@@ -193,6 +193,10 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         lr, mu = self.lr, self.momentum
+        if mu == 0.0 and self.weight_decay == 0.0 and hasattr(self.net, "sgd_step") and self._numpy_net():
+            self.net.sgd_step(lr)  # the same θ ← θ - lr·g, one update per packed layer
+            self.t += 1
+            return
         for name, theta, dJ_dtheta in self.slots():
             g = self._decayed(theta, dJ_dtheta)
             if type(theta) is np.ndarray:
@@ -209,6 +213,10 @@ class SGD(Optimizer):
             else:
                 theta -= lr * v                      # θ ← θ - lr·v
         self.t += 1
+
+    def _numpy_net(self) -> bool:
+        backend = getattr(self.net, "backend", None)
+        return backend is not None and backend.name == "numpy"
 
     def _step_numpy(self, name: str, theta: np.ndarray, g: np.ndarray, lr: float, mu: float) -> None:
         """The same update, term for term and bit for bit, through one reused scratch array."""
@@ -324,8 +332,13 @@ def grad_norm(net: Any) -> float:
     Non-finite gradients give ``nan`` or ``inf``. Accumulated in float64 across parameters.
     """
     total = 0.0
-    for _, layer, _, gkey in net.parameter_slots():
-        total += _sum_of_squares(layer.grads[gkey])
+    for _, layer in net.named_layers():
+        packed = layer.packed() if hasattr(layer, "packed") else None
+        if packed is not None:  # W and b in one flat array: one product
+            total += _sum_of_squares(packed[1])
+            continue
+        for g in layer.grads.values():
+            total += _sum_of_squares(g)
     return math.sqrt(total) if total >= 0 else float("nan")
 
 

@@ -126,7 +126,14 @@ class _Data:
     X: Array            # (n, in_features), the network's backend and dtype
     Y: Array            # targets as the loss takes them: (n, K) floats, or (n,) int labels for cross-entropy
     y_np: np.ndarray    # the same targets in NumPy, for metrics
-    fingerprint: str
+    X_np: np.ndarray    # the features in NumPy, for the fingerprint
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the data in a checkpoint (computed only when a checkpoint needs it)."""
+        if not hasattr(self, "_fingerprint"):
+            self._fingerprint = _digest(self.X_np, self.y_np)
+        return self._fingerprint
 
     @property
     def n(self) -> int:
@@ -134,7 +141,7 @@ class _Data:
 
     def take(self, idx: np.ndarray) -> tuple[Array, Array]:
         if isinstance(self.X, np.ndarray):
-            return self.X[idx], self.Y[idx]
+            return self.X.take(idx, axis=0), self.Y.take(idx, axis=0)
         import torch
 
         t = torch.as_tensor(idx, device=self.X.device)
@@ -195,15 +202,20 @@ def _targets(net: Any, y: Any, loss: Loss, n: int, name: str) -> np.ndarray:
 def _prepare(net: Any, X: Any, y: Any, loss: Loss, what: str) -> _Data:
     Xn = _features(net, X, f"X ({what})")
     yn = _targets(net, y, loss, Xn.shape[0], f"y ({what})")
-    h = hashlib.sha256()
-    for a in (Xn, yn):
-        h.update(repr((a.shape, a.dtype.str)).encode())
-        h.update(np.ascontiguousarray(a).tobytes())
     be = net.backend
     if be.name == "numpy":
-        return _Data(Xn, yn, yn, h.hexdigest())
+        return _Data(Xn, yn, yn, Xn)
     Y = yn if yn.dtype.kind == "i" else be.asarray(yn, yn.dtype)
-    return _Data(be.asarray(Xn, Xn.dtype), Y, yn, h.hexdigest())
+    return _Data(be.asarray(Xn, Xn.dtype), Y, yn, Xn)
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    """SHA-256 of the arrays' shapes, dtypes and bytes (read in place, no copy when contiguous)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(repr((a.shape, a.dtype.str)).encode())
+        h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+    return h.hexdigest()
 
 
 # ====================================================================== prediction and evaluation
@@ -680,8 +692,10 @@ def fit(
     hyper = {"loss": repr(loss), "task": task, "optimizer": opt.name, "optimizer_settings": opt.hyperparameters(),
              "batch_size": batch_size, "schedule": _schedule_config(schedule), "clip_grad_norm": clip,
              "early_stopping": bool(early_stopping), "patience": patience, "min_delta": min_delta,
-             "restore_best": bool(restore_best), "train_metrics": bool(train_metrics), "data": data.fingerprint,
-             "validation_data": None if val is None else val.fingerprint, "epochs": epochs, "seed": drawn_seed}
+             "restore_best": bool(restore_best), "train_metrics": bool(train_metrics), "epochs": epochs, "seed": drawn_seed}
+    if checkpoint is not None or resume is not None:  # a checkpoint records which data it belongs to
+        hyper["data"] = data.fingerprint
+        hyper["validation_data"] = None if val is None else val.fingerprint
     cfg = {"epochs": epochs, "batch_size": min(batch_size, data.n), "clip_grad_norm": clip, "task": task,
            "train_metrics": bool(train_metrics), "early_stopping": bool(early_stopping), "patience": patience,
            "min_delta": min_delta, "restore_best": bool(restore_best), "checkpoint": checkpoint, "hyper": hyper,
