@@ -90,3 +90,12 @@ def test_namespace_helpers():
         backend_name("abc")
     with pytest.raises(ValueError, match="backend must be one of numpy, torch, cupy, got 'jax'"):
         Backend("jax")
+
+
+def test_numpy_input_to_a_torch_network_is_converted(rng):
+    net = hg.MLP(3, [4], 2, f="tanh", seed=rng, dtype=np.float64, backend="torch")
+    x = rng.normal(size=(5, 3))
+    y = net(x)
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.float64
+    np.testing.assert_allclose(y.numpy(), net(torch.tensor(x)).numpy(), rtol=1e-15)
+    assert net([[0.0, 1.0, 2.0]]).shape == (1, 2)

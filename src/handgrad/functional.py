@@ -37,11 +37,14 @@ def linear_forward(x: Array, W: Array, b: Array | None) -> tuple[Array, tuple]:
     return z, (x, W)
 
 
-def linear_backward(dJ_dz: Array, cache: tuple) -> tuple[Array, Array, Array]:
-    """dJ/dx = dJ/dz W,  dJ/dW = (dJ/dz)^T x,  dJ/db = sum over the batch of dJ/dz."""
+def linear_backward(dJ_dz: Array, cache: tuple, need_input_grad: bool = True) -> tuple[Array | None, Array, Array]:
+    """dJ/dx = dJ/dz W,  dJ/dW = (dJ/dz)^T x,  dJ/db = sum over the batch of dJ/dz.
+
+    With ``need_input_grad=False`` (a network's first layer) dJ/dx is not computed: None.
+    """
     x, W = cache
     xp = namespace_of(dJ_dz, W)
-    dJ_dx = xp.matmul(dJ_dz, W)
+    dJ_dx = xp.matmul(dJ_dz, W) if need_input_grad else None
     dJ_dW = xp.matmul(dJ_dz.T, x)
     dJ_db = xp.sum(dJ_dz, axis=0)
     return dJ_dx, dJ_dW, dJ_db

@@ -329,7 +329,7 @@ class Linear(Layer):
 
     def backward(self, dJ_dy: Array, need_input_grad: bool = True) -> Array | None:
         x, W = self._require_cache()
-        dJ_dx, dJ_dW, dJ_db = F.linear_backward(dJ_dy, (x, W))
+        dJ_dx, dJ_dW, dJ_db = F.linear_backward(dJ_dy, (x, W), need_input_grad)
         self.grads["dJ_dW"] += dJ_dW
         if "dJ_db" in self.grads:
             self.grads["dJ_db"] += dJ_db

@@ -224,6 +224,9 @@ class Sequential:
     def _forward_checked(self, x: Array) -> Array:
         """Convert and check x, then run the fast path if a plan for its shape exists, else the plain one."""
         x = as_array(x, "x", self.dtype if isinstance(x, (np.ndarray, list, tuple)) else None)
+        backend = self.backend
+        if backend.name != "numpy" and isinstance(x, np.ndarray):  # NumPy input to a torch/CuPy network
+            x = backend.asarray(x, self.dtype)
         check_2d(x, "x", f"{type(self).__name__}.forward")
         plans = self.__dict__.setdefault("_plans", {})
         plan = plans.get((x.shape, x.dtype)) if type(x) is np.ndarray else None
