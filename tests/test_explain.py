@@ -3,7 +3,6 @@ and every gradient matches finite differences (and PyTorch where installed)."""
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
@@ -12,7 +11,6 @@ import numpy as np
 import pytest
 
 import handgrad as hg
-from handgrad.cli import UsageError
 from handgrad.derivation import activation_record
 from handgrad.explain import (
     PRESETS,
@@ -304,16 +302,10 @@ def test_a_stack_of_linear_layers_is_one_affine_map(rng):
 
 # ---------------------------------------------------------------- command line
 def run_cli(argv: list[str]) -> int:
-    """The handgrad dispatcher's contract (UsageError -> 2, other errors -> 1) over this module's commands."""
-    from handgrad.commands import explain as cmd
+    """The real ``handgrad`` entry point, as a user runs it."""
+    from handgrad.cli import main
 
-    parser = argparse.ArgumentParser(prog="handgrad")
-    cmd.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except Exception as exc:  # noqa: BLE001 - mirrors cli.main
-        return 2 if isinstance(exc, UsageError) else 1
+    return main(argv)
 
 
 def test_cli_explain(capsys, tmp_path):
