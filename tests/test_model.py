@@ -64,12 +64,13 @@ def test_network_gradients_match_pytorch_float64(f, loss, g, rng):
     assert report.passed, f"{net!r}\n{report}"
 
 
-@pytest.mark.parametrize("f", ["relu", "tanh", "sigmoid", "gelu"])
-def test_network_gradients_match_pytorch_float32(f, rng):
+@pytest.mark.parametrize("loss,g", PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
+@pytest.mark.parametrize("f", HIDDEN)
+def test_network_gradients_match_pytorch_float32(f, loss, g, rng):
     pytest.importorskip("torch")
-    net, x, y = _case(rng, f, "mse", "identity")
-    report = compare_with_torch(net, x, y, "mse", dtype=np.float32, rtol=1e-5, atol=1e-6)
-    assert report.passed, str(report)
+    net, x, y = _case(rng, f, loss, g)
+    report = compare_with_torch(net, x, y, loss, dtype=np.float32, rtol=1e-5, atol=1e-8)
+    assert report.passed, f"{net!r}\n{report}"
 
 
 def test_fused_and_unfused_gradients_agree(rng):
