@@ -318,18 +318,18 @@ def _numel(a: Array) -> int:
 # buffer; each returns J. ``Sequential.backward_loss`` uses them once shapes are known.
 def mse_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray) -> Any:
     """J = (1/(N·K)) Σ (ŷ - y)², computed as r·r with r = ŷ - y;  dJ/dŷ = 2r/(N·K) into dJ_dy_hat."""
-    r = np.subtract(y_hat, y, out=dJ_dy_hat).reshape(-1)
-    J = np.dot(r, r) / r.size
-    np.multiply(dJ_dy_hat, 2.0 / r.size, out=dJ_dy_hat)
+    r = np.subtract(y_hat, y, out=dJ_dy_hat)
+    J = np.vdot(r, r) / r.size  # vdot reads r as one flat vector
+    np.multiply(r, 2.0 / r.size, out=r)
     return J
 
 
 def squared_error_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, reduction: str = "sum") -> Any:
     """J = ||y - ŷ||² [/ N];  dJ/dŷ = -2 (y - ŷ) [/ N] = 2 (ŷ - y) [/ N] into dJ_dy_hat."""
     n = y_hat.shape[0] if reduction == "mean" else 1
-    r = np.subtract(y_hat, y, out=dJ_dy_hat).reshape(-1)
-    J = np.dot(r, r) / n
-    np.multiply(dJ_dy_hat, 2.0 / n, out=dJ_dy_hat)
+    r = np.subtract(y_hat, y, out=dJ_dy_hat)
+    J = np.vdot(r, r) / n
+    np.multiply(r, 2.0 / n, out=r)
     return J
 
 

@@ -64,10 +64,16 @@ class Workspace:
     nothing else needs, so the layer may write its output over it; ``fresh`` -- its output
     leaves the network (ŷ), so it goes into a newly allocated array; ``first`` -- the
     layer's input and dJ/d(input) belong to the caller, so they are never overwritten and
-    dJ/d(input) is freshly allocated. Buffers are allocated on first use.
+    dJ/d(input) is freshly allocated.
+
+    The layer's ``fast_prepare`` allocates the buffers it reads every step as attributes
+    (``out``, ``dx``, ``ones``, ``mask``, ``slope``); rarer ones come from ``buffer(name)``.
+    Constants go in as 0-d arrays of the dtype (``zero``, ``scale``): NumPy's ufuncs take
+    those about 0.3 µs faster per call than a Python number, with the same result.
     """
 
-    __slots__ = ("shape_in", "shape_out", "dtype", "first", "fresh", "inplace", "buffers", "refs")
+    __slots__ = ("shape_in", "shape_out", "dtype", "first", "fresh", "inplace", "buffers", "refs",
+                 "out", "dx", "ones", "mask", "slope", "zero", "scale", "scale_value")
 
     def __init__(self, shape_in: tuple, shape_out: tuple, dtype: np.dtype, *, first: bool, fresh: bool,
                  inplace: bool) -> None:
@@ -75,6 +81,9 @@ class Workspace:
         self.first, self.fresh, self.inplace = first, fresh, inplace
         self.buffers: dict[str, np.ndarray] = {}
         self.refs: tuple = ()  # the parameter and gradient arrays the workspace was built for
+        self.out = self.dx = self.ones = self.mask = self.slope = self.scale = None
+        self.scale_value = 1.0  # the layer's scale c when the workspace was built (self.scale holds it 0-d)
+        self.zero = np.zeros((), dtype)
 
     def buffer(self, name: str, shape: tuple) -> np.ndarray:
         """A reused scratch array (allocated once, then overwritten every step)."""
@@ -83,20 +92,16 @@ class Workspace:
             buf = self.buffers[name] = np.empty(shape, self.dtype)
         return buf
 
-    def ones(self, n: int) -> np.ndarray:
-        """A reused vector of n ones (for sums over the batch as matrix products)."""
-        buf = self.buffers.get("ones")
-        if buf is None:
-            buf = self.buffers["ones"] = np.ones(n, self.dtype)
-        return buf
+    def prepare_output(self) -> None:
+        """Allocate ``out`` if the layer's output goes into a buffer (neither fresh nor in place)."""
+        if not self.fresh and not self.inplace:
+            self.out = np.empty(self.shape_out, self.dtype)
 
     def output(self, x: np.ndarray) -> np.ndarray:
-        """Where an elementwise layer writes y: a fresh array, over x, or a buffer."""
+        """Where an elementwise layer writes y: a fresh array, over x, or its buffer."""
         if self.fresh:
             return np.empty(self.shape_out, self.dtype)
-        if self.inplace:
-            return x
-        return self.buffer("out", self.shape_out)
+        return x if self.inplace else self.out
 
     def input_grad(self, g: np.ndarray) -> np.ndarray:
         """Where an elementwise layer writes dJ/dx: over dJ/dy, or fresh for the caller."""
@@ -134,6 +139,9 @@ class Layer:
     # backward, written into reused buffers. Layers without one run the plain pair.
     fast_inplace = False  # may write its output over its input (an elementwise op that caches no input)
     keeps_output = False  # its cache holds its own output (then the next layer must not overwrite it)
+
+    def fast_prepare(self, ws: Workspace) -> None:
+        """Allocate the buffers ``fast_forward``/``fast_backward`` use (once per batch shape)."""
 
     def fast_forward(self, x: np.ndarray, ws: Workspace) -> np.ndarray:
         return self.forward(x)
@@ -336,13 +344,21 @@ class Linear(Layer):
         self._grads_zero = False
         return dJ_dx if need_input_grad else None
 
+    def fast_prepare(self, ws: Workspace) -> None:
+        if not ws.fresh:
+            ws.out = np.empty(ws.shape_out, ws.dtype)  # z
+        if not ws.first:
+            ws.dx = np.empty(ws.shape_in, ws.dtype)  # dJ/dx
+        ws.ones = np.ones(ws.shape_in[0], ws.dtype)  # 1 for dJ/db = 1ᵀ dJ/dz
+
     def fast_forward(self, x: np.ndarray, ws: Workspace) -> np.ndarray:
         """z = x Wᵀ + b into a reused buffer (fresh when it leaves the network); ``W.T`` is a
         view that BLAS reads transposed, no copy."""
         W, b = self.params["W"], self.params.get("b")
-        if W is not ws.refs[0] or b is not ws.refs[2]:
+        refs = ws.refs
+        if W is not refs[0] or b is not refs[2]:
             raise StalePlanError
-        z = np.empty(ws.shape_out, ws.dtype) if ws.fresh else ws.buffer("z", ws.shape_out)
+        z = np.empty(ws.shape_out, ws.dtype) if ws.fresh else ws.out
         np.dot(x, W.T, out=z)
         if b is not None:
             np.add(z, b, out=z)
@@ -353,23 +369,23 @@ class Linear(Layer):
         """dJ/dW = (dJ/dz)ᵀ x and dJ/db = 1ᵀ dJ/dz (a matrix product, faster than a sum over
         rows), written straight into the gradients when they were just zeroed, else added;
         dJ/dx = dJ/dz W into a reused buffer, skipped when no one needs it."""
-        x, W = self._require_cache()
+        x, W = self.cache or self._require_cache()
         dW, db = self.grads["dJ_dW"], self.grads.get("dJ_db")
         refs = ws.refs
-        if dW is not refs[1] or db is not refs[3] or W is not refs[0] or dJ_dz.dtype != ws.dtype:
+        if dW is not refs[1] or db is not refs[3] or W is not refs[0] or dJ_dz.dtype is not ws.dtype:
             return self.backward(dJ_dz, need_input_grad)  # arrays were swapped: the plain pair
         if self._grads_zero:
             np.dot(dJ_dz.T, x, out=dW)
             if db is not None:
-                np.dot(ws.ones(dJ_dz.shape[0]), dJ_dz, out=db)
+                np.dot(ws.ones, dJ_dz, out=db)
         else:
             dW += np.dot(dJ_dz.T, x, out=ws.buffer("dJ_dW", dW.shape))
             if db is not None:
-                db += np.dot(ws.ones(dJ_dz.shape[0]), dJ_dz, out=ws.buffer("dJ_db", db.shape))
+                db += np.dot(ws.ones, dJ_dz, out=ws.buffer("dJ_db", db.shape))
         self._grads_zero = False
         if not need_input_grad:
             return None
-        dJ_dx = np.empty(ws.shape_in, ws.dtype) if ws.first else ws.buffer("dJ_dx", ws.shape_in)
+        dJ_dx = np.empty(ws.shape_in, ws.dtype) if ws.first else ws.dx
         return np.dot(dJ_dz, W, out=dJ_dx)
 
     def workspace_refs(self, dtype: np.dtype) -> tuple | None:
@@ -514,6 +530,9 @@ class Identity(Activation):
 
     fast_inplace = True
 
+    def fast_prepare(self, ws):
+        ws.prepare_output()
+
     def fast_forward(self, x, ws):
         """y = x: hand x on when it is private to the network, else copy it."""
         if self.scale != 1.0:
@@ -551,19 +570,30 @@ class ReLU(Activation):
 
     fast_inplace = True
 
+    def fast_prepare(self, ws):
+        ws.prepare_output()
+        ws.mask = np.empty(ws.shape_in, ws.dtype)  # 1[x > 0]
+        ws.scale_value = self.scale
+        if self.scale != 1.0:
+            ws.scale = np.array(self.scale, ws.dtype)
+            ws.slope = np.empty(ws.shape_in, ws.dtype)  # c·1[x > 0]
+
     def fast_forward(self, x, ws):
         """y = c·max(0, x) (NaN propagates, -inf gives 0); the float mask 1[x > 0], taken
         first, is reused by the backward as its slope."""
-        mask = np.greater(x, 0, out=ws.buffer("mask", ws.shape_in))
-        if self.scale != 1.0:
-            np.multiply(mask, self.scale, out=ws.buffer("slope", ws.shape_in))
+        if self.scale != ws.scale_value:
+            raise StalePlanError
+        mask = np.greater(x, ws.zero, out=ws.mask)
         self.cache = mask  # 1[x > 0] reads the same as x through the plain backward's x > 0
-        y = np.maximum(x, 0, out=ws.output(x))
-        return y if self.scale == 1.0 else np.multiply(y, self.scale, out=y)
+        y = np.maximum(x, ws.zero, out=ws.output(x))
+        if ws.scale is None:
+            return y
+        np.multiply(mask, ws.scale, out=ws.slope)
+        return np.multiply(y, ws.scale, out=y)
 
     def fast_backward(self, dJ_dy, ws, need_input_grad=True):
         """dJ/dx = dJ/dy ⊙ c·1[x > 0], in place over dJ/dy."""
-        slope = ws.buffers["mask"] if self.scale == 1.0 else ws.buffers["slope"]
+        slope = ws.mask if ws.scale is None else ws.slope
         return np.multiply(dJ_dy, slope, out=ws.input_grad(dJ_dy))
 
     def _derivative(self, x):
@@ -622,6 +652,10 @@ class Tanh(Activation):
     fast_inplace = True
     keeps_output = True
 
+    def fast_prepare(self, ws):
+        ws.prepare_output()
+        ws.slope = np.empty(ws.shape_in, ws.dtype)  # 1 - y²
+
     def fast_forward(self, x, ws):
         if self.scale != 1.0:
             return self.forward(x)
@@ -633,7 +667,7 @@ class Tanh(Activation):
         if self.scale != 1.0:
             return self.backward(dJ_dy)
         y = self._require_cache()
-        slope = np.multiply(y, y, out=ws.buffer("slope", ws.shape_in))
+        slope = np.multiply(y, y, out=ws.slope)
         np.subtract(1, slope, out=slope)
         return np.multiply(dJ_dy, slope, out=ws.input_grad(dJ_dy))
 

@@ -43,6 +43,7 @@ from .losses import LOSSES, BCELoss, Loss, MSELoss, SquaredErrorLoss, make_loss
 Array = Any
 _BUILTIN_LAYERS = frozenset(LAYER_TYPES.values())
 _BUILTIN_LOSSES = frozenset(LOSSES.values())
+_NUMPY = Backend("numpy")
 MAX_PLANS = 4  # batch shapes remembered at once (e.g. full batches and an epoch's last, smaller one)
 
 
@@ -55,7 +56,7 @@ class Plan:
     write every intermediate into these buffers.
     """
 
-    __slots__ = ("x_shape", "dtype", "layers", "workspaces", "shapes", "buffers")
+    __slots__ = ("x_shape", "dtype", "layers", "workspaces", "shapes", "buffers", "dJ_dout")
 
     def __init__(self, layers: list[Layer], x_shape: tuple, dtype: np.dtype) -> None:
         self.x_shape, self.dtype, self.layers = x_shape, dtype, list(layers)
@@ -73,7 +74,10 @@ class Plan:
                       inplace=layer.fast_inplace and i > 0 and not layers[i - 1].keeps_output)
             for i, layer in enumerate(layers)
         ]
+        for layer, ws in zip(layers, self.workspaces):
+            layer.fast_prepare(ws)
         self.buffers: dict[str, np.ndarray] = {}
+        self.dJ_dout = np.empty(shapes[-1], dtype)  # the loss gradient dJ/dŷ (or dJ/dz of a fused pair)
 
     def bind(self) -> bool:
         """Record the parameter arrays each Linear reads; False if one does not suit the fast path."""
@@ -117,6 +121,7 @@ class Sequential:
     fast_path = True  # set False (on a network or the class) to run the plain, array-API pass every time
     _plan: Plan | None = None  # the plan of the latest fast forward pass's shape
     _last_plan: Plan | None = None  # the plan the latest forward pass ran with (None: the plain path)
+    _last_output: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # copies (deepcopy) start without the fast path's buffers; they rebuild on use
@@ -162,8 +167,8 @@ class Sequential:
     def backend(self) -> Backend:
         for layer in self.layers:
             for p in layer.params.values():
-                return backend_of(p)
-        return Backend("numpy")
+                return _NUMPY if type(p) is np.ndarray else backend_of(p)
+        return _NUMPY
 
     def output_shape(self, input_shape: tuple) -> tuple:
         shape = tuple(input_shape)
@@ -315,7 +320,7 @@ class Sequential:
 
         Returns J. The network must have run ``forward`` on the batch that ``y`` labels.
         """
-        if getattr(self, "_last_output", None) is None:
+        if self._last_output is None:
             raise RuntimeError(f"{type(self).__name__}.backward_loss called before forward; call forward(x) first")
         plan = self._last_plan
         if plan is not None and type(y) is np.ndarray:
@@ -346,7 +351,7 @@ class Sequential:
         y_hat, kind = self._last_output, type(loss)
         if y.shape != y_hat.shape or y.dtype != plan.dtype:
             return None
-        g = plan.buffer("dJ_dout", y_hat.shape)
+        g = plan.dJ_dout
         if kind is MSELoss:
             J, last = F.mse_into(y, y_hat, g), len(self.layers) - 1
         elif kind is SquaredErrorLoss:
@@ -382,8 +387,12 @@ class Sequential:
         """
         if type(lr) is not float or not 0.0 < lr < math.inf:
             lr = check_positive_float("lr", lr)
-        scratch = self.__dict__.setdefault("_scratch", {})
+        scratch = self.__dict__.get("_scratch")
+        if scratch is None:
+            scratch = self._scratch = {}
         for layer in self.layers:
+            if not layer.params:
+                continue
             packed = layer.packed() if isinstance(layer, Linear) else None
             if packed is not None:  # W and b in one flat array: one update
                 _sgd_update(packed[0], packed[1], lr, scratch)
@@ -498,10 +507,14 @@ def _sgd_update(theta: Array, dJ_dtheta: Array, lr: float, scratch: dict) -> Non
     NumPy's own BLAS threads, which made whole steps many times slower.)
     """
     if type(theta) is np.ndarray and type(dJ_dtheta) is np.ndarray and theta.dtype == dJ_dtheta.dtype:
-        tmp = scratch.get((theta.shape, theta.dtype))
+        dtype = theta.dtype
+        tmp = scratch.get((theta.shape, dtype))
         if tmp is None:
-            tmp = scratch[(theta.shape, theta.dtype)] = np.empty(theta.shape, theta.dtype)
-        theta -= np.multiply(dJ_dtheta, lr, out=tmp)
+            tmp = scratch[(theta.shape, dtype)] = np.empty(theta.shape, dtype)
+        lr_array = scratch.get(dtype)  # (lr, lr as a 0-d array: ufuncs take it faster than a float)
+        if lr_array is None or lr_array[0] != lr:
+            lr_array = scratch[dtype] = (lr, np.array(lr, dtype))
+        theta -= np.multiply(dJ_dtheta, lr_array[1], out=tmp)
     else:
         theta -= lr * dJ_dtheta
 
