@@ -172,7 +172,8 @@ class BCELoss(Loss):
         return y, y_hat
 
     def _compute(self, y, y_hat):
-        return F.bce(y, y_hat)
+        with np.errstate(divide="ignore"):  # log(0) = -inf is clamped to -100 (V10): no warning for a valid input
+            return F.bce(y, y_hat)
 
     def fused(self, y, z):
         """J and dJ/dz from the sigmoid's input z (stable BCE with logits)."""

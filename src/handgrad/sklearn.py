@@ -22,6 +22,7 @@ z is the output layer's input; the output activation and its loss are fused.
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from typing import Any
@@ -79,6 +80,51 @@ def _hidden_sizes(value: Any) -> list[int]:
 
 
 # ====================================================================== update rules
+# ====================================================================== input diagnosis
+def _diagnose_X(X: Any, exc: Exception) -> None:
+    """After scikit-learn's validation refused X: if X is ragged or holds a non-numeric cell,
+    raise the same kind of error naming the row lengths or the cell's value and position
+    (scikit-learn's own text is kept at the end). Otherwise return, and the caller re-raises."""
+    arr = X
+    if isinstance(X, (list, tuple)):
+        try:
+            arr = np.asarray(X)
+        except ValueError:
+            lengths = [len(row) if hasattr(row, "__len__") else 1 for row in X]
+            bad = next((i for i, n in enumerate(lengths) if n != lengths[0]), None)
+            if bad is None:
+                return
+            raise ValueError(f"X has inhomogeneous row lengths (ragged): row {bad} has {lengths[bad]} value(s), "
+                             f"row 0 has {lengths[0]} ({exc})") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "OUS":
+        return
+    for index, value in np.ndenumerate(arr):
+        try:
+            float(value)
+        except (TypeError, ValueError) as err:
+            where = f"row {index[0]}, column {index[1]}" if len(index) == 2 else f"index {index}"
+            raise type(err)(f"X must hold numbers; got {value!r} ({type(value).__name__}) at {where} "
+                            f"({exc})") from None
+
+
+# ====================================================================== divergence
+class _NonFiniteError(Exception):
+    """A minibatch produced a non-finite loss or gradient; raised before any update."""
+
+
+def _check_step_finite(J: float, names: list, grads: list) -> None:
+    if not math.isfinite(J):
+        raise _NonFiniteError(f"the loss became {J}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = sum(float(np.sum(g)) for g in grads)  # one cheap pass; a sum that overflows is re-checked exactly
+    if math.isfinite(total):
+        return
+    for name, g in zip(names, grads):
+        if not np.all(np.isfinite(g)):
+            raise _NonFiniteError(f"the gradient of {name} is non-finite ({int(np.sum(~np.isfinite(g)))} "
+                             f"entr(y/ies)) while the loss was {J:g}")
+
+
 class _SGDMomentum:
     """scikit-learn's SGD: v ← μ v - η g; θ ← θ + v (Nesterov: θ ← θ + μ v - η g)."""
 
@@ -124,11 +170,17 @@ class _Adam:
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
         lr_t = self.lr * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        for theta, m, v, g in zip(self.params, self.ms, self.vs, grads):
+        with np.errstate(over="ignore"):
+            squares = [g * g for g in grads]
+        if not all(np.isfinite(float(np.max(q, initial=0.0))) for q in squares):
+            self.t -= 1
+            raise _NonFiniteError("the squared gradient overflowed in Adam's second moment (|g| > 1e154), "
+                             "which would silently freeze those weights")
+        for theta, m, v, g, gg in zip(self.params, self.ms, self.vs, grads, squares):
             m *= b1
             m += (1 - b1) * g
             v *= b2
-            v += (1 - b2) * (g * g)
+            v += (1 - b2) * gg
             theta -= lr_t * m / (np.sqrt(v) + self.epsilon)
 
     def epoch_end(self, samples_seen: int) -> None:
@@ -241,7 +293,11 @@ class _HandgradMLP(BaseEstimator):
 
     def _validate_X(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        try:
+            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        except (TypeError, ValueError) as exc:
+            _diagnose_X(X, exc)
+            raise
         return X.astype(self.net_.dtype, copy=False)
 
     # ------------------------------------------------------------ fitting
@@ -320,8 +376,11 @@ class _HandgradMLP(BaseEstimator):
             Xs, Ys = (X[order], Y[order]) if order is not None else (X, Y)
             total = 0.0
             for start in range(0, n, bs):
-                total += self._train_step(Xs[start:start + bs], Ys[start:start + bs], p["alpha"]) * \
-                    min(bs, n - start)
+                try:
+                    J = self._train_step(Xs[start:start + bs], Ys[start:start + bs], p["alpha"])
+                except _NonFiniteError as exc:
+                    self._diverged(str(exc), start // bs + 1, -(-n // bs), p)
+                total += J * min(bs, n - start)
             self.n_iter_ += 1
             self.t_ += n
             loss = total / n
@@ -344,6 +403,14 @@ class _HandgradMLP(BaseEstimator):
         if self.early_stopping:
             self._restore_best()
         self.net_.clear_cache()
+
+    def _diverged(self, what: str, batch: int, n_batches: int, p: dict) -> None:
+        last = f"{self.loss_curve_[-1]:g}" if self.loss_curve_ else "none (first epoch)"
+        raise DivergenceError(
+            f"training diverged at epoch {self.n_iter_ + 1}, batch {batch}/{n_batches}: {what}, with "
+            f"learning_rate_init={p['lr']:g} (solver {p['solver']!r}). The last finite epoch loss was {last}; "
+            "no update was applied from the non-finite state (the weights are the last finite ones); "
+            "scale your inputs (e.g. StandardScaler) or lower learning_rate_init")
 
     def _track_progress(self, p: dict, X_val: Any, Y_val: Any) -> None:
         tol = p["tol"]
@@ -385,6 +452,7 @@ class _HandgradMLP(BaseEstimator):
                 grad += (alpha / n) * W
                 J += 0.5 * alpha / n * float(np.dot(W.ravel(), W.ravel()))
             grads.append(grad)
+        _check_step_finite(J, [name for name, _, _, _ in net.parameter_slots()], grads)
         self._optimizer.step(grads)
         return J
 
@@ -453,8 +521,12 @@ class HandgradRegressor(RegressorMixin, _HandgradMLP):
 
     def _validate_training_data(self, X: Any, y: Any, fresh: bool, classes: Any = None,
                                 incremental: bool = False) -> tuple:
-        X, y = validate_data(self, X, y, reset=fresh, dtype=[np.float64, np.float32], multi_output=True,
-                             y_numeric=True)
+        try:
+            X, y = validate_data(self, X, y, reset=fresh, dtype=[np.float64, np.float32], multi_output=True,
+                                 y_numeric=True)
+        except (TypeError, ValueError) as exc:
+            _diagnose_X(X, exc)
+            raise
         dtype = _target_dtype(X) if fresh else self.net_.dtype
         if y.ndim > 2:
             raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
@@ -536,7 +608,11 @@ class HandgradClassifier(ClassifierMixin, _HandgradMLP):
 
     def _validate_training_data(self, X: Any, y: Any, fresh: bool, classes: Any = None,
                                 incremental: bool = False) -> tuple:
-        X, y = validate_data(self, X, y, reset=fresh, dtype=[np.float64, np.float32], multi_output=True)
+        try:
+            X, y = validate_data(self, X, y, reset=fresh, dtype=[np.float64, np.float32], multi_output=True)
+        except (TypeError, ValueError) as exc:
+            _diagnose_X(X, exc)
+            raise
         check_classification_targets(y)
         kind = type_of_target(y)
         if kind not in ("binary", "multiclass", "multilabel-indicator"):

@@ -363,6 +363,10 @@ def _check_loss_pair(net: Any, loss: Loss) -> None:
     from .layers import Sigmoid, Softmax
 
     last = net.layers[-1]
+    if isinstance(loss, BCELoss) and not isinstance(last, (Sigmoid, Softmax)):
+        warnings.warn(f"bce takes probabilities in [0, 1], but the output layer is {type(last).__name__}, which "
+                      "does not produce them; use a sigmoid output (g='sigmoid') or loss='bce_with_logits'",
+                      UserWarning, stacklevel=3)
     if isinstance(loss, BCEWithLogitsLoss) and isinstance(last, Sigmoid):
         warnings.warn("bce_with_logits after a Sigmoid output applies the sigmoid twice; use loss='bce' "
                       "(fused with the sigmoid) or an identity output", UserWarning, stacklevel=3)
