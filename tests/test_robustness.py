@@ -401,3 +401,10 @@ def test_batch_reduction_sum_and_mean_of_per_sample_gradients(loss, reduce, rng)
     per_sample = [grads(X[i:i + 1], Y[i:i + 1]) for i in range(4)]
     for k in batch:
         np.testing.assert_allclose(batch[k], reduce([g[k] for g in per_sample], axis=0), rtol=1e-10, atol=1e-14)
+
+
+def test_C2_names_are_case_and_whitespace_insensitive():
+    assert isinstance(hg.make_activation(" ReLU "), hg.ReLU) and isinstance(hg.make_loss(" MSE "), hg.MSELoss)
+    assert isinstance(hg.make_loss("Cross-Entropy"), hg.CrossEntropyLoss)
+    with pytest.raises(ValueError, match=r"unknown loss 'msee'; known: .*did you mean 'mse'"):
+        hg.make_loss("msee")
