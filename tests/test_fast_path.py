@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from handgrad import MLP, SGD, Linear, ReLU, Sequential, Sigmoid, Tanh, make_loss
+from handgrad.layers import Workspace
 from handgrad.model import MAX_PLANS
 
 # (f, g, loss): every fast layer and every fast loss, plus layers and losses that take the plain pair inside a plan
@@ -312,3 +313,127 @@ def test_fast_relu_keeps_the_limits_at_infinity_and_propagates_nan(scale):
     expected = np.array([[np.inf, 0.0], [np.nan, np.nan], [2 * scale, 0.0]])
     for _ in range(3):  # the first pass is the checked one, then the fast plan runs
         np.testing.assert_array_equal(net(x), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_sigmoid_is_the_plain_sigmoid_at_every_extreme(dtype):
+    """σ on the fast path: the same stable formula as the plain one, value for value."""
+    row = [-np.inf, -1e4, -104.0, -88.0, -20.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 20.0, 88.0, 1e4, np.inf, np.nan]
+    x = np.array([row, row[::-1]], dtype)
+    g = np.linspace(-1, 1, x.size).reshape(x.shape).astype(dtype)
+    plain = Sigmoid()
+    y_plain, dx_plain = plain.forward(x), plain.backward(g)
+    layer = Sigmoid()
+    ws = Workspace(x.shape, x.shape, np.dtype(dtype), first=True, fresh=True, inplace=False)
+    layer.fast_prepare(ws)
+    for _ in range(2):  # buffers reused
+        y = layer.fast_forward(x, ws)
+        np.testing.assert_array_equal(y, y_plain)
+        assert y.dtype == dtype and np.all((y[~np.isnan(x)] >= 0) & (y[~np.isnan(x)] <= 1))
+        np.testing.assert_array_equal(layer.fast_backward(g, ws), dx_plain)
+    if dtype == np.float64:  # and inside a network's plan
+        net = Sequential(Sigmoid())
+        for _ in range(3):  # the first pass is the checked one, then the fast plan runs
+            np.testing.assert_array_equal(net(x), y_plain)
+        assert net._last_plan is not None
+        np.testing.assert_array_equal(net.backward(g), dx_plain)
+
+
+def test_fast_bce_is_finite_and_matches_for_saturated_logits(rng):
+    """Sigmoid + BCE from logits far out in both tails: J and dJ/dz stay finite and equal the plain path's."""
+    fast = MLP(3, [4], 2, f="relu", g="sigmoid", seed=0, dtype=np.float64)
+    fast.layers[2].params["W"][...] *= 1e3  # logits of order 1e3
+    plain = copy.deepcopy(fast)
+    plain.fast_path = False
+    loss = make_loss("bce")
+    x = rng.standard_normal((6, 3))
+    y = (rng.random((6, 2)) < 0.5).astype(np.float64)
+    for _ in range(3):
+        Ja, _, ga = _step(fast, loss, x, y, lr=1e-9)
+        Jb, _, gb = _step(plain, loss, x, y, lr=1e-9)
+        assert np.isfinite(Ja)
+        np.testing.assert_allclose(Ja, Jb, rtol=1e-10)
+        for key in gb:
+            np.testing.assert_allclose(ga[key], gb[key], rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("f,g,loss_name", [("relu", "sigmoid", "bce"), ("tanh", "identity", "mse")])
+def test_train_step_leaves_exactly_the_batch_gradient(rng, f, g, loss_name):
+    """train_step defers zeroing (its backward writes the gradients): afterwards they are this
+    batch's gradient, not a sum with the previous step's or with gradients left by the user."""
+    a = MLP(5, [8], 3, f=f, g=g, seed=0)
+    b = copy.deepcopy(a)
+    loss = make_loss(loss_name)
+    for i in range(4):
+        x = rng.standard_normal((6, 5)).astype(np.float32)
+        y = _targets(loss_name, rng, 6, 3, np.float32)
+        if i == 2:  # gradients the user accumulated by hand must not leak into the step
+            a.forward(x)
+            a.backward(np.ones((6, 3), np.float32))
+        Ja = a.train_step(x, y, loss, 0.1)
+        Jb, _, gb = _step(b, loss, x, y, lr=0.1)
+        np.testing.assert_allclose(float(Ja), Jb, rtol=1e-6)
+        for key in gb:
+            np.testing.assert_allclose(a.grads[key], gb[key], rtol=1e-5, atol=1e-7, err_msg=key)
+    for key in a.params:
+        np.testing.assert_allclose(a.params[key], b.params[key], rtol=1e-5, atol=1e-7, err_msg=key)
+
+
+def test_failed_train_step_leaves_zero_gradients_and_untouched_parameters(rng):
+    net = MLP(4, [6], 2, g="sigmoid", seed=0)
+    loss = make_loss("bce")
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    y = (rng.random((5, 2)) < 0.5).astype(np.float32)
+    for _ in range(2):
+        net.train_step(x, y, loss, 0.1)
+    assert any(np.any(v != 0) for v in net.grads.values())
+    before = {k: v.copy() for k, v in net.params.items()}
+    with pytest.raises(ValueError, match=r"y \(targets\) must be in \[0, 1\]"):
+        net.train_step(x, np.full((5, 2), 2.0, np.float32), loss, 0.1)
+    for key, value in net.grads.items():
+        np.testing.assert_array_equal(value, 0, err_msg=key)
+    for key, value in net.params.items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+def test_train_step_with_replaced_parameters_zeroes_for_real(rng):
+    net = MLP(4, [6], 2, seed=0, dtype=np.float32)
+    x, y = rng.standard_normal((5, 4)).astype(np.float32), rng.standard_normal((5, 2)).astype(np.float32)
+    net.train_step(x, y, "mse", 0.1)
+    layer = net.layers[0]
+    layer.params["W"] = np.ones((6, 4), np.float32)  # no longer the packed storage
+    layer.grads["dJ_dW"] = np.full((6, 4), 7.0, np.float32)  # stale values that must not be added
+    reference = copy.deepcopy(net)
+    reference.fast_path = False
+    net.train_step(x, y, "mse", 0.1)
+    _step(reference, make_loss("mse"), x, y, lr=0.1)
+    for key in reference.grads:
+        np.testing.assert_allclose(net.grads[key], reference.grads[key], rtol=1e-5, atol=1e-7, err_msg=key)
+    for key in reference.params:
+        np.testing.assert_allclose(net.params[key], reference.params[key], rtol=1e-5, atol=1e-7, err_msg=key)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_step_one_pass_update_matches_the_two_pass_update(rng, dtype, monkeypatch):
+    """θ ← θ - lr·g through BLAS axpy (float32, one rounding) agrees with the ufunc pair
+    (θ - round(lr·g)); float64 keeps the ufunc pair bit for bit. Also for replaced,
+    non-contiguous parameter arrays, which axpy must not be given."""
+    from handgrad import functional as F
+
+    results = {}
+    for use_blas in (True, False):
+        monkeypatch.setattr(F, "USE_BLAS_AXPY", use_blas)
+        net = MLP(30, [50], 4, seed=0, dtype=dtype)
+        net.layers[2].params["W"] = np.asfortranarray(net.layers[2].params["W"])  # not C-contiguous
+        for _, layer, key, gkey in net.parameter_slots():
+            layer.grads[gkey][...] = np.random.default_rng(1).standard_normal(layer.grads[gkey].shape)
+        expected = {name: net.params[name] - dtype(0.01) * net.grads["dJ_d" + name] for name in net.params}
+        net.sgd_step(0.01)
+        for name, theta in net.params.items():
+            if dtype == np.float64 or not use_blas:
+                np.testing.assert_array_equal(theta, expected[name], err_msg=name)
+            else:
+                np.testing.assert_allclose(theta, expected[name], rtol=2e-7, atol=1e-9, err_msg=name)
+        results[use_blas] = {k: v.copy() for k, v in net.params.items()}
+    if dtype == np.float32 and F.blas_axpy(np.dtype(np.float32)) is not None:
+        assert F.blas_axpy(np.dtype(np.float64)) is None

@@ -336,13 +336,64 @@ def squared_error_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, 
 def bce_with_logits_into(y: np.ndarray, z: np.ndarray, p: np.ndarray, dJ_dz: np.ndarray, scratch: np.ndarray) -> Any:
     """Sigmoid + BCE from the logits z, with p = σ(z) already computed by the forward pass.
 
-    J = (1/(N·K)) Σ [log(1 + e^z) - z y]  (= max(z, 0) - z y + log(1 + e^{-|z|}), via logaddexp(0, z));
+    J = (1/(N·K)) Σ [log(1 + e^z) - z y]  (as max(z, 0) + log1p(e^{-|z|}) - z y, which never
+    overflows; NumPy's logaddexp computes the same but is several times slower here);
     dJ/dz = (p - y)/(N·K), the 1/(N·K) folded in, written into dJ_dz.
     """
     numel = p.size
-    np.logaddexp(0.0, z, out=scratch)
-    scratch -= np.multiply(z, y, out=dJ_dz)
-    J = scratch.sum() / numel
+    s = np.abs(z, out=scratch)
+    np.log1p(np.exp(np.negative(s, out=s), out=s), out=s)
+    s += np.maximum(z, 0.0, out=dJ_dz)
+    s -= np.multiply(z, y, out=dJ_dz)
+    J = s.sum() / numel
     np.subtract(p, y, out=dJ_dz)
     np.multiply(dJ_dz, 1.0 / numel, out=dJ_dz)
     return J
+
+
+# ---------------------------------------------------------------- one-pass θ ← θ + α·g
+# NumPy has no fused "θ += α·g": as ufuncs it is a multiply into a scratch array and an
+# add, two passes over memory. BLAS's axpy does it in one, and NumPy's wheels bundle
+# OpenBLAS (built as "scipy-openblas", 64-bit integers), whose saxpy we call through
+# ctypes. It is the very library and thread pool NumPy's matrix products run on, so the
+# threads do not compete. float32 only: axpy rounds θ + α·g once (a fused multiply-add),
+# where the ufuncs round α·g first, so results can differ in the last bit; float64, the
+# dtype of gradient checks, keeps the textbook rounding of θ - round(lr·g). Where the
+# library is not found (another BLAS or build), or ``USE_BLAS_AXPY`` is False, callers
+# use the two ufunc passes.
+USE_BLAS_AXPY = True
+_SAXPY: list = []  # [the routine or None], filled on first use
+
+
+def blas_axpy(dtype: np.dtype) -> Any:
+    """The BLAS routine ``saxpy(n, α, g_ptr, 1, θ_ptr, 1)`` (θ ← θ + α·g over n contiguous
+    float32 elements) for ``dtype`` float32, or None (another dtype, or unavailable)."""
+    if dtype != np.float32 or not USE_BLAS_AXPY:
+        return None
+    if not _SAXPY:
+        _SAXPY.append(_load_saxpy())
+    return _SAXPY[0]
+
+
+def _load_saxpy() -> Any:
+    import ctypes
+    import glob
+    import os
+
+    try:
+        blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
+        if blas.get("name") != "scipy-openblas" or "USE64BITINT" not in str(blas.get("openblas configuration")):
+            return None
+        root = os.path.dirname(os.path.abspath(np.__file__))
+        paths = sorted(glob.glob(os.path.join(root + ".libs", "*scipy_openblas64_*"))
+                       + glob.glob(os.path.join(root, ".dylibs", "*scipy_openblas64_*")))
+        if not paths:
+            return None
+        fn = ctypes.CDLL(paths[0]).scipy_cblas_saxpy64_
+        fn.restype = None
+        fn.argtypes = [ctypes.c_int64, ctypes.c_float, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64]
+        theta, g = np.arange(5, dtype=np.float32), np.full(5, 2.0, np.float32)  # check it on a known case
+        fn(5, -0.5, g.ctypes.data, 1, theta.ctypes.data, 1)
+        return fn if np.array_equal(theta, np.arange(5, dtype=np.float32) - 1.0) else None
+    except Exception:  # noqa: BLE001 - any failure to find or check it means: use the ufuncs
+        return None

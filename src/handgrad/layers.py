@@ -272,15 +272,28 @@ class Linear(Layer):
                 store[key] = block
             views.append(store.get(key))
         self._packed = (flat, flat_grad)
+        self._packed_ptrs = (flat.ctypes.data, flat_grad.ctypes.data)  # their addresses, for BLAS (sgd_step)
         self._views = tuple(views)  # W, dJ_dW, b, dJ_db as handed out
 
+    _zero_pending = False  # zeroing deferred by defer_zero_grad: the next backward overwrites
+
     def zero_grad(self) -> None:
+        self._zero_pending = False
         packed = self.packed()
         if packed is None:
             super().zero_grad()
             return
         packed[1].fill(0)  # dJ/dW and dJ/db together
         self._grads_zero = True
+
+    def defer_zero_grad(self) -> None:
+        """Zero the gradients lazily: the next backward writes them instead of adding to
+        them, and skips the fill. For :meth:`Sequential.train_step`, which runs that
+        backward before anyone can read the gradients (and zeroes them if it fails)."""
+        if self.packed() is None:
+            self.zero_grad()
+            return
+        self._grads_zero = self._zero_pending = True
 
     def packed(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(θ, dJ/dθ) as flat arrays holding W then b, or None when the parameters are not stored
@@ -337,6 +350,8 @@ class Linear(Layer):
 
     def backward(self, dJ_dy: Array, need_input_grad: bool = True) -> Array | None:
         x, W = self._require_cache()
+        if self._zero_pending:
+            self.zero_grad()
         dJ_dx, dJ_dW, dJ_db = F.linear_backward(dJ_dy, (x, W), need_input_grad)
         self.grads["dJ_dW"] += dJ_dW
         if "dJ_db" in self.grads:
@@ -382,7 +397,7 @@ class Linear(Layer):
             dW += np.dot(dJ_dz.T, x, out=ws.buffer("dJ_dW", dW.shape))
             if db is not None:
                 db += np.dot(ws.ones, dJ_dz, out=ws.buffer("dJ_db", db.shape))
-        self._grads_zero = False
+        self._grads_zero = self._zero_pending = False
         if not need_input_grad:
             return None
         dJ_dx = np.empty(ws.shape_in, ws.dtype) if ws.first else ws.dx
@@ -700,6 +715,32 @@ class Sigmoid(Activation):
 
     def _backward(self, dJ_dy, y):
         return F.sigmoid_backward(dJ_dy, y)
+
+    def fast_prepare(self, ws):
+        ws.prepare_output()
+        ws.slope = np.empty(ws.shape_in, ws.dtype)  # 1 + e^{-|x|} in the forward, y(1 - y) in the backward
+        ws.mask = np.empty(ws.shape_in, bool)  # x ≥ 0
+
+    def fast_forward(self, x, ws):
+        """The plain path's σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0, with
+        e = exp(-|x|) ∈ (0, 1] (exp never overflows), through reused buffers."""
+        if self.scale != 1.0:
+            return self.forward(x)
+        y = ws.output(x)
+        np.abs(x, out=y)
+        np.exp(np.negative(y, out=y), out=y)  # e
+        d = np.add(y, 1.0, out=ws.slope)
+        np.copyto(y, 1.0, where=np.greater_equal(x, ws.zero, out=ws.mask))  # the numerator: 1 or e
+        self.cache = np.divide(y, d, out=y)
+        return y
+
+    def fast_backward(self, dJ_dy, ws, need_input_grad=True):
+        """dJ/dx = dJ/dy ⊙ y(1 - y), in place over dJ/dy."""
+        if self.scale != 1.0:
+            return self.backward(dJ_dy)
+        y = self._require_cache()
+        slope = np.multiply(y, np.subtract(1.0, y, out=ws.slope), out=ws.slope)
+        return np.multiply(dJ_dy, slope, out=ws.input_grad(dJ_dy))
 
     def _derivative(self, x):
         return F.sigmoid_derivative_from_output(F.sigmoid(x))

@@ -382,8 +382,10 @@ class Sequential:
     def sgd_step(self, lr: float) -> None:
         """Plain SGD on every parameter, in place: θ ← θ - lr · dJ/dθ.
 
-        On NumPy the product lr · dJ/dθ goes into a reused scratch array, so a step
-        allocates nothing. (:class:`handgrad.optim.SGD` does the same update.)
+        On NumPy each Linear's W and b are updated together in one pass through the axpy
+        of NumPy's own BLAS (or, without it, lr · dJ/dθ goes into a reused scratch array
+        and is subtracted); a step allocates nothing. (:class:`handgrad.optim.SGD` does
+        the same update.)
         """
         if type(lr) is not float or not 0.0 < lr < math.inf:
             lr = check_positive_float("lr", lr)
@@ -395,7 +397,12 @@ class Sequential:
                 continue
             packed = layer.packed() if isinstance(layer, Linear) else None
             if packed is not None:  # W and b in one flat array: one update
-                _sgd_update(packed[0], packed[1], lr, scratch)
+                axpy = F.blas_axpy(packed[0].dtype)
+                if axpy is not None:  # θ += (-lr)·dJ/dθ in one pass
+                    theta_ptr, grad_ptr = layer._packed_ptrs
+                    axpy(packed[0].size, -lr, grad_ptr, 1, theta_ptr, 1)
+                else:
+                    _sgd_update(packed[0], packed[1], lr, scratch)
                 continue
             for key in layer.params:
                 _sgd_update(layer.params[key], layer.grads["dJ_d" + key], lr, scratch)
@@ -407,8 +414,23 @@ class Sequential:
         """
         loss = make_loss(loss) if not isinstance(loss, Loss) else loss
         self.forward(x)
-        self.zero_grad()
-        J = self.backward_loss(loss, y)
+        # No one can read the gradients between zeroing and backward here, so a Linear's
+        # zeroing is deferred: its backward writes dJ/dW and dJ/db instead of adding to
+        # zeros (one pass over the gradients less). Any failure zeroes them for real.
+        layers = [layer for layer in self.layers if layer.grads]
+        for layer in layers:
+            if isinstance(layer, Linear):
+                layer.defer_zero_grad()
+            else:
+                layer.zero_grad()
+        try:
+            J = self.backward_loss(loss, y)
+        except BaseException:
+            self.zero_grad()
+            raise
+        for layer in layers:
+            if getattr(layer, "_zero_pending", False):  # not reached by the backward: zero it now
+                layer.zero_grad()
         self.sgd_step(lr)
         return J
 
@@ -501,13 +523,21 @@ class TwoLayerNet(MLP):
 
 
 def _sgd_update(theta: Array, dJ_dtheta: Array, lr: float, scratch: dict) -> None:
-    """θ ← θ - lr·dJ/dθ in place; on NumPy lr·dJ/dθ goes into a reused scratch array.
+    """θ ← θ - lr·dJ/dθ in place. On NumPy: one pass through the axpy of NumPy's own BLAS
+    when it is available (:func:`handgrad.functional.blas_axpy`), else lr·dJ/dθ goes into
+    a reused scratch array and is subtracted.
 
-    (SciPy's BLAS axpy does this in one pass, but its thread pool then competes with
-    NumPy's own BLAS threads, which made whole steps many times slower.)
+    (SciPy's BLAS axpy is a different library whose thread pool competes with NumPy's
+    BLAS threads, which made whole steps many times slower; NumPy's own does not.)
     """
     if type(theta) is np.ndarray and type(dJ_dtheta) is np.ndarray and theta.dtype == dJ_dtheta.dtype:
         dtype = theta.dtype
+        axpy = F.blas_axpy(dtype)
+        if (axpy is not None and theta.shape == dJ_dtheta.shape and theta.flags.c_contiguous
+                and dJ_dtheta.flags.c_contiguous and theta.flags.writeable
+                and not np.may_share_memory(theta, dJ_dtheta)):
+            axpy(theta.size, -lr, dJ_dtheta.ctypes.data, 1, theta.ctypes.data, 1)  # θ += (-lr)·dJ/dθ, one pass
+            return
         tmp = scratch.get((theta.shape, dtype))
         if tmp is None:
             tmp = scratch[(theta.shape, dtype)] = np.empty(theta.shape, dtype)
