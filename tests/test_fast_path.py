@@ -422,7 +422,7 @@ def test_sgd_step_one_pass_update_matches_the_two_pass_update(rng, dtype, monkey
 
     results = {}
     for use_blas in (True, False):
-        monkeypatch.setattr(F, "USE_BLAS_AXPY", use_blas)
+        monkeypatch.setattr(F, "USE_BLAS", use_blas)
         net = MLP(30, [50], 4, seed=0, dtype=dtype)
         net.layers[2].params["W"] = np.asfortranarray(net.layers[2].params["W"])  # not C-contiguous
         for _, layer, key, gkey in net.parameter_slots():
@@ -437,3 +437,29 @@ def test_sgd_step_one_pass_update_matches_the_two_pass_update(rng, dtype, monkey
         results[use_blas] = {k: v.copy() for k, v in net.params.items()}
     if dtype == np.float32 and F.blas_axpy(np.dtype(np.float32)) is not None:
         assert F.blas_axpy(np.dtype(np.float64)) is None
+
+
+def test_blas_bias_add_gives_the_same_sums(rng, monkeypatch):
+    """Wide layers (z of BLAS_BIAS_MIN_SIZE elements or more) get z += 1 bᵀ from BLAS's ger:
+    the same sums as NumPy's broadcast add, bit for bit, into buffers and into a fresh ŷ."""
+    from handgrad import functional as F
+    from handgrad.layers import BLAS_BIAS_MIN_SIZE
+
+    n = 8
+    width = BLAS_BIAS_MIN_SIZE // n + 1
+    x = rng.standard_normal((n, 5)).astype(np.float32)
+    outputs = {}
+    for use_blas in (True, False):
+        monkeypatch.setattr(F, "USE_BLAS", use_blas)
+        net = MLP(5, [width], width, f="relu", g="identity", seed=0, dtype=np.float32)
+        ys = [net.forward(x) for _ in range(3)]  # checked, then the plan twice
+        assert net._last_plan is not None
+        assert (net._last_plan.workspaces[0].bias_add is not None) == (use_blas and F.blas_ger(np.dtype(np.float32)) is not None)
+        assert not np.shares_memory(ys[1], ys[2])
+        outputs[use_blas] = ys
+    plain = MLP(5, [width], width, f="relu", g="identity", seed=0, dtype=np.float32)
+    plain.fast_path = False
+    expected = plain.forward(x)
+    for use_blas, ys in outputs.items():
+        for y in ys:
+            np.testing.assert_array_equal(y, expected, err_msg=f"use_blas={use_blas}")

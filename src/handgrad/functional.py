@@ -351,31 +351,43 @@ def bce_with_logits_into(y: np.ndarray, z: np.ndarray, p: np.ndarray, dJ_dz: np.
     return J
 
 
-# ---------------------------------------------------------------- one-pass θ ← θ + α·g
+# ---------------------------------------------------------------- BLAS routines NumPy does not expose
 # NumPy has no fused "θ += α·g": as ufuncs it is a multiply into a scratch array and an
-# add, two passes over memory. BLAS's axpy does it in one, and NumPy's wheels bundle
-# OpenBLAS (built as "scipy-openblas", 64-bit integers), whose saxpy we call through
-# ctypes. It is the very library and thread pool NumPy's matrix products run on, so the
-# threads do not compete. float32 only: axpy rounds θ + α·g once (a fused multiply-add),
-# where the ufuncs round α·g first, so results can differ in the last bit; float64, the
-# dtype of gradient checks, keeps the textbook rounding of θ - round(lr·g). Where the
-# library is not found (another BLAS or build), or ``USE_BLAS_AXPY`` is False, callers
-# use the two ufunc passes.
-USE_BLAS_AXPY = True
-_SAXPY: list = []  # [the routine or None], filled on first use
+# add, two passes over memory; and "z += b" across rows runs about 3x slower than BLAS's
+# rank-1 update. NumPy's wheels bundle OpenBLAS (built as "scipy-openblas", 64-bit
+# integers), whose saxpy (θ ← θ + α·g, one pass) and sger (z ← z + 1·bᵀ, the bias add;
+# the same sums, bit for bit) we call through ctypes. It is the very library and thread
+# pool NumPy's matrix products run on, so the threads do not compete. float32 only:
+# axpy rounds θ + α·g once (a fused multiply-add) where the ufuncs round α·g first, so
+# results can differ in the last bit; float64, the dtype of gradient checks, keeps the
+# textbook rounding of θ - round(lr·g). Where the library is not found (another BLAS or
+# build), or ``USE_BLAS`` is False, callers use the ufuncs.
+USE_BLAS = True
+_BLAS: list = []  # [{"axpy": routine, "ger": routine} or {}], filled on first use
+ROW_MAJOR = 101  # CBLAS's CblasRowMajor
 
 
 def blas_axpy(dtype: np.dtype) -> Any:
-    """The BLAS routine ``saxpy(n, α, g_ptr, 1, θ_ptr, 1)`` (θ ← θ + α·g over n contiguous
-    float32 elements) for ``dtype`` float32, or None (another dtype, or unavailable)."""
-    if dtype != np.float32 or not USE_BLAS_AXPY:
+    """``saxpy(n, α, g_ptr, 1, θ_ptr, 1)``: θ ← θ + α·g over n contiguous float32 elements;
+    None for another dtype or when unavailable."""
+    return _blas_routine("axpy", dtype)
+
+
+def blas_ger(dtype: np.dtype) -> Any:
+    """``sger(ROW_MAJOR, N, M, α, u_ptr, 1, v_ptr, 1, z_ptr, M)``: z ← z + α·u vᵀ for a
+    C-contiguous float32 z (N, M); None for another dtype or when unavailable."""
+    return _blas_routine("ger", dtype)
+
+
+def _blas_routine(name: str, dtype: np.dtype) -> Any:
+    if dtype != np.float32 or not USE_BLAS:
         return None
-    if not _SAXPY:
-        _SAXPY.append(_load_saxpy())
-    return _SAXPY[0]
+    if not _BLAS:
+        _BLAS.append(_load_blas())
+    return _BLAS[0].get(name)
 
 
-def _load_saxpy() -> Any:
+def _load_blas() -> dict:
     import ctypes
     import glob
     import os
@@ -383,17 +395,25 @@ def _load_saxpy() -> Any:
     try:
         blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
         if blas.get("name") != "scipy-openblas" or "USE64BITINT" not in str(blas.get("openblas configuration")):
-            return None
+            return {}
         root = os.path.dirname(os.path.abspath(np.__file__))
         paths = sorted(glob.glob(os.path.join(root + ".libs", "*scipy_openblas64_*"))
                        + glob.glob(os.path.join(root, ".dylibs", "*scipy_openblas64_*")))
         if not paths:
-            return None
-        fn = ctypes.CDLL(paths[0]).scipy_cblas_saxpy64_
-        fn.restype = None
-        fn.argtypes = [ctypes.c_int64, ctypes.c_float, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64]
-        theta, g = np.arange(5, dtype=np.float32), np.full(5, 2.0, np.float32)  # check it on a known case
-        fn(5, -0.5, g.ctypes.data, 1, theta.ctypes.data, 1)
-        return fn if np.array_equal(theta, np.arange(5, dtype=np.float32) - 1.0) else None
-    except Exception:  # noqa: BLE001 - any failure to find or check it means: use the ufuncs
-        return None
+            return {}
+        lib = ctypes.CDLL(paths[0])
+        i64, ptr = ctypes.c_int64, ctypes.c_void_p
+        axpy, ger = lib.scipy_cblas_saxpy64_, lib.scipy_cblas_sger64_
+        axpy.restype = ger.restype = None
+        axpy.argtypes = [i64, ctypes.c_float, ptr, i64, ptr, i64]
+        ger.argtypes = [ctypes.c_int, i64, i64, ctypes.c_float, ptr, i64, ptr, i64, ptr, i64]
+        # check both on known cases before trusting them
+        theta, g = np.arange(6, dtype=np.float32), np.full(6, 2.0, np.float32)
+        axpy(6, -0.5, g.ctypes.data, 1, theta.ctypes.data, 1)
+        z, u, v = np.zeros((2, 3), np.float32), np.array([1, 2], np.float32), np.array([1, 2, 3], np.float32)
+        ger(ROW_MAJOR, 2, 3, 1.0, u.ctypes.data, 1, v.ctypes.data, 1, z.ctypes.data, 3)
+        if np.array_equal(theta, np.arange(6, dtype=np.float32) - 1.0) and np.array_equal(z, np.outer(u, v)):
+            return {"axpy": axpy, "ger": ger}
+        return {}
+    except Exception:  # noqa: BLE001 - any failure to find or check them means: use the ufuncs
+        return {}

@@ -399,7 +399,7 @@ class Sequential:
             if packed is not None:  # W and b in one flat array: one update
                 axpy = F.blas_axpy(packed[0].dtype)
                 if axpy is not None:  # θ += (-lr)·dJ/dθ in one pass
-                    theta_ptr, grad_ptr = layer._packed_ptrs
+                    theta_ptr, grad_ptr, _ = layer._packed_ptrs
                     axpy(packed[0].size, -lr, grad_ptr, 1, theta_ptr, 1)
                 else:
                     _sgd_update(packed[0], packed[1], lr, scratch)
