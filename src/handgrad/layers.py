@@ -70,9 +70,12 @@ class Workspace:
     dJ/d(input) is freshly allocated.
 
     The layer's ``fast_prepare`` allocates the buffers it reads every step as attributes
-    (``out``, ``dx``, ``ones``, ``mask``, ``slope``); rarer ones come from ``buffer(name)``.
-    Constants go in as 0-d arrays of the dtype (``zero``, ``scale``): NumPy's ufuncs take
-    those about 0.3 µs faster per call than a Python number, with the same result.
+    (``out``, ``dx``, ``ones``, ``zeros``, ``mask``, ``slope``); rarer ones come from
+    ``buffer(name)``. Constants go in as 0-d arrays of the dtype (``zero``, ``scale``):
+    NumPy's ufuncs take those about 0.3 µs faster per call than a Python number, with the
+    same result (``np.maximum`` is the exception: against a scalar it runs ~3x slower than
+    against the full ``zeros`` array). ``bias_add`` holds a Linear's BLAS rank-1 update
+    (:func:`handgrad.functional.blas_ger`) when it adds the bias that way.
     """
 
     __slots__ = ("shape_in", "shape_out", "dtype", "first", "fresh", "inplace", "buffers", "refs",
