@@ -23,6 +23,7 @@ Array = Any
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 GELU_TANH_COEF = 0.044715
+GELU_CLIP = 50.0  # |x| past which GELU is exactly x or 0 in float64 and float32
 BCE_LOG_CLAMP = -100.0  # PyTorch's nn.BCELoss clamps each log term here
 BCE_GRAD_EPS = 1e-12  # and divides the gradient by max(p(1-p), 1e-12)
 
@@ -156,6 +157,9 @@ def sigmoid_backward(dJ_dy: Array, y: Array) -> Array:
 def softplus_forward(x: Array) -> tuple[Array, Array]:
     """y = log(1 + e^x), computed as logaddexp(0, x)."""
     xp = namespace_of(x)
+    if xp is np:
+        with np.errstate(invalid="ignore"):  # NaN in, NaN out, without a warning
+            return np.logaddexp(np.zeros_like(x), x), x
     return xp.logaddexp(xp.zeros_like(x), x), x
 
 
@@ -167,23 +171,40 @@ def softplus_backward(dJ_dy: Array, x: Array) -> Array:
 # ---------------------------------------------------------------- GELU
 def gelu_forward(x: Array, approximate: str = "none") -> tuple[Array, Array]:
     """Exact: y = x Φ(x), Φ(x) = ½(1 + erf(x/√2)).
-    Tanh approximation: y = ½ x (1 + tanh(√(2/π)(x + 0.044715 x³)))."""
+    Tanh approximation: y = ½ x (1 + tanh(√(2/π)(x + 0.044715 x³))).
+    At the infinities the limits hold: gelu(-inf) = 0, gelu(inf) = inf (never 0·inf = NaN)."""
     xp = namespace_of(x)
+    xf, inf = _finite_part(xp, x)
     if approximate == "tanh":
-        u = SQRT_2_OVER_PI * (x + GELU_TANH_COEF * x * x * x)
-        return 0.5 * x * (1 + xp.tanh(u)), x
-    return x * _normal_cdf(xp, x), x
+        xc = xp.clip(xf, -GELU_CLIP, GELU_CLIP)  # beyond it tanh(u) is exactly ±1: no x³ overflow
+        u = SQRT_2_OVER_PI * (xc + GELU_TANH_COEF * xc * xc * xc)
+        y = 0.5 * xf * (1 + xp.tanh(u))
+    else:
+        y = xf * _normal_cdf(xp, xf)
+    return xp.where(inf, xp.where(x > 0, x, xp.zeros_like(x)), y), x
 
 
 def gelu_derivative(x: Array, approximate: str = "none") -> Array:
     """Exact: Φ(x) + x φ(x), φ(x) = e^{-x²/2}/√(2π).
-    Tanh: ½(1 + t) + ½ x (1 - t²) √(2/π)(1 + 3·0.044715 x²), t = tanh(u)."""
+    Tanh: ½(1 + t) + ½ x (1 - t²) √(2/π)(1 + 3·0.044715 x²), t = tanh(u).
+    The limits are 0 at -inf and 1 at inf."""
     xp = namespace_of(x)
+    xf, inf = _finite_part(xp, x)
+    xc = xp.clip(xf, -GELU_CLIP, GELU_CLIP)  # φ(x) and 1 - t² are exactly 0 beyond it
     if approximate == "tanh":
-        t = xp.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEF * x * x * x))
-        du_dx = SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_COEF * x * x)
-        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx
-    return _normal_cdf(xp, x) + x * INV_SQRT_2PI * xp.exp(-0.5 * x * x)
+        t = xp.tanh(SQRT_2_OVER_PI * (xc + GELU_TANH_COEF * xc * xc * xc))
+        du_dx = SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_COEF * xc * xc)
+        d = 0.5 * (1 + t) + 0.5 * xc * (1 - t * t) * du_dx
+    else:
+        d = _normal_cdf(xp, xf) + xc * INV_SQRT_2PI * xp.exp(-0.5 * xc * xc)
+    one = xp.ones_like(x)
+    return xp.where(inf, xp.where(x > 0, one, 0 * one), d)
+
+
+def _finite_part(xp: Any, x: Array) -> tuple[Array, Array]:
+    """(x with ±inf replaced by 0, the mask of ±inf), so no 0·inf is ever formed."""
+    inf = xp.isinf(x)
+    return xp.where(inf, xp.zeros_like(x), x), inf
 
 
 def gelu_backward(dJ_dy: Array, x: Array, approximate: str = "none") -> Array:
@@ -196,7 +217,9 @@ def _normal_cdf(xp: Any, x: Array) -> Array:
 
 # ---------------------------------------------------------------- Softmax
 def _shifted(xp: Any, s: Array) -> Array:
-    """s - max(s) along the last axis; a non-finite row max is treated as 0 (as JAX does)."""
+    """s - max(s) along the last axis; a non-finite row max is treated as 0, as JAX's
+    logsumexp does. So a row holding +inf gets NaN there and a row of only -inf is all NaN
+    (other rows are unaffected); the Model, estimator and CLI boundary rejects non-finite input."""
     m = xp.max(s, axis=-1, keepdims=True)
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     return s - m
