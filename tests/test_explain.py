@@ -338,3 +338,84 @@ def test_cross_entropy_reads_the_logits(g, rng):
     assert ("softmax(z3_n)" in ex.equation("forward:J").text) == (g == "softmax")
     if g == "softmax":
         assert "backward:dJ/dŷ" not in ex.keys and ex.equation("jacobian:∂ŷ/∂z3").structure == "full"
+
+
+# ---------------------------------------------------------------- a trained model (--model FILE)
+def _trained(tmp_path, capsys) -> tuple:
+    """A real 'handgrad train' run (moons, 2 epochs, one hidden layer of 5): its model file."""
+    out = tmp_path / "run"
+    assert run_cli(["train", "--data", "moons", "--epochs", "2", "--hidden", "5", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    return out, out / "model.safetensors"
+
+
+def test_cli_explain_a_trained_model(tmp_path, capsys):
+    from handgrad.io import load_model
+
+    run_dir, path = _trained(tmp_path, capsys)
+    net, _ = load_model(path)
+    assert run_cli(["explain", "--model", str(path), "--at", "random", "--seed", "0", "--no-torch"]) == 0
+    out = capsys.readouterr().out
+    sizes = f"sizes: n = {net.in_features}, m = {net.linears[0].out_features}, K = {net.out_features}"
+    assert sizes == "sizes: n = 2, m = 5, K = 1" and sizes in out
+    assert "Linear(2→5) → ReLU → Linear(5→1) → Sigmoid → ŷ; loss: binary cross-entropy" in out  # the recorded loss
+    assert f"model {path}; classification; classes 0, 1; features x1, x2" in out
+    n_checks = re.search(r"Checks: (\d+)/(\d+) pass", out)
+    assert n_checks and n_checks[1] == n_checks[2] and int(n_checks[2]) >= 10 and "FAIL" not in out
+    # numbers of the model's width, and the run directory in place of the file
+    assert run_cli(["explain", "--model", str(run_dir), "--at", "0.5,-1;2,0", "--target", "1;0", "--no-torch",
+                    "--format", "markdown"]) == 0
+    assert "N = 2" in capsys.readouterr().out
+    assert run_cli(["explain", "--model", str(path), "--at", "1,2,3"]) == 2
+    err = capsys.readouterr().err
+    assert "--at gives 3 number(s) per row" in err and "takes 2 inputs" in err and str(path) in err
+    assert run_cli(["explain", "--model", str(path), "--diff", "loss=mse"]) == 0
+    assert "@@ forward:J" in capsys.readouterr().out
+    assert run_cli(["explain", "--model", str(path), "--diff", "f=tanh"]) == 2
+    assert "another loss only" in capsys.readouterr().err
+
+
+def test_a_loaded_model_is_evaluated_on_its_trained_weights(tmp_path, rng):
+    from handgrad.explain import load_network
+    from handgrad.io import save_model
+
+    net = hg.MLP(3, [4], 2, f="tanh", g="identity", seed=rng)  # float32, as training leaves it
+    path = save_model(tmp_path / "m.safetensors", net, {"cli_format": 1, "loss": "squared_error"})
+    loaded, loss, meta = load_network(path)
+    assert loss.reduction == "mean" and meta["loss"] == "squared_error"  # as 'handgrad train' trained it
+    for k, v in net.params.items():
+        np.testing.assert_array_equal(loaded.params[k], v)
+    x = rng.standard_normal((2, 3))
+    ex = derive(loaded, loss, at=x, torch=False)
+    np.testing.assert_allclose(ex.values["ŷ"], net.forward(x.astype(np.float32)), rtol=1e-5, atol=1e-6)
+    assert ex.passed, "\n".join(c.line() for c in ex.checks)  # float32 weights, float64 checks
+    save_model(tmp_path / "bare.safetensors", net, {"loss": "sse"})
+    assert load_network(tmp_path / "bare.safetensors")[1].reduction == "sum"  # not from 'train': the loss's default
+
+
+def test_cli_explain_model_loss_and_file_errors(tmp_path, capsys, rng):
+    from handgrad.io import save_model
+
+    net = hg.MLP(3, [4], 2, f="tanh", g="sigmoid", seed=rng)
+    bare = save_model(tmp_path / "bare.safetensors", net)  # no metadata: no recorded loss
+    assert run_cli(["explain", "--model", str(bare)]) == 2
+    err = capsys.readouterr().err
+    assert "records no loss" in err and "bce" in err and "cross_entropy" in err and "mse" in err
+    assert run_cli(["explain", "--model", str(bare), "--loss", "bce", "--at", "random", "--no-torch"]) == 0
+    assert "sizes: n = 3, m = 4, K = 2" in capsys.readouterr().out
+    recorded = save_model(tmp_path / "bce.safetensors", net, {"loss": "bce"})
+    assert run_cli(["explain", "--model", str(recorded), "--loss", "mse"]) == 2
+    assert "trained with loss 'bce'" in capsys.readouterr().err
+    assert run_cli(["explain", "--model", str(recorded), "--loss", "bce"]) == 0  # agreeing is fine
+    capsys.readouterr()
+    odd = save_model(tmp_path / "odd.safetensors", net, {"loss": "hinge"})
+    assert run_cli(["explain", "--model", str(odd)]) == 1
+    assert "records a loss handgrad does not know" in capsys.readouterr().err
+    (tmp_path / "junk.safetensors").write_bytes(rng.integers(0, 256, 64, dtype=np.uint8).tobytes())
+    for bad, reason in (("missing.safetensors", "no such file"), ("junk.safetensors", "not a handgrad model file")):
+        assert run_cli(["explain", "--model", str(tmp_path / bad)]) == 1
+        err = capsys.readouterr().err
+        assert reason in err and err.count("\n") == 1 and "Traceback" not in err
+    for extra in (["--preset", "regression"], ["--n", "3"], ["--hidden", "4"], ["--f", "relu"]):
+        assert run_cli(["explain", "--model", str(recorded), *extra]) == 2
+        assert f"leave out {extra[0]}" in capsys.readouterr().err

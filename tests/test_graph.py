@@ -168,3 +168,32 @@ def test_cli_graph(tmp_path, capsys):
     assert run_cli(["graph", "--expr", "a = x +"]) == 2
     assert run_cli(["graph", "--values", "x=1"]) == 2
     assert hg.Linear  # the package imports cleanly alongside the graph module
+
+
+def test_cli_graph_of_a_model_file(tmp_path, capsys, rng):
+    from test_explain import run_cli
+
+    from handgrad.io import save_model
+
+    net = hg.MLP(2, [5], 3, f="relu", g="softmax", seed=rng)
+    path = save_model(tmp_path / "m.safetensors", net, {"loss": "cross_entropy", "task": "classification",
+                                                         "class_labels": ["a", "b", "c"]})
+    assert run_cli(["graph", "--model", str(path), "--grad"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith('digraph "network"') and f'label="model {path}; classification; classes a, b, c"' in dot
+    for node in ("Linear(2→5)", "Linear(5→3)", "cross-entropy", "W2"):
+        assert node in dot
+    assert '"x" -> "f0" [label="(N, 2)"]' in dot and '[label="(3, 5)"]' in dot  # shapes of this model
+    assert "style=dashed" in dot  # the backward edges
+    bare = save_model(tmp_path / "bare.safetensors", net)
+    assert run_cli(["graph", "--model", str(bare)]) == 2  # no recorded loss and no --loss
+    assert "records no loss" in capsys.readouterr().err
+    assert run_cli(["graph", "--model", str(bare), "--no-loss", "-o", str(tmp_path / "g.dot")]) == 0
+    assert "Linear(5→3)" in (tmp_path / "g.dot").read_text(encoding="utf-8")
+    capsys.readouterr()
+    (tmp_path / "junk.safetensors").write_bytes(b"\x80\x04junk" * 4)
+    for bad in ("missing.safetensors", "junk.safetensors"):
+        assert run_cli(["graph", "--model", str(tmp_path / bad)]) == 1
+        assert capsys.readouterr().err.count("\n") == 1
+    assert run_cli(["graph", "--model", str(path), "--K", "3"]) == 2
+    assert run_cli(["graph", "--model", str(path), "--expr", "a = x*y"]) == 2

@@ -71,6 +71,60 @@ def build_network(preset: str | None = None, *, f: Any = None, g: Any = None, lo
     return net, make_loss(base["loss"])
 
 
+def load_network(path: Any, loss: Any = None, *, need_loss: bool = True) -> tuple[Sequential, Loss | None, dict]:
+    """The network saved at ``path`` and the loss to explain it with: ``(net, loss, metadata)``.
+
+    The file is read by :func:`handgrad.io.load_model`, which never executes code and
+    raises :class:`~handgrad.errors.ModelFileError` for a missing or damaged file. The
+    loss is the one the metadata records (``handgrad train`` records it; its squared
+    error is averaged over the batch, as it trained); ``loss`` is used when none is
+    recorded and must agree with a recorded one. Without either, ValueError names the
+    choices (unless ``need_loss`` is False; the loss is then None).
+    """
+    from ._checks import lookup_name
+    from .errors import ModelFileError
+    from .io import load_model
+    from .losses import LOSSES, SquaredErrorLoss
+
+    net, meta = load_model(path)
+    recorded = meta.get("loss")
+    if recorded is not None:
+        try:
+            cls = lookup_name("loss", recorded, LOSSES)
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: the metadata records a loss handgrad does not know ({exc})") from None
+        if loss is not None and lookup_name("loss", loss, LOSSES) is not cls:
+            raise ValueError(f"{path} was trained with loss {recorded!r}; loss {loss!r} differs (leave it out, "
+                             f"or compare the two with a diff)")
+        if cls is SquaredErrorLoss and "cli_format" in meta:  # 'handgrad train' averages it over the batch
+            return net, SquaredErrorLoss("mean"), meta
+        return net, cls(), meta
+    if loss is None:
+        if need_loss:
+            raise ValueError(f"{path} records no loss; give one: {', '.join(sorted(LOSSES))}")
+        return net, None, meta
+    return net, make_loss(loss), meta
+
+
+def describe_model(path: Any, net: Sequential, meta: dict[str, Any]) -> str:
+    """One line on a loaded model: file, task, loss source, classes, and what x means."""
+    parts = [f"model {path}"]
+    if meta.get("task"):
+        parts.append(str(meta["task"]))
+    labels = meta.get("class_labels")
+    if isinstance(labels, list) and labels:
+        shown = ", ".join(map(str, labels[:10])) + (", ..." if len(labels) > 10 else "")
+        parts.append(f"classes {shown}")
+    names = meta.get("feature_names")
+    if isinstance(names, list) and names and len(names) == net.in_features:
+        shown = ", ".join(map(str, names[:10])) + (", ..." if len(names) > 10 else "")
+        parts.append(f"features {shown}")
+    pre = meta.get("preprocessing")
+    if isinstance(pre, dict) and pre.get("x"):
+        parts.append("x is the network's input, after the standardisation saved with the model")
+    return "; ".join(parts)
+
+
 # ====================================================================== symbols
 @dataclass(frozen=True)
 class Sym:
@@ -197,6 +251,7 @@ class Explanation:
     jacobian_values: dict[str, np.ndarray] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     point: str = ""
+    source: str = ""  # where the network came from (a model file), shown under the title
 
     def section(self, name: str) -> list[Equation]:
         if name not in SECTIONS:
@@ -604,6 +659,7 @@ def _loss_J(net: Sequential, loss: Loss, x: np.ndarray, y: Any) -> float:
 def _evaluate(ex: Explanation, net: Sequential, loss: Loss, steps: list[_Step], *, at: Any, target: Any,
               seed: Any, batch: int, check: bool, torch: bool | None) -> None:
     net64 = copy64(net)
+    steps = _steps(net64)  # every Jacobian and check in float64, whatever the network's own dtype
     x, y, ex.point = _point(net64, loss, at, target, seed, batch)
     vals = [x]
     for layer in net64.layers:
@@ -874,7 +930,7 @@ def _sizes_line(ex: Explanation) -> str:
 
 
 def _render_text(ex: Explanation) -> str:
-    lines = [f"handgrad explain: {ex.title}", _sizes_line(ex)]
+    lines = [f"handgrad explain: {ex.title}", *([ex.source] if ex.source else []), _sizes_line(ex)]
     for sec in SECTIONS:
         eqs = ex.section(sec)
         if not eqs:
@@ -916,7 +972,7 @@ def _text_values(ex: Explanation) -> list[str]:
 
 
 def _render_markdown(ex: Explanation) -> str:
-    lines = [f"# handgrad explain: {ex.title}", "", _sizes_line(ex)]
+    lines = [f"# handgrad explain: {ex.title}", "", *([ex.source, ""] if ex.source else []), _sizes_line(ex)]
     for sec in SECTIONS:
         eqs = ex.section(sec)
         if not eqs:
@@ -979,7 +1035,8 @@ def _latex_align(eqs: list[Equation], with_shape: bool) -> list[str]:
 
 
 def _render_latex(ex: Explanation, standalone: bool) -> str:
-    body = [rf"\section*{{{_latex_text('handgrad explain')}}}", _latex_text(ex.title) + r"\\", _latex_text(_sizes_line(ex))]
+    body = [rf"\section*{{{_latex_text('handgrad explain')}}}", _latex_text(ex.title) + r"\\",
+            *([_latex_text(ex.source) + r"\\"] if ex.source else []), _latex_text(_sizes_line(ex))]
     for sec in SECTIONS:
         eqs = ex.section(sec)
         if not eqs:
@@ -1046,4 +1103,5 @@ def copy64(net: Sequential) -> Sequential:
 
 
 __all__ = ["DEFAULT_SIZES", "PRESETS", "Check", "Equation", "Explanation", "build_network", "compose_affine",
-           "derive", "diff", "draw_point", "explain", "one_hot_argmax", "render_diff", "softargmax"]
+           "derive", "describe_model", "diff", "draw_point", "explain", "load_network", "one_hot_argmax", "render_diff",
+           "softargmax"]

@@ -68,6 +68,7 @@ class Graph:
     name: str
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
+    title: str = ""  # drawn above the graph when set (e.g. the model file it was read from)
 
     def add_node(self, id: str, label: str, kind: str) -> Node:
         if any(n.id == id for n in self.nodes):
@@ -103,6 +104,8 @@ class Graph:
     def to_dot(self) -> str:
         lines = [f"digraph {_quote(self.name)} {{", "  rankdir=LR;",
                  '  node [fontname="Helvetica", fontsize=11];', '  edge [fontname="Helvetica", fontsize=9];']
+        if self.title:
+            lines.append(f'  label={_quote(self.title)}; labelloc=t; fontname="Helvetica";')
         style = {
             "variable": 'shape=circle, width=0.55, fixedsize=false',
             "parameter": 'shape=circle, style=filled, fillcolor="#dbe9f6", width=0.55',
@@ -126,12 +129,14 @@ def _quote(s: str) -> str:
 
 
 # ====================================================================== networks
-def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int | str = "N") -> Graph:
+def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int | str = "N",
+                  title: str = "") -> Graph:
     """The computational graph of ``net`` (and ``loss``): x → Linear → f → ... → ŷ → J.
 
     Forward edges carry shapes such as ``(N, 4)``; parameters W1, b1, ... are filled
     circles feeding their Linear box. With ``grad`` each function gets backward edges
-    labelled with its Jacobian, rendered from the layer's derivation record.
+    labelled with its Jacobian, rendered from the layer's derivation record. ``title``
+    (say, the model file the network was loaded from) is drawn above the graph.
     """
     from .explain import Sym, _grad, _label, _param_formula, _partial, _render, _steps
     from .losses import make_loss
@@ -141,7 +146,7 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
         raise TypeError(f"network_graph expects a handgrad Sequential/MLP, got {type(net).__name__}")
     steps = _steps(net)
     widths = [net.in_features] + [_width(net, i) for i in range(len(net.layers))]
-    g = Graph("network")
+    g = Graph("network", title=title)
     g.add_node("x", "x", "variable")
     for st in steps:
         fid = f"f{st.index}"

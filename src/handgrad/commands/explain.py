@@ -37,6 +37,46 @@ def _network_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hidden", type=int, action="append", metavar="M",
                    help="width of a hidden layer; repeat for depth (instead of --m)")
     g.add_argument("--seed", type=int, default=0, help="seed of the weights and of drawn points (default 0)")
+    g.add_argument("--model", metavar="FILE",
+                   help="a model saved by 'handgrad train --out DIR' (DIR/model.safetensors, or DIR) instead of "
+                        "--preset and the sizes; its loss comes from the file (else --loss)")
+
+
+SIZE_OPTIONS = ("preset", "f", "g", "n", "m", "K", "hidden")
+
+
+def _model_path(path: str) -> str:
+    """FILE as given, or DIR/model.safetensors when DIR is a 'handgrad train --out' directory."""
+    import os
+
+    inner = os.path.join(path, "model.safetensors")
+    return inner if os.path.isdir(path) and os.path.isfile(inner) else path
+
+
+def _load(args: argparse.Namespace, need_loss: bool = True) -> tuple[Any, Any, str]:
+    """(net, loss, one line on the file) for --model; a bad file raises ModelFileError (exit 1)."""
+    from ..cli import UsageError
+    from ..errors import ModelFileError
+    from ..explain import describe_model, load_network
+
+    given = [f"--{name}" for name in SIZE_OPTIONS if getattr(args, name) is not None]
+    if given:
+        raise UsageError(f"--model takes the network from the file; leave out {', '.join(given)}")
+    path = _model_path(args.model)
+    try:
+        net, loss, meta = load_network(path, args.loss, need_loss=need_loss)
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--model: {exc}") from None
+    return net, loss, describe_model(path, net, meta)
+
+
+def _network(args: argparse.Namespace, need_loss: bool = True) -> tuple[Any, Any, str]:
+    """(net, loss, source line): from --model, else built from --preset and the sizes."""
+    if args.model is not None:
+        return _load(args, need_loss)
+    return (*_build(args), "")
 
 
 def _build(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Any:
@@ -140,19 +180,48 @@ def _diff_overrides(spec: str) -> dict[str, Any]:
     return out
 
 
+def _diff_other(args: argparse.Namespace, net: Any) -> tuple[Any, Any]:
+    """The configuration --diff compares with; for --model only the loss can change."""
+    from ..cli import UsageError
+    from ..losses import LOSSES, make_loss
+
+    if args.model is None:
+        return _build(args, _diff_overrides(args.diff))
+    key, sep, value = args.diff.partition("=")
+    if key.strip() != "loss" or not sep:
+        raise UsageError(f"with --model, --diff compares another loss only: loss=NAME ({', '.join(sorted(LOSSES))}); "
+                         f"got {args.diff!r}")
+    try:
+        return net, make_loss(value.strip())
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--diff: {exc}") from None
+
+
+def _check_width(args: argparse.Namespace, net: Any, rows: list[list[float]]) -> None:
+    """--at numbers against the loaded model's input width, naming both."""
+    from ..cli import UsageError
+
+    bad = sorted({len(r) for r in rows} - {net.in_features})
+    if bad:
+        raise UsageError(f"--at gives {bad[0]} number(s) per row, but the model {_model_path(args.model)} takes "
+                         f"{net.in_features} inputs (n = {net.in_features})")
+
+
 def run_explain(args: argparse.Namespace) -> int:
     from ..cli import UsageError
     from ..explain import derive, render_diff
 
-    net, loss = _build(args)
+    net, loss, source = _network(args)
     if args.diff:
-        other_net, other_loss = _build(args, _diff_overrides(args.diff))
+        other_net, other_loss = _diff_other(args, net)
         a, b = derive(net, loss), derive(other_net, other_loss)
         _write(render_diff(a, b, args.format) + ("\n" if args.format != "latex" else ""), args.output)
         return 0
     at = None
     if args.at is not None:
         at = "random" if args.at.strip().lower() == "random" else _numbers(args.at, "--at")
+        if args.model is not None and at != "random":
+            _check_width(args, net, at)
     target = _numbers(args.target, "--target") if args.target else None
     if target is not None and at is None:
         raise UsageError("--target needs --at")
@@ -161,6 +230,7 @@ def run_explain(args: argparse.Namespace) -> int:
                     torch=False if args.no_torch else None)
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    ex.source = source
     _write(ex.render(args.format), args.output)
     return 0 if ex.passed else 1
 
@@ -306,20 +376,25 @@ def _values(text: str | None) -> dict[str, float]:
 def run_graph(args: argparse.Namespace) -> int:
     from .. import graph
     from ..cli import UsageError
+    from ..errors import ModelFileError
 
     try:
         if args.expr:
+            if args.model is not None:
+                raise UsageError("give --expr or --model, not both")
             exprs = graph.parse_expressions(args.expr, _values(args.values))
             g = graph.expression_graph(list(exprs.values())[-1], grad=args.grad)
         else:
             if args.values:
                 raise UsageError("--values applies to --expr")
-            net, loss = _build(args)
-            g = graph.network_graph(net, None if args.no_loss else loss, grad=args.grad)
+            net, loss, source = _network(args, need_loss=not args.no_loss)
+            g = graph.network_graph(net, None if args.no_loss else loss, grad=args.grad, title=source)
         if not args.output or args.output == "-":
             sys.stdout.write(g.to_dot())
             return 0
         result = graph.save(g, args.output)
+    except ModelFileError:  # a bad --model file: its one line, exit 1
+        raise
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
     print(result.message, file=sys.stderr if not result.rendered and result.format == "dot" and
