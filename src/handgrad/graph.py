@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from .functional import sigmoid as sigmoid_array
+
 RENDER_FORMATS = ("svg", "png", "pdf")
 TEXT_FORMATS = ("dot", "gv")
 BACKWARD_COLOR = "#b03a2e"
@@ -206,9 +208,7 @@ class Op:
 
 
 def _sigmoid(a: Any) -> Any:
-    a = np.asarray(a, dtype=np.float64)
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return sigmoid_array(np.asarray(a, dtype=np.float64))
 
 
 OPS: dict[str, Op] = {

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -195,14 +194,9 @@ def export_onnx(net: Any, path: str | os.PathLike | None = None, *, opset: int =
 
 
 def _write(model: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .io import atomic_write_bytes
+
+    atomic_write_bytes(path, model.SerializeToString())
 
 
 def run_onnx(model: Any, X: Any, *, reference: bool = False) -> np.ndarray:

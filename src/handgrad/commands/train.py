@@ -162,25 +162,6 @@ def _json_dump(path: str, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode())
 
 
-def _softmax(z: Any) -> Any:
-    import numpy as np
-
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _sigmoid(z: Any) -> Any:
-    import numpy as np
-
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
-
-
 # ====================================================================== the model and its preprocessing
 OUTPUT_KINDS = ("regression", "softmax", "logits", "sigmoid", "sigmoid_logits", "scores")
 
@@ -285,16 +266,18 @@ class Predictor:
     def probabilities(self, out: Any) -> Any:
         import numpy as np
 
+        from .. import functional as F
+
         kind = self.output
         if kind == "scores":
             kind = {"sigmoid": "sigmoid", "softmax": "softmax"}.get(self.g)
         if kind is None or self.task != "classification":
             return None
         if kind == "logits":
-            return _softmax(out)
+            return F.softmax(out)
         if kind == "softmax":
             return out
-        p = _sigmoid(out) if kind == "sigmoid_logits" else np.clip(out, 0.0, 1.0)
+        p = F.sigmoid(out) if kind == "sigmoid_logits" else np.clip(out, 0.0, 1.0)
         if p.shape[1] == 1:
             return np.column_stack([1.0 - p[:, 0], p[:, 0]])
         total = p.sum(axis=1, keepdims=True)
