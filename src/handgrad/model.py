@@ -51,9 +51,9 @@ class Plan:
     """The NumPy fast path for one input shape and dtype: a :class:`~handgrad.layers.Workspace`
     per layer (reused buffers) and the loss gradient's buffer.
 
-    Built after a first, fully checked forward pass with that shape; later passes with the
-    same shape and dtype skip the per-call checks, allocate nothing but the returned ŷ and
-    write every intermediate into these buffers.
+    Built on the first forward pass with that shape, after its input is checked, and used by
+    that pass too; later passes with the same shape and dtype skip the per-call checks,
+    allocate nothing but the returned ŷ and write every intermediate into these buffers.
     """
 
     __slots__ = ("x_shape", "dtype", "layers", "workspaces", "shapes", "buffers", "dJ_dout")
@@ -235,36 +235,40 @@ class Sequential:
         check_2d(x, "x", f"{type(self).__name__}.forward")
         plans = self.__dict__.setdefault("_plans", {})
         plan = plans.get((x.shape, x.dtype)) if type(x) is np.ndarray else None
-        if plan is not None and plan.layers == self.layers:
+        if plan is None or plan.layers != self.layers:
+            plan = self._new_plan(x, plans)
+        if plan is not None:
             self._plan = plan
             y_hat = self._forward_fast(x, plan)
             if y_hat is not None:
                 return y_hat
-        x_checked = x
         for layer in self.layers[:-1]:
             x = layer.forward(x)
         self._last_input = x  # the output layer's input, for fused losses
         self._last_output = self.layers[-1].forward(x)
         self._last_plan = None
-        self._remember_plan(x_checked, plans)
         return self._last_output
 
-    def _remember_plan(self, x: Array, plans: dict) -> None:
-        """After a checked forward pass, prepare the fast path for x's shape (NumPy, built-in layers only)."""
+    def _new_plan(self, x: Array, plans: dict) -> Plan | None:
+        """The fast path for x's shape (NumPy, built-in layers only), so every pass of a shape,
+        its first included, takes the same path; None where the plain pass must run."""
         if not self.fast_path or type(x) is not np.ndarray or x.shape[0] == 0:
-            return
+            return None
         if any(type(layer) not in _BUILTIN_LAYERS for layer in self.layers):
-            return
+            return None
         dtype = self.dtype
         if x.dtype != dtype:
-            return
+            return None
+        first = self.layers[0]
+        if isinstance(first, Linear):
+            first._check_input(x)  # the plain pass's check and message, before any buffer exists
         plan = Plan(self.layers, x.shape, dtype)
         if not plan.bind():
-            return
+            return None
         if len(plans) >= MAX_PLANS:
             plans.pop(next(iter(plans)))
         plans[(x.shape, x.dtype)] = plan
-        self._plan = plan
+        return plan
 
     def _forward_fast(self, x: np.ndarray, plan: Plan) -> np.ndarray | None:
         """The same forward pass through reused buffers; None if parameters were replaced."""

@@ -728,25 +728,10 @@ def _pair(validation_data: Any) -> tuple[Any, Any]:
     return validation_data[0], validation_data[1]
 
 
-def _prime(net: Any, data: _Data, batch_size: int) -> None:
-    """One forward pass per batch shape before the first step.
-
-    The core prepares its NumPy fast path on a shape's first pass, and the two paths may
-    round differently; priming makes every step take the same path whether a run starts
-    fresh or resumes from a checkpoint, so a resumed run ends bitwise where an
-    uninterrupted one does. Forward passes touch no parameter or gradient.
-    """
-    n = data.n
-    for rows in sorted({min(batch_size, n), n % batch_size or min(batch_size, n)}):
-        net.forward(data.X[:rows])
-    net.clear_cache()
-
-
 def _loop(run: _Run, schedule: Any, base_lr: float, callbacks: list, bar: _Progress) -> None:
     epochs = run.cfg["epochs"]
     if run.history.stopped_early or run.epoch >= epochs:
         return
-    _prime(run.net, run.data, run.cfg["batch_size"])
     for e in range(run.epoch, epochs):
         run.snapshot()
         run.in_epoch = True
