@@ -463,3 +463,20 @@ def test_blas_bias_add_gives_the_same_sums(rng, monkeypatch):
     for use_blas, ys in outputs.items():
         for y in ys:
             np.testing.assert_array_equal(y, expected, err_msg=f"use_blas={use_blas}")
+
+
+def test_sgd_step_after_a_plan_updates_replaced_parameters(rng):
+    """The plan's one-call-per-Linear update is used only while each Linear still holds the
+    arrays it was built for: a W replaced after training started is the one updated."""
+    net = MLP(6, [5], 3, seed=0, dtype=np.float32)
+    x, y = rng.standard_normal((4, 6)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+    net.train_step(x, y, "mse", 0.1)
+    assert net._plan is not None and net._plan.updates is not None
+    old_W = net.layers[0].params["W"]
+    new_W = old_W.copy()
+    net.layers[0].params["W"] = new_W
+    before_old, before_new = old_W.copy(), new_W.copy()
+    grad = net.layers[0].grads["dJ_dW"].copy()
+    net.sgd_step(0.5)
+    np.testing.assert_array_equal(old_W, before_old)  # the replaced array is left alone
+    np.testing.assert_allclose(new_W, before_new - np.float32(0.5) * grad, rtol=1e-6, atol=1e-7)

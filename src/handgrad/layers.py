@@ -79,7 +79,7 @@ class Workspace:
     """
 
     __slots__ = ("shape_in", "shape_out", "dtype", "first", "fresh", "inplace", "buffers", "refs",
-                 "out", "dx", "ones", "zeros", "mask", "slope", "zero", "scale", "scale_value", "bias_add")
+                 "out", "dx", "ones", "zeros", "mask", "slope", "zero", "scale", "scale_value", "bias_add", "kernels")
 
     def __init__(self, shape_in: tuple, shape_out: tuple, dtype: np.dtype, *, first: bool, fresh: bool,
                  inplace: bool) -> None:
@@ -90,6 +90,7 @@ class Workspace:
         self.out = self.dx = self.ones = self.zeros = self.mask = self.slope = self.scale = None
         self.bias_add: tuple | None = None  # Linear: (BLAS ger, N, out, address of ones, address of out)
         self.scale_value = 1.0  # the layer's scale c when the workspace was built (self.scale holds it 0-d)
+        self.kernels: tuple | None = None  # (forward(x), backward(dJ_dy, need_input_grad)) bound to these buffers
         self.zero = np.zeros((), dtype)
 
     def buffer(self, name: str, shape: tuple) -> np.ndarray:
@@ -155,6 +156,14 @@ class Layer:
 
     def fast_backward(self, dJ_dy: np.ndarray, ws: Workspace, need_input_grad: bool = True) -> np.ndarray | None:
         return self.backward(dJ_dy)
+
+    def fast_kernels(self, ws: Workspace) -> tuple:
+        """``(forward(x), backward(dJ_dy, need_input_grad))`` for a prepared workspace: the
+        closures ``fast_prepare`` bound to its buffers where the layer has them (no attribute
+        or dict lookups per call), else these methods."""
+        if ws.kernels is not None:
+            return ws.kernels
+        return (lambda x: self.fast_forward(x, ws)), (lambda g, need_input_grad=True: self.fast_backward(g, ws, need_input_grad))
 
     def clear_cache(self) -> None:
         self.cache = None
@@ -377,48 +386,62 @@ class Linear(Layer):
         n, out = ws.shape_out
         if ger is not None and n * out >= BLAS_BIAS_MIN_SIZE:  # z += 1 bᵀ as BLAS's rank-1 update
             ws.bias_add = (ger, n, out, ws.ones.ctypes.data, None if ws.fresh else ws.out.ctypes.data)
+        ws.kernels = self._fast_kernels(ws)
+
+    def _fast_kernels(self, ws: Workspace) -> tuple:
+        """The fast forward and backward, bound to ws's buffers and to the parameter arrays
+        the workspace was built for (``ws.refs``)."""
+        layer, dot = self, F.dot
+        W, dW, b, db = ws.refs or (self.params["W"], self.grads["dJ_dW"], self.params.get("b"), self.grads.get("dJ_db"))
+        W_T = W.T  # a view that BLAS reads transposed, no copy
+        fresh, first, shape_in, shape_out, dtype = ws.fresh, ws.first, ws.shape_in, ws.shape_out, ws.dtype
+        z_buf, dx_buf, ones, bias_add = ws.out, ws.dx, ws.ones, ws.bias_add
+        b_ptr = self._packed_ptrs[2] if self._packed is not None else None
+
+        def forward(x: np.ndarray) -> np.ndarray:
+            """z = x Wᵀ + b into a reused buffer (fresh when it leaves the network)."""
+            params = layer.params
+            if params["W"] is not W or params.get("b") is not b:
+                raise StalePlanError
+            z = np.empty(shape_out, dtype) if fresh else z_buf
+            dot(x, W_T, z)
+            if b is not None:
+                if bias_add is None:
+                    np.add(z, b, out=z)
+                else:  # the same sums, z_ij + b_j, in a third of the time
+                    ger, n, out, ones_ptr, z_ptr = bias_add
+                    ger(F.ROW_MAJOR, n, out, 1.0, ones_ptr, 1, b_ptr, 1, z_ptr or z.ctypes.data, out)
+            layer.cache = (x, W)
+            return z
+
+        def backward(dJ_dz: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+            """dJ/dW = (dJ/dz)ᵀ x and dJ/db = 1ᵀ dJ/dz (a matrix product, faster than a sum over
+            rows), written straight into the gradients when they were just zeroed, else added;
+            dJ/dx = dJ/dz W into a reused buffer, skipped when no one needs it."""
+            x, W_cached = layer.cache or layer._require_cache()
+            grads = layer.grads
+            if grads["dJ_dW"] is not dW or grads.get("dJ_db") is not db or W_cached is not W or dJ_dz.dtype is not dtype:
+                return layer.backward(dJ_dz, need_input_grad)  # arrays were swapped: the plain pair
+            if layer._grads_zero:
+                dot(dJ_dz.T, x, dW)
+                if db is not None:
+                    dot(ones, dJ_dz, db)
+            else:
+                np.add(dW, dot(dJ_dz.T, x, ws.buffer("dJ_dW", dW.shape)), out=dW)
+                if db is not None:
+                    np.add(db, dot(ones, dJ_dz, ws.buffer("dJ_db", db.shape)), out=db)
+            layer._grads_zero = layer._zero_pending = False
+            if not need_input_grad:
+                return None
+            return dot(dJ_dz, W, np.empty(shape_in, dtype) if first else dx_buf)
+
+        return forward, backward
 
     def fast_forward(self, x: np.ndarray, ws: Workspace) -> np.ndarray:
-        """z = x Wᵀ + b into a reused buffer (fresh when it leaves the network); ``W.T`` is a
-        view that BLAS reads transposed, no copy."""
-        W, b = self.params["W"], self.params.get("b")
-        refs = ws.refs
-        if W is not refs[0] or b is not refs[2]:
-            raise StalePlanError
-        z = np.empty(ws.shape_out, ws.dtype) if ws.fresh else ws.out
-        np.dot(x, W.T, out=z)
-        if b is not None:
-            bias_add = ws.bias_add
-            if bias_add is None:
-                np.add(z, b, out=z)
-            else:  # the same sums, z_ij + b_j, in a third of the time
-                ger, n, out, ones_ptr, z_ptr = bias_add
-                ger(F.ROW_MAJOR, n, out, 1.0, ones_ptr, 1, self._packed_ptrs[2], 1, z_ptr or z.ctypes.data, out)
-        self.cache = (x, W)
-        return z
+        return ws.kernels[0](x)
 
     def fast_backward(self, dJ_dz: np.ndarray, ws: Workspace, need_input_grad: bool = True) -> np.ndarray | None:
-        """dJ/dW = (dJ/dz)ᵀ x and dJ/db = 1ᵀ dJ/dz (a matrix product, faster than a sum over
-        rows), written straight into the gradients when they were just zeroed, else added;
-        dJ/dx = dJ/dz W into a reused buffer, skipped when no one needs it."""
-        x, W = self.cache or self._require_cache()
-        dW, db = self.grads["dJ_dW"], self.grads.get("dJ_db")
-        refs = ws.refs
-        if dW is not refs[1] or db is not refs[3] or W is not refs[0] or dJ_dz.dtype is not ws.dtype:
-            return self.backward(dJ_dz, need_input_grad)  # arrays were swapped: the plain pair
-        if self._grads_zero:
-            np.dot(dJ_dz.T, x, out=dW)
-            if db is not None:
-                np.dot(ws.ones, dJ_dz, out=db)
-        else:
-            dW += np.dot(dJ_dz.T, x, out=ws.buffer("dJ_dW", dW.shape))
-            if db is not None:
-                db += np.dot(ws.ones, dJ_dz, out=ws.buffer("dJ_db", db.shape))
-        self._grads_zero = self._zero_pending = False
-        if not need_input_grad:
-            return None
-        dJ_dx = np.empty(ws.shape_in, ws.dtype) if ws.first else ws.dx
-        return np.dot(dJ_dz, W, out=dJ_dx)
+        return ws.kernels[1](dJ_dz, need_input_grad)
 
     def workspace_refs(self, dtype: np.dtype) -> tuple | None:
         """The arrays a fast workspace reads, (W, dJ_dW, b, dJ_db), or None when the
@@ -564,22 +587,36 @@ class Identity(Activation):
 
     def fast_prepare(self, ws):
         ws.prepare_output()
+        ws.kernels = self._fast_kernels(ws)
+
+    def _fast_kernels(self, ws):
+        layer, plain = self, self.scale != 1.0
+        hand_on = ws.inplace and not ws.fresh
+        fresh, first, shape_out, dtype, out_buf = ws.fresh, ws.first, ws.shape_out, ws.dtype, ws.out
+
+        def forward(x):
+            """y = x: hand x on when it is private to the network, else copy it."""
+            if plain or layer.scale != 1.0:
+                return layer.forward(x)
+            layer.cache = True
+            if hand_on:
+                return x
+            out = np.empty(shape_out, dtype) if fresh else out_buf
+            np.copyto(out, x)
+            return out
+
+        def backward(dJ_dy, need_input_grad=True):
+            if plain or layer.scale != 1.0:
+                return layer.backward(dJ_dy)
+            return dJ_dy.copy() if first else dJ_dy
+
+        return forward, backward
 
     def fast_forward(self, x, ws):
-        """y = x: hand x on when it is private to the network, else copy it."""
-        if self.scale != 1.0:
-            return self.forward(x)
-        self.cache = True
-        if ws.inplace and not ws.fresh:
-            return x
-        out = ws.output(x)
-        np.copyto(out, x)
-        return out
+        return ws.kernels[0](x)
 
     def fast_backward(self, dJ_dy, ws, need_input_grad=True):
-        if self.scale != 1.0:
-            return self.backward(dJ_dy)
-        return dJ_dy.copy() if ws.first else dJ_dy
+        return ws.kernels[1](dJ_dy, need_input_grad)
 
     def _derivative(self, x):
         return F.identity_derivative(x)
@@ -610,24 +647,38 @@ class ReLU(Activation):
         if self.scale != 1.0:
             ws.scale = np.array(self.scale, ws.dtype)
             ws.slope = np.empty(ws.shape_in, ws.dtype)  # c·1[x > 0]
+        ws.kernels = self._fast_kernels(ws)
+
+    def _fast_kernels(self, ws):
+        layer, scale_value, c = self, ws.scale_value, ws.scale
+        zero, zeros, mask, slope = ws.zero, ws.zeros, ws.mask, ws.slope
+        fresh, inplace, first, shape, dtype, out_buf = ws.fresh, ws.inplace, ws.first, ws.shape_out, ws.dtype, ws.out
+        backward_slope = mask if c is None else slope
+
+        def forward(x):
+            """y = c·max(0, x) (NaN propagates, -inf gives 0); the float mask 1[x > 0], taken
+            first, is reused by the backward as its slope."""
+            if layer.scale != scale_value:
+                raise StalePlanError
+            np.greater(x, zero, out=mask)
+            layer.cache = mask  # 1[x > 0] reads the same as x through the plain backward's x > 0
+            y = np.maximum(x, zeros, out=np.empty(shape, dtype) if fresh else (x if inplace else out_buf))
+            if c is None:
+                return y
+            np.multiply(mask, c, out=slope)
+            return np.multiply(y, c, out=y)
+
+        def backward(dJ_dy, need_input_grad=True):
+            """dJ/dx = dJ/dy ⊙ c·1[x > 0], in place over dJ/dy."""
+            return np.multiply(dJ_dy, backward_slope, out=np.empty(shape, dtype) if first else dJ_dy)
+
+        return forward, backward
 
     def fast_forward(self, x, ws):
-        """y = c·max(0, x) (NaN propagates, -inf gives 0); the float mask 1[x > 0], taken
-        first, is reused by the backward as its slope."""
-        if self.scale != ws.scale_value:
-            raise StalePlanError
-        mask = np.greater(x, ws.zero, out=ws.mask)
-        self.cache = mask  # 1[x > 0] reads the same as x through the plain backward's x > 0
-        y = np.maximum(x, ws.zeros, out=ws.output(x))
-        if ws.scale is None:
-            return y
-        np.multiply(mask, ws.scale, out=ws.slope)
-        return np.multiply(y, ws.scale, out=y)
+        return ws.kernels[0](x)
 
     def fast_backward(self, dJ_dy, ws, need_input_grad=True):
-        """dJ/dx = dJ/dy ⊙ c·1[x > 0], in place over dJ/dy."""
-        slope = ws.mask if ws.scale is None else ws.slope
-        return np.multiply(dJ_dy, slope, out=ws.input_grad(dJ_dy))
+        return ws.kernels[1](dJ_dy, need_input_grad)
 
     def _derivative(self, x):
         return F.relu_derivative(x)

@@ -56,7 +56,8 @@ class Plan:
     allocate nothing but the returned ŷ and write every intermediate into these buffers.
     """
 
-    __slots__ = ("x_shape", "dtype", "layers", "workspaces", "shapes", "buffers", "dJ_dout")
+    __slots__ = ("x_shape", "dtype", "layers", "workspaces", "shapes", "buffers", "dJ_dout", "forwards",
+                 "backwards", "trainable", "updates", "axpy", "two_over_numel")
 
     def __init__(self, layers: list[Layer], x_shape: tuple, dtype: np.dtype) -> None:
         self.x_shape, self.dtype, self.layers = x_shape, dtype, list(layers)
@@ -74,19 +75,32 @@ class Plan:
                       inplace=layer.fast_inplace and i > 0 and not layers[i - 1].keeps_output)
             for i, layer in enumerate(layers)
         ]
-        for layer, ws in zip(layers, self.workspaces):
-            layer.fast_prepare(ws)
         self.buffers: dict[str, np.ndarray] = {}
         self.dJ_dout = np.empty(shapes[-1], dtype)  # the loss gradient dJ/dŷ (or dJ/dz of a fused pair)
+        self.forwards: list = []
+        self.backwards: list = []
+        self.trainable = [layer for layer in layers if layer.grads]  # the Linears
+        self.updates: list | None = None  # per Linear: (layer, its packed arrays, size, θ address, dJ/dθ address)
+        self.two_over_numel = np.array(2.0 / math.prod(shapes[-1]), dtype)  # the MSE gradient's 2/(N·K)
 
     def bind(self) -> bool:
-        """Record the parameter arrays each Linear reads; False if one does not suit the fast path."""
+        """Record the parameter arrays each Linear reads, then prepare every layer's buffers and
+        kernels; False if a Linear's parameters do not suit the fast path."""
         for layer, ws in zip(self.layers, self.workspaces):
             if isinstance(layer, Linear):
                 refs = layer.workspace_refs(self.dtype)
                 if refs is None:
                     return False
                 ws.refs = refs
+        for layer, ws in zip(self.layers, self.workspaces):
+            layer.fast_prepare(ws)
+            forward, backward = layer.fast_kernels(ws)
+            self.forwards.append(forward)
+            self.backwards.append(backward)
+        self.axpy = F.blas_axpy(self.dtype)
+        if self.axpy is not None:  # SGD's θ += (-lr)·dJ/dθ as one BLAS call per Linear
+            self.updates = [(layer, layer._packed, layer._packed[0].size, *layer._packed_ptrs[:2])
+                            for layer in self.trainable]
         return True
 
     def buffer(self, name: str, shape: tuple) -> np.ndarray:
@@ -272,15 +286,15 @@ class Sequential:
 
     def _forward_fast(self, x: np.ndarray, plan: Plan) -> np.ndarray | None:
         """The same forward pass through reused buffers; None if parameters were replaced."""
-        layers, workspaces = self.layers, plan.workspaces
+        forwards = plan.forwards
         try:
-            for i in range(len(layers) - 1):
-                x = layers[i].fast_forward(x, workspaces[i])
-            y_hat = layers[-1].fast_forward(x, workspaces[-1])
+            for i in range(len(forwards) - 1):
+                x = forwards[i](x)
+            y_hat = forwards[-1](x)
         except StalePlanError:
             self._drop_plans()
             return None
-        self._last_input, self._last_output, self._last_plan = x, y_hat, plan
+        self._last_input, self._last_output, self._last_plan = x, y_hat, plan  # x: the output layer's input
         return y_hat
 
     def backward(self, dJ_dy_hat: Array, input_grad: bool = True) -> Array | None:
@@ -303,13 +317,13 @@ class Sequential:
 
     def _backward_fast(self, plan: Plan, last: int, g: np.ndarray, input_grad: bool) -> np.ndarray | None:
         """The same backward pass through reused buffers; g must be private (it is overwritten)."""
-        layers, workspaces = self.layers, plan.workspaces
         if last < 0:  # nothing to go through: dJ/dx is the loss gradient itself
             return g.copy() if input_grad else None
+        backwards = plan.backwards
         for i in range(last, 0, -1):
-            g = layers[i].fast_backward(g, workspaces[i])
-        if input_grad or layers[0].params:
-            g = layers[0].fast_backward(g, workspaces[0], input_grad)
+            g = backwards[i](g)
+        if input_grad or self.layers[0].params:
+            g = backwards[0](g, input_grad)
         return g if input_grad else None
 
     def fused_pair(self, loss: Any) -> bool:
@@ -357,7 +371,7 @@ class Sequential:
             return None
         g = plan.dJ_dout
         if kind is MSELoss:
-            J, last = F.mse_into(y, y_hat, g), len(self.layers) - 1
+            J, last = F.mse_into(y, y_hat, g, plan.two_over_numel), len(self.layers) - 1
         elif kind is SquaredErrorLoss:
             J, last = F.squared_error_into(y, y_hat, g, loss.reduction), len(self.layers) - 1
         elif kind is BCELoss and self.fused_pair(loss):
@@ -393,6 +407,13 @@ class Sequential:
         """
         if type(lr) is not float or not 0.0 < lr < math.inf:
             lr = check_positive_float("lr", lr)
+        plan = self._plan
+        if plan is not None and plan.updates is not None and plan.layers == self.layers:
+            axpy = plan.axpy
+            if all(layer.packed() is packed for layer, packed, *_ in plan.updates):
+                for _, _, size, theta_ptr, grad_ptr in plan.updates:
+                    axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
+                return
         scratch = self.__dict__.get("_scratch")
         if scratch is None:
             scratch = self._scratch = {}
@@ -421,7 +442,8 @@ class Sequential:
         # No one can read the gradients between zeroing and backward here, so a Linear's
         # zeroing is deferred: its backward writes dJ/dW and dJ/db instead of adding to
         # zeros (one pass over the gradients less). Any failure zeroes them for real.
-        layers = [layer for layer in self.layers if layer.grads]
+        plan = self._last_plan
+        layers = plan.trainable if plan is not None else [layer for layer in self.layers if layer.grads]
         for layer in layers:
             if isinstance(layer, Linear):
                 layer.defer_zero_grad()
