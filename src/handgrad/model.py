@@ -80,7 +80,7 @@ class Plan:
         self.forwards: list = []
         self.backwards: list = []
         self.trainable = [layer for layer in layers if layer.grads]  # the Linears
-        self.updates: list | None = None  # per Linear: (layer, its packed arrays, size, θ address, dJ/dθ address)
+        self.updates: list | None = None  # per Linear: (layer, its packed arrays, (size, θ address, dJ/dθ address))
         self.two_over_numel = np.array(2.0 / math.prod(shapes[-1]), dtype)  # the MSE gradient's 2/(N·K)
 
     def bind(self) -> bool:
@@ -99,7 +99,7 @@ class Plan:
             self.backwards.append(backward)
         self.axpy = F.blas_axpy(self.dtype)
         if self.axpy is not None:  # SGD's θ += (-lr)·dJ/dθ as one BLAS call per Linear
-            self.updates = [(layer, layer._packed, layer._packed[0].size, *layer._packed_ptrs[:2])
+            self.updates = [(layer, layer._packed, (layer._packed[0].size, *layer._packed_ptrs[:2]))
                             for layer in self.trainable]
         return True
 
@@ -409,9 +409,13 @@ class Sequential:
             lr = check_positive_float("lr", lr)
         plan = self._plan
         if plan is not None and plan.updates is not None and plan.layers == self.layers:
-            axpy = plan.axpy
-            if all(layer.packed() is packed for layer, packed, *_ in plan.updates):
-                for _, _, size, theta_ptr, grad_ptr in plan.updates:
+            updates = plan.updates
+            for layer, packed, _ in updates:
+                if layer.packed() is not packed:  # parameters replaced: the general loop below
+                    break
+            else:
+                axpy = plan.axpy
+                for _, _, (size, theta_ptr, grad_ptr) in updates:
                     axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
                 return
         scratch = self.__dict__.get("_scratch")
