@@ -66,6 +66,16 @@ def epoch(net, loss, opt, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator
     return total
 
 
+def gather_epoch(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator) -> float:
+    """An epoch's shuffling and batching alone (the same permutation and gathers, no steps)."""
+    t0 = time.perf_counter()
+    order = rng.permutation(X.shape[0])
+    for start in range(0, X.shape[0], BATCH):
+        idx = order[start:start + BATCH]
+        X.take(idx, axis=0), Y.take(idx, axis=0)
+    return time.perf_counter() - t0
+
+
 def time_steps(net, loss, opt, X, Y, n_steps: int) -> float:
     """Median per-step time over blocks of steps on one fixed batch of the given size."""
     x, y = X[:BATCH], Y[:BATCH]
@@ -124,12 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     net, loss, opt = make_net(args.loss)
     epoch(net, loss, opt, X[:BATCH * 50], Y[:BATCH * 50], rng)  # warm up
     t_rest = time_last_batch(net, loss, opt, X, Y)
-    steps, epochs, ratios = [], [], []
+    steps, epochs, ratios, gathers = [], [], [], []
     for _ in range(1 if args.quick else 3):  # interleaved, so that drifting load hits both alike
         t_step = time_steps(net, loss, opt, X, Y, 150)
         t0 = time.perf_counter()
         epoch(net, loss, opt, X, Y, rng)
         t_epoch = time.perf_counter() - t0
+        gathers.append(gather_epoch(X, Y, rng))
         steps.append(t_step)
         epochs.append(t_epoch)
         ratios.append(t_epoch / (n_full * t_step + t_rest))
@@ -149,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"whole epoch (median of {len(epochs)}): {t_epoch:8.3f} s  ({N_SAMPLES / t_epoch / 1e3:.0f} k samples/s)")
     print(f"epoch / sum of steps:     {statistics.median(ratios):8.3f}x  (median over rounds; each: "
           + ", ".join(f"{r:.3f}" for r in ratios) + ")")
+    t_gather = statistics.median(gathers)
+    print(f"shuffling + gathering alone: {t_gather:8.3f} s  ({t_gather / sum_steps:.1%} of the sum of steps; the rest of "
+          "the difference is each step reading a batch that is not yet in cache)")
     if args.fit:
         t_fit = fit_epoch(X, Y, args.loss)
         if t_fit is not None:

@@ -445,7 +445,7 @@ def test_blas_bias_add_gives_the_same_sums(rng, monkeypatch):
     from handgrad import functional as F
     from handgrad.layers import BLAS_BIAS_MIN_SIZE
 
-    n = 8
+    n = 64
     width = BLAS_BIAS_MIN_SIZE // n + 1
     x = rng.standard_normal((n, 5)).astype(np.float32)
     outputs = {}

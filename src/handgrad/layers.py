@@ -52,7 +52,7 @@ def _zero_(a: Array) -> None:
 
 
 # ---------------------------------------------------------------------- NumPy fast path
-BLAS_BIAS_MIN_SIZE = 4096  # z (N, out) from this many elements gets its bias added by BLAS's ger
+BLAS_BIAS_MIN_SIZE = 65536  # z (N, out) from this many elements gets its bias added by BLAS's ger (below, NumPy's add is faster)
 
 
 class StalePlanError(Exception):
