@@ -480,3 +480,42 @@ def test_sgd_step_after_a_plan_updates_replaced_parameters(rng):
     net.sgd_step(0.5)
     np.testing.assert_array_equal(old_W, before_old)  # the replaced array is left alone
     np.testing.assert_allclose(new_W, before_new - np.float32(0.5) * grad, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+@pytest.mark.parametrize("g,loss_name", [("identity", "mse"), ("sigmoid", "bce"), ("softmax", "cross_entropy")])
+def test_backward_loss_zero_grad_is_zero_grad_then_backward(rng, fast_path, g, loss_name):
+    """backward_loss(..., zero_grad=True) leaves exactly the gradients of zero_grad() and a
+    backward_loss, whatever the gradients held before; without it they accumulate."""
+    net = MLP(4, [6], 3, f="tanh", g=g, seed=0, dtype=np.float64)
+    net.fast_path = fast_path
+    x = rng.standard_normal((5, 4))
+    y = np.eye(3)[rng.integers(0, 3, 5)] if g != "identity" else rng.standard_normal((5, 3))
+    loss = make_loss(loss_name)
+    net.forward(x)
+    net.zero_grad()
+    J_ref = net.backward_loss(loss, y)
+    expected = {k: v.copy() for k, v in net.grads.items()}
+    for _ in range(2):  # the gradients now hold something: the zeroing must not be skipped
+        net.forward(x)
+        J = net.backward_loss(loss, y, zero_grad=True)
+        assert J == J_ref
+        for key, grad in net.grads.items():
+            np.testing.assert_array_equal(grad, expected[key], err_msg=key)
+    net.forward(x)
+    net.backward_loss(loss, y)  # accumulates
+    for key, grad in net.grads.items():
+        np.testing.assert_allclose(grad, 2 * expected[key], rtol=1e-12, atol=1e-15, err_msg=key)
+
+
+def test_backward_loss_zero_grad_zeroes_when_the_backward_fails(rng):
+    """A backward that raises (targets of the wrong shape) leaves zeroed gradients, not stale ones."""
+    net = MLP(4, [6], 3, seed=0, dtype=np.float64)
+    x = rng.standard_normal((5, 4))
+    net.forward(x)
+    net.backward_loss(make_loss("mse"), rng.standard_normal((5, 3)))
+    net.forward(x)
+    with pytest.raises(ValueError):
+        net.backward_loss(make_loss("mse"), rng.standard_normal((5, 2)), zero_grad=True)
+    for key, grad in net.grads.items():
+        assert not grad.any(), key

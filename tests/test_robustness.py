@@ -419,3 +419,24 @@ def test_C2_names_are_case_and_whitespace_insensitive():
     assert isinstance(hg.make_loss("Cross-Entropy"), hg.CrossEntropyLoss)
     with pytest.raises(ValueError, match=r"unknown loss 'msee'; known: .*did you mean 'mse'"):
         hg.make_loss("msee")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_finite_check_finds_every_non_finite_and_accepts_sums_that_overflow(dtype):
+    """check_finite's one-pass sum: a single NaN, +inf, -inf or +inf and -inf together (whose
+    sum is NaN) is found and located; finite values whose sum overflows are accepted."""
+    from handgrad._checks import check_finite
+
+    big = np.full((4, 3), np.finfo(dtype).max, dtype)
+    check_finite(big)  # Σ = inf, yet every value is finite
+    check_finite(np.zeros((0, 3), dtype))
+    check_finite(np.arange(6).reshape(2, 3))  # integers
+    for values, what, where in (([np.nan], "NaN", "row 1, column 2"), ([np.inf], "infinity", "row 1, column 2"),
+                                ([-np.inf], "infinity", "row 1, column 2"),
+                                ([np.inf, -np.inf], "infinity", "row 1, column 2")):
+        X = np.ones((3, 3), dtype)
+        X[1, 2] = values[0]
+        if len(values) > 1:
+            X[2, 0] = values[1]
+        with pytest.raises(ValueError, match=f"Input X contains {what} at {where} \\({len(values)} non-finite"):
+            check_finite(X)

@@ -333,13 +333,19 @@ class Sequential:
         return out is not None and type(last) is out and getattr(last, "scale", 1.0) == 1.0 \
             and getattr(last, "beta", 1.0) == 1.0
 
-    def backward_loss(self, loss: Any, y: Array, input_grad: bool = False) -> Array:
+    def backward_loss(self, loss: Any, y: Array, input_grad: bool = False, zero_grad: bool = False) -> Array:
         """Loss of the last forward pass and backward from it, fused where the math allows.
 
         Returns J. The network must have run ``forward`` on the batch that ``y`` labels.
+        Gradients accumulate, as with ``backward``; ``zero_grad=True`` gives the same result
+        as calling ``zero_grad()`` first -- the gradients are this batch's alone -- in one
+        pass less: each Linear's backward writes its gradients instead of adding to zeros
+        (no one can read them in between; if the backward fails they are zeroed).
         """
         if self._last_output is None:
             raise RuntimeError(f"{type(self).__name__}.backward_loss called before forward; call forward(x) first")
+        if zero_grad:
+            return self._backward_loss_zeroed(loss, y, input_grad)
         plan = self._last_plan
         if plan is not None and type(y) is np.ndarray:
             J = self._loss_fast(plan, loss, y, input_grad)
@@ -436,16 +442,9 @@ class Sequential:
             for key in layer.params:
                 _sgd_update(layer.params[key], layer.grads["dJ_d" + key], lr, scratch)
 
-    def train_step(self, x: Array, y: Array, loss: Any, lr: float) -> Any:
-        """One step of plain SGD: forward, zero the gradients, loss and backward, update.
-
-        Returns the loss J of the batch (before the update). ``loss`` is a Loss or its name.
-        """
-        loss = make_loss(loss) if not isinstance(loss, Loss) else loss
-        self.forward(x)
-        # No one can read the gradients between zeroing and backward here, so a Linear's
-        # zeroing is deferred: its backward writes dJ/dW and dJ/db instead of adding to
-        # zeros (one pass over the gradients less). Any failure zeroes them for real.
+    def _backward_loss_zeroed(self, loss: Any, y: Array, input_grad: bool) -> Array:
+        """backward_loss after zeroing the gradients, with each Linear's zeroing deferred to its
+        backward (which then writes dJ/dW and dJ/db instead of adding to zeros)."""
         plan = self._last_plan
         layers = plan.trainable if plan is not None else [layer for layer in self.layers if layer.grads]
         for layer in layers:
@@ -454,13 +453,23 @@ class Sequential:
             else:
                 layer.zero_grad()
         try:
-            J = self.backward_loss(loss, y)
+            J = self.backward_loss(loss, y, input_grad)
         except BaseException:
             self.zero_grad()
             raise
         for layer in layers:
             if getattr(layer, "_zero_pending", False):  # not reached by the backward: zero it now
                 layer.zero_grad()
+        return J
+
+    def train_step(self, x: Array, y: Array, loss: Any, lr: float) -> Any:
+        """One step of plain SGD: forward, zero the gradients, loss and backward, update.
+
+        Returns the loss J of the batch (before the update). ``loss`` is a Loss or its name.
+        """
+        loss = make_loss(loss) if not isinstance(loss, Loss) else loss
+        self.forward(x)
+        J = self.backward_loss(loss, y, zero_grad=True)
         self.sgd_step(lr)
         return J
 

@@ -2,11 +2,12 @@ r"""The training loop: the seed's five SGD steps over shuffled mini-batches, epo
 
 Each step of :func:`fit` is the seed's recipe, visible in ``_Run.train_epoch``::
 
-    y_hat = net.forward(x_batch)                 # 1. forward
-    net.zero_grad()                              # 3. clear the gradients (they accumulate)
-    J = net.backward_loss(loss, y_batch)         # 2. loss and 4. backward, fused where it simplifies
-    optimizer.step()                             # 5. update θ ← θ - lr·dJ/dθ (or momentum / Adam)
+    y_hat = net.forward(x_batch)                           # 1. forward
+    J = net.backward_loss(loss, y_batch, zero_grad=True)   # 3. clear the gradients, 2. loss, 4. backward
+    optimizer.step()                                       # 5. update θ ← θ - lr·dJ/dθ (or momentum / Adam)
 
+``zero_grad=True`` is ``net.zero_grad()`` followed by ``backward_loss`` (gradients
+accumulate otherwise), without the separate pass that fills them with zeros.
 ``backward_loss`` computes J(y, ŷ) and backpropagates dJ/dŷ; when the network ends in
 sigmoid + BCE or softmax + cross-entropy it starts from the output layer's input z
 with the simpler dJ/dz = (ŷ - y)/N instead. Before step 5 the loss and the gradients
@@ -451,8 +452,9 @@ class _Run:
             idx = order[(step - 1) * bs: step * bs]
             x_batch, y_batch = data.take(idx)
             net.forward(x_batch)                        # 1. forward: ŷ = g(W2 f(W1 x + b1) + b2) ...
-            net.zero_grad()                             # 3. zero the gradients (backward accumulates)
-            J = float(net.backward_loss(loss, y_batch))  # 2. loss J(y, ŷ) and 4. backward: every dJ/dθ
+            # 3. zero the gradients (backward accumulates), 2. loss J(y, ŷ) and 4. backward: every
+            # dJ/dθ -- zero_grad=True is net.zero_grad() then the backward, one pass over the gradients less
+            J = float(net.backward_loss(loss, y_batch, zero_grad=True))
             norm = clip_grad_norm(net, clip) if clip else grad_norm(net)
             if not (math.isfinite(J) and math.isfinite(norm)):
                 self.diverged(epoch, step, n_steps, J)  # before the update: θ stays finite
@@ -543,11 +545,11 @@ class _Run:
 
     # ------------------------------------------------------------ checkpoints
     def save(self) -> None:
-        from .io import Checkpoint, save_checkpoint
-
         path = self.cfg["checkpoint"]
         if path is None or self.saved_epoch == self.epoch:
             return
+        from .io import Checkpoint, save_checkpoint  # imported only when checkpointing
+
         state = {"best_value": self.best_value if math.isfinite(self.best_value) else None, "wait": self.wait}
         save_checkpoint(path, Checkpoint(
             net=self.net, epoch=self.epoch, optimizer_state=self.opt.state_dict(),
