@@ -421,6 +421,7 @@ def test_C2_names_are_case_and_whitespace_insensitive():
         hg.make_loss("msee")
 
 
+@pytest.mark.filterwarnings("error")  # no warning from the sum's overflow or inf - inf either
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 def test_finite_check_finds_every_non_finite_and_accepts_sums_that_overflow(dtype):
     """check_finite's one-pass sum: a single NaN, +inf, -inf or +inf and -inf together (whose

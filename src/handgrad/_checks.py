@@ -133,8 +133,11 @@ def check_finite(x: Any, name: str = "X") -> None:
     arr = np.asarray(x) if isinstance(x, np.ndarray) else _to_np(x)
     if arr.dtype.kind in "biu":
         return  # integers are always finite
-    if arr.dtype.kind == "f" and math.isfinite(float(np.add.reduce(arr, axis=None))):
-        return  # one pass, no mask: any NaN or ±inf makes the sum NaN or ±inf (a finite sum that overflows runs the exact check)
+    if arr.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):  # inf - inf and overflow are answers here, not faults
+            total = float(np.add.reduce(arr, axis=None))
+        if math.isfinite(total):
+            return  # one pass, no mask: any NaN or ±inf makes the sum NaN or ±inf (a finite sum that overflows runs the exact check)
     finite = np.isfinite(arr)
     if finite.all():
         return
