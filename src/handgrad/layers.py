@@ -75,7 +75,9 @@ class Workspace:
     NumPy's ufuncs take those about 0.3 µs faster per call than a Python number, with the
     same result (``np.maximum`` is the exception: against a scalar it runs ~3x slower than
     against the full ``zeros`` array). ``bias_add`` holds a Linear's BLAS rank-1 update
-    (:func:`handgrad.functional.blas_ger`) when it adds the bias that way.
+    (:func:`handgrad.functional.blas_ger`) when it adds the bias that way. ``kernels`` holds
+    the layer's forward and backward as closures over these buffers (see
+    :meth:`Layer.fast_kernels`): the plan calls them, with nothing to look up per call.
     """
 
     __slots__ = ("shape_in", "shape_out", "dtype", "first", "fresh", "inplace", "buffers", "refs",

@@ -414,7 +414,7 @@ class Sequential:
         if type(lr) is not float or not 0.0 < lr < math.inf:
             lr = check_positive_float("lr", lr)
         plan = self._plan
-        if plan is not None and plan.updates is not None and plan.layers == self.layers:
+        if plan is not None and plan.updates is not None and F.USE_BLAS and plan.layers == self.layers:
             updates = plan.updates
             for layer, packed, _ in updates:
                 if layer.packed() is not packed:  # parameters replaced: the general loop below
