@@ -21,6 +21,7 @@ CASES = [
     ("tanh", "sigmoid", "bce"),
     ("tanh", "tanh", "mse"),
     ("gelu", "softmax", "cross_entropy"),
+    ("relu", "softmax", "cross_entropy_onehot"),
     ("leaky_relu", "identity", "squared_error"),
     ("softplus", "sigmoid", "mse"),
     ("relu", "identity", "bce_with_logits"),
@@ -32,6 +33,8 @@ def _targets(loss: str, rng, n: int, k: int, dtype):
         return (rng.random((n, k)) < 0.5).astype(dtype)
     if loss == "cross_entropy":
         return rng.integers(0, k, n)
+    if loss == "cross_entropy_onehot":
+        return np.eye(k, dtype=dtype)[rng.integers(0, k, n)]
     return rng.standard_normal((n, k)).astype(dtype)
 
 
@@ -55,7 +58,7 @@ def _step(net, loss, x, y, lr=0.05):
 @pytest.mark.parametrize("f,g,loss_name", CASES)
 def test_fast_path_matches_plain_path(rng, f, g, loss_name, dtype):
     fast, plain = _pair(f, g, dtype)
-    loss = make_loss(loss_name)
+    loss = make_loss(loss_name.removesuffix("_onehot"))
     tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
     for _ in range(4):
         x = rng.standard_normal((7, 5)).astype(dtype)
@@ -519,3 +522,102 @@ def test_backward_loss_zero_grad_zeroes_when_the_backward_fails(rng):
         net.backward_loss(make_loss("mse"), rng.standard_normal((5, 2)), zero_grad=True)
     for key, grad in net.grads.items():
         assert not grad.any(), key
+
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("targets", ["int64", "int32", "uint8", "onehot", "soft"])
+def test_fast_cross_entropy_matches_the_checked_path_and_stays_finite(rng, dtype, targets, monkeypatch):
+    """Softmax + cross-entropy into the plan's buffer: J and every gradient as the checked
+    path gives them, for indices of any integer dtype, one-hot and probability rows, and for
+    logits of order 1e3 (p underflows to 0 off the arg max; J stays finite)."""
+    from handgrad import functional as F
+
+    calls = []
+    fused_into = F.cross_entropy_with_logits_into
+    monkeypatch.setattr(F, "cross_entropy_with_logits_into", lambda *a: calls.append(1) or fused_into(*a))
+    k = 4
+    fast = MLP(5, [6], k, f="relu", g="softmax", seed=2, dtype=dtype)
+    fast.layers[2].params["W"][...] *= 300.0  # logits of order 1e3
+    plain = copy.deepcopy(fast)
+    plain.fast_path = False
+    loss = make_loss("cross_entropy")
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for _ in range(3):
+        x = rng.standard_normal((9, 5)).astype(dtype)
+        labels = rng.integers(0, k, 9)
+        if targets == "onehot":
+            y = np.eye(k, dtype=dtype)[labels]
+        elif targets == "soft":
+            y = rng.dirichlet(np.ones(k), 9).astype(dtype)
+            y /= y.sum(axis=1, keepdims=True)
+        else:
+            y = labels.astype(targets)
+        Ja, _, ga = _step(fast, loss, x, y, lr=1e-9)
+        Jb, _, gb = _step(plain, loss, x, y, lr=1e-9)
+        assert np.isfinite(Ja)
+        np.testing.assert_allclose(Ja, Jb, **tol)
+        for key in gb:
+            np.testing.assert_allclose(ga[key], gb[key], err_msg=key, **tol)
+    assert len(calls) == 3  # the fast fused path ran on every pass (the first builds the plan and uses it)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.array([0, 1, 4, 2]), "target 4 is out of range for 4 classes"),
+    (np.array([0, -1, 2, 2]), "target -1 is out of range"),
+    (np.array([0.0, 1.5, 2.0, 3.0]), "must be integer class indices"),
+    (np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1], [1, 0, 0, 0]], np.float32), "rows must sum to 1; row 2 sums to 2"),
+    (np.array([[1, 0, 0, 0], [0, 2, -1, 0], [0, 0, 1, 0], [1, 0, 0, 0]], np.float32), "y"),
+    (np.array([0, 1, 2]), "got 3 targets for 4 rows"),
+])
+def test_fast_cross_entropy_rejects_bad_targets_as_the_checked_path_does(rng, bad, message):
+    net = MLP(3, [5], 4, g="softmax", seed=0)
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    for _ in range(2):  # the second pass runs the plan
+        net.forward(x)
+        with pytest.raises(ValueError, match=message):
+            net.backward_loss(make_loss("cross_entropy"), bad)
+    assert net._last_plan is not None
+
+
+def test_fast_cross_entropy_leaves_non_finite_logits_to_the_checked_path(rng):
+    """An inf logit: the fast path hands over, so J is what the checked path computes."""
+    fast = MLP(3, [5], 4, g="softmax", seed=0, dtype=np.float64)
+    plain = copy.deepcopy(fast)
+    plain.fast_path = False
+    x = rng.standard_normal((4, 3))
+    y = np.array([0, 1, 2, 3])
+    fast.forward(x)
+    for net in (fast, plain):
+        net.layers[2].params["b"][1] = np.inf
+    with np.errstate(all="ignore"):
+        Ja = fast.forward(x), fast.backward_loss(make_loss("cross_entropy"), y)
+        Jb = plain.forward(x), plain.backward_loss(make_loss("cross_entropy"), y)
+    np.testing.assert_array_equal(Ja[1], Jb[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_softmax_is_the_plain_softmax_value_for_value(dtype):
+    """Softmax on the fast path: the plain path's max-shift, exp and division, bit for bit,
+    and its rule for rows holding inf or NaN; β ≠ 1 runs the plain pass."""
+    from handgrad import Softmax
+
+    rows = [[-1e4, 0.0, 1e4], [1.0, 2.0, 3.0], [88.0, 89.0, -104.0], [np.inf, 0.0, 1.0], [np.nan, 0.0, 1.0],
+            [-np.inf, -np.inf, -np.inf]]
+    for beta in (1.0, 2.5):
+        x = np.array(rows, dtype)
+        with np.errstate(all="ignore"):
+            expected = Softmax(beta).forward(x)
+            layer = Softmax(beta)
+            ws = Workspace(x.shape, x.shape, np.dtype(dtype), first=True, fresh=True, inplace=False)
+            layer.fast_prepare(ws)
+            for _ in range(2):  # buffers reused
+                y = layer.fast_forward(x, ws)
+                assert y.dtype == dtype
+                np.testing.assert_array_equal(y, expected)
+            if dtype == np.float64:  # and inside a network's plan
+                net = Sequential(Softmax(beta))
+                for _ in range(2):
+                    np.testing.assert_array_equal(net.forward(x), expected)
+                    np.testing.assert_array_equal(net.forward(x[1:3]), expected[1:3])
+                assert net._last_plan is not None

@@ -909,6 +909,41 @@ class Softmax(Layer):
     def backward(self, dJ_dy: Array) -> Array:
         return F.softmax_backward(dJ_dy, self._require_cache(), self.beta)
 
+    def fast_prepare(self, ws):
+        ws.prepare_output()
+        ws.kernels = self._fast_kernels(ws)
+
+    def _fast_kernels(self, ws):
+        layer = self
+        n = ws.shape_in[0]
+        row_max, row_sum = ws.buffer("row_max", (n, 1)), ws.buffer("row_sum", (n, 1))
+        fresh, shape, dtype, out_buf = ws.fresh, ws.shape_out, ws.dtype, ws.out
+
+        def forward(x):
+            """y = e / Σ_j e_j with e = exp(x - max_j x_j): the plain path's operations, into
+            buffers (x itself is left as it is: a fused cross-entropy reads it)."""
+            if layer.beta != 1.0:
+                return layer.forward(x)
+            np.maximum.reduce(x, axis=1, keepdims=True, out=row_max)
+            if not math.isfinite(np.add.reduce(row_max, axis=None)):
+                return layer.forward(x)  # a row with inf or NaN: the plain path's rule for it
+            y = np.subtract(x, row_max, out=np.empty(shape, dtype) if fresh else out_buf)
+            np.exp(y, out=y)
+            np.divide(y, np.add.reduce(y, axis=1, keepdims=True, out=row_sum), out=y)
+            layer.cache = y
+            return y
+
+        def backward(dJ_dy, need_input_grad=True):
+            return layer.backward(dJ_dy)  # (a fused cross-entropy bypasses it)
+
+        return forward, backward
+
+    def fast_forward(self, x, ws):
+        return ws.kernels[0](x)
+
+    def fast_backward(self, dJ_dy, ws, need_input_grad=True):
+        return ws.kernels[1](dJ_dy, need_input_grad)
+
     def jacobian(self, x: Array) -> Array:
         x = as_array(x, "x")
         return F.softmax_jacobian(F.softmax(x, self.beta), self.beta)

@@ -38,7 +38,7 @@ from .layers import (
     make_rng,
     resolve_dtype,
 )
-from .losses import LOSSES, BCELoss, Loss, MSELoss, SquaredErrorLoss, make_loss
+from .losses import LOSSES, BCELoss, CrossEntropyLoss, Loss, MSELoss, SquaredErrorLoss, make_loss
 
 Array = Any
 _BUILTIN_LAYERS = frozenset(LAYER_TYPES.values())
@@ -102,6 +102,14 @@ class Plan:
             self.updates = [(layer, layer._packed, (layer._packed[0].size, *layer._packed_ptrs[:2]))
                             for layer in self.trainable]
         return True
+
+    def index_buffers(self, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(0, K, 2K, ..., (N-1)K) and scratch for N flat int64 indices into an (N, K) array."""
+        starts = self.buffers.get("row_starts")
+        if starts is None:  # (N, K) is the plan's output shape: built once
+            starts = self.buffers["row_starts"] = np.arange(0, n * k, k, dtype=np.int64)
+            self.buffers["flat_index"] = np.empty(n, np.int64)
+        return starts, self.buffers["flat_index"]
 
     def buffer(self, name: str, shape: tuple) -> np.ndarray:
         buf = self.buffers.get(name)
@@ -367,15 +375,18 @@ class Sequential:
         return J
 
     def _loss_fast(self, plan: Plan, loss: Any, y: np.ndarray, input_grad: bool) -> Any:
-        """MSE, squared error and sigmoid + BCE straight into a reused gradient buffer.
+        """MSE, squared error, sigmoid + BCE and softmax + cross-entropy straight into a reused
+        gradient buffer.
 
         Returns J, or None to take the checked path (another loss, another shape or dtype,
         or targets that the checked path must reject with its message).
         """
         y_hat, kind = self._last_output, type(loss)
+        g = plan.dJ_dout
+        if kind is CrossEntropyLoss and self.fused_pair(loss):
+            return self._cross_entropy_fast(plan, y, input_grad)
         if y.shape != y_hat.shape or y.dtype != plan.dtype:
             return None
-        g = plan.dJ_dout
         if kind is MSELoss:
             J, last = F.mse_into(y, y_hat, g, plan.two_over_numel), len(self.layers) - 1
         elif kind is SquaredErrorLoss:
@@ -389,6 +400,33 @@ class Sequential:
         else:
             return None
         self._backward_fast(plan, last, g, input_grad)
+        return J
+
+    def _cross_entropy_fast(self, plan: Plan, y: np.ndarray, input_grad: bool) -> Any:
+        """Softmax + cross-entropy: dJ/dz = (p - y)/N into the plan's buffer, for class indices
+        (N,) or one-hot rows (N, K) that pass the checked path's tests (else None: that path
+        names what is wrong; also when J is not finite, so that it reports the same)."""
+        p, z = self._last_output, self._last_input
+        n, k = p.shape
+        if y.ndim == 1 and y.shape[0] == n and y.dtype.kind in "iu":
+            if not (y.min() >= 0 and y.max() < k):
+                return None
+            labels, onehot = y, None
+        elif y.shape == p.shape and y.dtype == plan.dtype:
+            if not (y.min() >= 0.0 and y.max() <= 1.0):
+                return None
+            if np.maximum.reduce(np.abs(np.add.reduce(y, axis=1) - 1.0)) > 1e-6 + 1e-5:  # rows sum to 1 (allclose)
+                return None
+            labels, onehot = None, y
+        else:
+            return None
+        g = plan.dJ_dout
+        row_starts, flat_index = plan.index_buffers(n, k)
+        J = F.cross_entropy_with_logits_into(labels, onehot, z, p, g, row_starts, flat_index)
+        if not math.isfinite(J):
+            return None
+        self.layers[-1].cache = None  # the output layer is bypassed by the fused gradient
+        self._backward_fast(plan, len(self.layers) - 2, g, input_grad)
         return J
 
     def zero_grad(self) -> None:
