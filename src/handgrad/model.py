@@ -408,6 +408,8 @@ class Sequential:
         names what is wrong; also when J is not finite, so that it reports the same)."""
         p, z = self._last_output, self._last_input
         n, k = p.shape
+        if k < 2:
+            return None  # the checked path explains that cross-entropy needs two classes or more
         if y.ndim == 1 and y.shape[0] == n and y.dtype.kind in "iu":
             if not (y.min() >= 0 and y.max() < k):
                 return None
