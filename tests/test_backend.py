@@ -99,3 +99,42 @@ def test_numpy_input_to_a_torch_network_is_converted(rng):
     assert isinstance(y, torch.Tensor) and y.dtype == torch.float64
     np.testing.assert_allclose(y.numpy(), net(torch.tensor(x)).numpy(), rtol=1e-15)
     assert net([[0.0, 1.0, 2.0]]).shape == (1, 2)
+
+
+def test_erf_without_scipy_matches_math_erf():
+    """erf from NumPy alone (the core install): within 4e-16 of math.erf from -8 to 8, exact
+    limits, odd, NaN kept, float32 in gives float32 out."""
+    import math
+
+    from handgrad.backend import erf_numpy
+
+    x = np.concatenate([np.linspace(-8, 8, 40001), [0.0, -0.0, 1e-300, 5.99999, 6.0, 6.0001, 1 / 32, 27.0]])
+    expected = np.array([math.erf(v) for v in x])
+    np.testing.assert_allclose(erf_numpy(x), expected, rtol=5e-15, atol=4e-16)
+    np.testing.assert_array_equal(erf_numpy(np.array([np.inf, -np.inf])), [1.0, -1.0])
+    np.testing.assert_array_equal(erf_numpy(-x), -erf_numpy(x))
+    assert np.signbit(erf_numpy(np.array([-0.0]))[0])
+    assert np.isnan(erf_numpy(np.array([1.0, np.nan]))).tolist() == [False, True]
+    y32 = erf_numpy(x.astype(np.float32))
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(y32, expected.astype(np.float32), rtol=1e-6, atol=1e-7)
+
+
+def test_gelu_without_scipy_matches_pytorch(monkeypatch):
+    """With SciPy missing, exact GELU and its derivative still agree with PyTorch in float64."""
+    import sys
+
+    torch = pytest.importorskip("torch")
+    from handgrad import GELU
+
+    monkeypatch.setitem(sys.modules, "scipy.special", None)  # import scipy.special -> ImportError
+    x = np.linspace(-9, 9, 1001)
+    layer = GELU()
+    y = layer.forward(x)
+    g = np.cos(x)
+    dx = layer.backward(g)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.gelu(xt)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-13, atol=1e-15)
