@@ -622,3 +622,26 @@ def test_fast_softmax_is_the_plain_softmax_value_for_value(dtype):
                     np.testing.assert_array_equal(net.forward(x), expected)
                     np.testing.assert_array_equal(net.forward(x[1:3]), expected[1:3])
                 assert net._last_plan is not None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("negative_slope, scale", [(0.01, 1.0), (0.2, 3.0), (0.0, 1.0), (1.0, 1.0), (2.5, 1.0)])
+def test_fast_leaky_relu_is_the_plain_one_value_for_value(rng, dtype, negative_slope, scale):
+    """LeakyReLU on the fast path: x or α·x (times c) and dJ/dx = c·dJ/dy ⊙ (1 or α), bit for
+    bit, at 0, ±inf and NaN too; α > 1 runs the plain pair."""
+    from handgrad import LeakyReLU
+
+    row = [-np.inf, -3.0, -1e-8, -0.0, 0.0, 1e-8, 2.0, np.inf, np.nan]
+    x = np.array([row, row[::-1]], dtype)
+    g = np.linspace(-1, 1, x.size).reshape(x.shape).astype(dtype)
+    with np.errstate(invalid="ignore"):
+        plain = LeakyReLU(negative_slope, scale)
+        y_plain, dx_plain = plain.forward(x), plain.backward(g)
+        layer = LeakyReLU(negative_slope, scale)
+        ws = Workspace(x.shape, x.shape, np.dtype(dtype), first=True, fresh=True, inplace=False)
+        layer.fast_prepare(ws)
+        assert (ws.kernels is not None) == (negative_slope <= 1.0)
+        for _ in range(2):  # buffers reused
+            np.testing.assert_array_equal(layer.fast_forward(x, ws), y_plain)
+            np.testing.assert_array_equal(layer.fast_backward(g, ws), dx_plain)
+            np.testing.assert_array_equal(layer.backward(g), dx_plain)  # the plain backward after a fast forward

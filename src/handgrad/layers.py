@@ -708,6 +708,48 @@ class LeakyReLU(Activation):
     def _backward(self, dJ_dy, x):
         return F.leaky_relu_backward(dJ_dy, x, self.negative_slope)
 
+    fast_inplace = True
+
+    def fast_prepare(self, ws):
+        if self.negative_slope > 1.0:
+            return  # the plain pair: max(1[x > 0], α) below is the slope only for α ≤ 1
+        ws.prepare_output()
+        ws.mask = np.empty(ws.shape_in, ws.dtype)  # 1[x > 0]
+        ws.slope = np.empty(ws.shape_in, ws.dtype)  # 1 or α
+        ws.zeros = np.full(ws.shape_in, self.negative_slope, ws.dtype)  # α everywhere (an array: see ReLU)
+        ws.scale_value = self.scale
+        if self.scale != 1.0:
+            ws.scale = np.array(self.scale, ws.dtype)
+        ws.kernels = self._fast_kernels(ws)
+
+    def _fast_kernels(self, ws):
+        layer, scale_value, alpha, c = self, ws.scale_value, self.negative_slope, ws.scale
+        zero, alphas, mask, slope = ws.zero, ws.zeros, ws.mask, ws.slope
+        fresh, inplace, first, shape, dtype, out_buf = ws.fresh, ws.inplace, ws.first, ws.shape_out, ws.dtype, ws.out
+
+        def forward(x):
+            """y = c·x·s with the slope s = 1 where x > 0, else α: the plain path's x or α·x."""
+            if layer.scale != scale_value or layer.negative_slope != alpha:
+                raise StalePlanError
+            np.greater(x, zero, out=mask)
+            layer.cache = mask  # 1[x > 0] reads the same as x through the plain backward's x > 0
+            np.maximum(mask, alphas, out=slope)
+            y = np.multiply(x, slope, out=np.empty(shape, dtype) if fresh else (x if inplace else out_buf))
+            return y if c is None else np.multiply(y, c, out=y)
+
+        def backward(dJ_dy, need_input_grad=True):
+            """dJ/dx = (c·dJ/dy) ⊙ s, in place over dJ/dy."""
+            g = np.multiply(dJ_dy, c, out=np.empty(shape, dtype) if first else dJ_dy) if c is not None else dJ_dy
+            return np.multiply(g, slope, out=np.empty(shape, dtype) if first and c is None else g)
+
+        return forward, backward
+
+    def fast_forward(self, x, ws):
+        return ws.kernels[0](x) if ws.kernels else self.forward(x)
+
+    def fast_backward(self, dJ_dy, ws, need_input_grad=True):
+        return ws.kernels[1](dJ_dy, need_input_grad) if ws.kernels else self.backward(dJ_dy)
+
     def _derivative(self, x):
         return F.leaky_relu_derivative(x, self.negative_slope)
 
