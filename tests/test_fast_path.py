@@ -645,3 +645,22 @@ def test_fast_leaky_relu_is_the_plain_one_value_for_value(rng, dtype, negative_s
             np.testing.assert_array_equal(layer.fast_forward(x, ws), y_plain)
             np.testing.assert_array_equal(layer.fast_backward(g, ws), dx_plain)
             np.testing.assert_array_equal(layer.backward(g), dx_plain)  # the plain backward after a fast forward
+
+
+def test_fast_cross_entropy_keeps_small_losses_exact_beside_large_logits(rng):
+    """Logits of order 1e4 with every sample right by a small margin: J is small and is formed
+    row by row, so float32 gives it to its own precision, not to that of Σ of the 1e4s."""
+    net = MLP(2, [3], 3, f="identity", g="softmax", seed=0, dtype=np.float32)
+    net.layers[2].params["W"][...] = 0.0
+    net.layers[2].params["b"][...] = [1e4, 1e4 - 3.0, 1e4 - 5.0]  # logits (1e4, 1e4 - 3, 1e4 - 5) for every row
+    plain = copy.deepcopy(net)
+    plain.fast_path = False
+    x = rng.standard_normal((64, 2)).astype(np.float32)
+    y = np.zeros(64, np.int64)
+    expected = np.log1p(np.exp(-3.0) + np.exp(-5.0))  # the exact J, ≈ 0.0543
+    for _ in range(2):
+        net.forward(x)
+        J = net.backward_loss(make_loss("cross_entropy"), y)
+    plain.forward(x)
+    J_plain = plain.backward_loss(make_loss("cross_entropy"), y)
+    assert abs(J - expected) < 1e-6 and abs(J_plain - expected) < 1e-6

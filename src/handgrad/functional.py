@@ -379,28 +379,34 @@ def bce_with_logits_into(y: np.ndarray, z: np.ndarray, p: np.ndarray, dJ_dz: np.
 
 def cross_entropy_with_logits_into(labels: np.ndarray | None, onehot: np.ndarray | None, z: np.ndarray,
                                    p: np.ndarray, dJ_dz: np.ndarray, row_starts: np.ndarray,
-                                   flat_index: np.ndarray) -> Any:
+                                   flat_index: np.ndarray, scratch: np.ndarray) -> Any:
     """Softmax + cross-entropy from the logits z (N, K), with p = softmax(z) already computed
     by the forward pass; targets as class indices ``labels`` (N,) or rows ``onehot`` (N, K).
 
-    J = (1/N) Σ_n [log Σ_k e^{z_nk} - Σ_k y_nk z_nk], with log Σ_k e^{z_nk} = m_n + log s_n
-    (m_n = max_k z_nk, s_n = Σ_k e^{z_nk - m_n}). The forward's p holds e^0/s_n = 1/s_n at the
-    arg max, so log s_n = -log max_k p_nk: s_n ∈ [1, K] never under- or overflows.
+    J = (1/N) Σ_n Σ_k y_nk (log Σ_j e^{z_nj} - z_nk), with log Σ_j e^{z_nj} = m_n + log s_n
+    (m_n = max_j z_nj, s_n = Σ_j e^{z_nj - m_n}). The forward's p holds e^0/s_n = 1/s_n at the
+    arg max, so log s_n = -log max_k p_nk: s_n ∈ [1, K] never under- or overflows. Each
+    term is formed as (m_n - z_nk) + log s_n, per row (per entry for target rows) before
+    summing, so large logits cancel exactly where the target is the arg max and never across
+    the batch.
     dJ/dz = (p - y)/N, the 1/N folded in, written into dJ_dz. ``row_starts`` holds n·K for each
     row n and ``flat_index`` is scratch, both (N,) int64: the targets' positions in the
-    flattened (N, K) arrays.
+    flattened (N, K) arrays; ``scratch`` is (N, K) of z's dtype.
     """
-    n, k = z.shape
-    log_normaliser = np.add.reduce(np.maximum.reduce(z, axis=1))  # Σ_n m_n ...
-    log_normaliser -= np.add.reduce(np.log(np.maximum.reduce(p, axis=1)))  # ... + Σ_n log s_n
+    n = z.shape[0]
+    row_max = np.maximum.reduce(z, axis=1)  # m_n
+    minus_log_s = np.log(np.maximum.reduce(p, axis=1))  # log(1/s_n) = -log s_n
     np.copyto(dJ_dz, p)
     if labels is not None:
         np.add(row_starts, labels, out=flat_index, casting="unsafe")  # row n's target: n·K + y_n
+        terms = np.subtract(row_max, z.reshape(-1)[flat_index], out=row_max)  # m_n - z_ny first: exact near 0
+        J = np.add.reduce(np.subtract(terms, minus_log_s, out=terms)) / n
         flat = dJ_dz.reshape(-1)
-        J = (log_normaliser - np.add.reduce(z.reshape(-1)[flat_index])) / n
         flat[flat_index] -= 1.0
     else:
-        J = (log_normaliser - vdot(onehot, z)) / n
+        np.subtract(row_max[:, None], z, out=scratch)  # m_n - z_nk, then + log s_n: -log softmax(z)
+        np.subtract(scratch, minus_log_s[:, None], out=scratch)
+        J = vdot(onehot, scratch) / n
         dJ_dz -= onehot
     np.multiply(dJ_dz, 1.0 / n, out=dJ_dz)
     return J

@@ -424,7 +424,8 @@ class Sequential:
             return None
         g = plan.dJ_dout
         row_starts, flat_index = plan.index_buffers(n, k)
-        J = F.cross_entropy_with_logits_into(labels, onehot, z, p, g, row_starts, flat_index)
+        J = F.cross_entropy_with_logits_into(labels, onehot, z, p, g, row_starts, flat_index,
+                                             plan.buffer("scratch", p.shape))
         if not math.isfinite(J):
             return None
         self.layers[-1].cache = None  # the output layer is bypassed by the fused gradient
