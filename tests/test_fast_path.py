@@ -664,3 +664,41 @@ def test_fast_cross_entropy_keeps_small_losses_exact_beside_large_logits(rng):
     plain.forward(x)
     J_plain = plain.backward_loss(make_loss("cross_entropy"), y)
     assert abs(J - expected) < 1e-6 and abs(J_plain - expected) < 1e-6
+
+
+def test_an_mlp_keeps_all_its_parameters_in_one_array_and_updates_them_in_one_call(rng):
+    """MLP packs every Linear's (W, b) into one flat θ (and dJ/dθ), so plain SGD is one BLAS
+    call; the update equals θ - lr·g entry by entry, and a deep copy gets storage of its own."""
+    from handgrad import functional as F
+
+    net = MLP(5, [7, 6], 3, seed=0, dtype=np.float32)
+    thetas = [layer.packed()[0] for layer in net.layers if isinstance(layer, Linear)]
+    assert len({id(t.base) for t in thetas}) == 1 and thetas[0].base.size == sum(t.size for t in thetas)
+    x, y = rng.standard_normal((4, 5)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+    net.forward(x)
+    net.backward_loss(make_loss("mse"), y, zero_grad=True)
+    before = {k: v.copy() for k, v in net.params.items()}
+    grads = {k: v.copy() for k, v in net.grads.items()}
+    net.sgd_step(0.1)
+    if F.blas_axpy(np.dtype(np.float32)) is not None:
+        assert len(net._plan.update_calls) == 1
+    for key, theta in net.params.items():
+        np.testing.assert_allclose(theta, before[key] - np.float32(0.1) * grads["dJ_d" + key], rtol=2e-7, atol=1e-8)
+    twin = copy.deepcopy(net)
+    assert not np.shares_memory(twin.layers[0].params["W"], net.layers[0].params["W"])
+    twin.train_step(x, y, "mse", 0.1)
+    net.train_step(x, y, "mse", 0.1)
+    for key, theta in net.params.items():
+        np.testing.assert_array_equal(twin.params[key], theta, err_msg=key)
+
+
+def test_sequential_of_separate_linears_updates_each_one(rng):
+    """Layers made by the caller keep their own storage (the caller may hold their arrays)."""
+    first, second = Linear(4, 6, seed=1), Linear(6, 2, seed=2)
+    W1 = first.params["W"]
+    net = Sequential(first, ReLU(), second)
+    assert net.layers[0].params["W"] is W1
+    x, y = rng.standard_normal((5, 4)).astype(np.float32), rng.standard_normal((5, 2)).astype(np.float32)
+    before = W1.copy()
+    net.train_step(x, y, "mse", 0.1)
+    assert not np.array_equal(W1, before)  # the caller's array is the one trained

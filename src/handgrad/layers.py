@@ -267,11 +267,12 @@ class Linear(Layer):
             self.grads["dJ_db"] = self.backend.zeros(b.shape, self.dtype)
         self._pack()
 
-    def _pack(self) -> None:
+    def _pack(self, storage: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """NumPy storage: W and b are consecutive blocks of one flat array (and dJ/dW, dJ/db of
         another), each still C-contiguous in its usual shape, so one fill zeroes both
         gradients and one in-place update covers both parameters. Other backends keep
-        separate arrays."""
+        separate arrays. ``storage``: two flat arrays of the right size and dtype to use
+        instead of new ones (a network packing all its layers together)."""
         self._packed = None
         arrays = [self.params["W"], self.grads["dJ_dW"], self.params.get("b"), self.grads.get("dJ_db")]
         present = [a for a in arrays if a is not None]
@@ -280,7 +281,10 @@ class Linear(Layer):
         W = arrays[0]
         n_W = self.out_features * self.in_features
         size = n_W + (self.out_features if arrays[2] is not None else 0)
-        flat, flat_grad = np.empty(size, W.dtype), np.empty(size, W.dtype)
+        if storage is not None and storage[0].shape == storage[1].shape == (size,) and storage[0].dtype == W.dtype:
+            flat, flat_grad = storage
+        else:
+            flat, flat_grad = np.empty(size, W.dtype), np.empty(size, W.dtype)
         views = []
         for store, key, buf in ((self.params, "W", flat), (self.grads, "dJ_dW", flat_grad),
                                 (self.params, "b", flat), (self.grads, "dJ_db", flat_grad)):

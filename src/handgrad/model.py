@@ -57,7 +57,7 @@ class Plan:
     """
 
     __slots__ = ("x_shape", "dtype", "layers", "workspaces", "shapes", "buffers", "dJ_dout", "forwards",
-                 "backwards", "trainable", "updates", "axpy", "two_over_numel")
+                 "backwards", "trainable", "updates", "update_calls", "axpy", "two_over_numel")
 
     def __init__(self, layers: list[Layer], x_shape: tuple, dtype: np.dtype) -> None:
         self.x_shape, self.dtype, self.layers = x_shape, dtype, list(layers)
@@ -80,7 +80,8 @@ class Plan:
         self.forwards: list = []
         self.backwards: list = []
         self.trainable = [layer for layer in layers if layer.grads]  # the Linears
-        self.updates: list | None = None  # per Linear: (layer, its packed arrays, (size, θ address, dJ/dθ address))
+        self.updates: list | None = None  # per Linear: (layer, its packed arrays), checked before an update
+        self.update_calls: list = []  # (size, θ address, dJ/dθ address): one per run of adjacent Linears
         self.two_over_numel = np.array(2.0 / math.prod(shapes[-1]), dtype)  # the MSE gradient's 2/(N·K)
 
     def bind(self) -> bool:
@@ -98,9 +99,10 @@ class Plan:
             self.forwards.append(forward)
             self.backwards.append(backward)
         self.axpy = F.blas_axpy(self.dtype)
-        if self.axpy is not None:  # SGD's θ += (-lr)·dJ/dθ as one BLAS call per Linear
-            self.updates = [(layer, layer._packed, (layer._packed[0].size, *layer._packed_ptrs[:2]))
-                            for layer in self.trainable]
+        if self.axpy is not None:  # SGD's θ += (-lr)·dJ/dθ as BLAS calls over the packed arrays
+            self.updates = [(layer, layer._packed) for layer in self.trainable]
+            self.update_calls = _merged_ranges(
+                [(layer._packed[0].size, *layer._packed_ptrs[:2]) for layer in self.trainable], self.dtype.itemsize)
         return True
 
     def index_buffers(self, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -456,13 +458,12 @@ class Sequential:
             lr = check_positive_float("lr", lr)
         plan = self._plan
         if plan is not None and plan.updates is not None and F.USE_BLAS and plan.layers == self.layers:
-            updates = plan.updates
-            for layer, packed, _ in updates:
+            for layer, packed in plan.updates:
                 if layer.packed() is not packed:  # parameters replaced: the general loop below
                     break
             else:
                 axpy = plan.axpy
-                for _, _, (size, theta_ptr, grad_ptr) in updates:
+                for size, theta_ptr, grad_ptr in plan.update_calls:
                     axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
                 return
         scratch = self.__dict__.get("_scratch")
@@ -581,6 +582,21 @@ class MLP(Sequential):
         self.f_name = _name_of(layers[1]) if hidden else _name_of_spec(f)
         self.g_name = _name_of(layers[-1])
         super().__init__(*layers)
+        self._share_storage()
+
+    def _share_storage(self) -> None:
+        """Pack every Linear's θ = (W, b) -- and dJ/dθ -- into one flat array for the whole
+        network, layer after layer, so that SGD's update is one BLAS call. Only here: the
+        layers were created by this network, so no one holds their old arrays."""
+        linears = [layer for layer in self.layers if isinstance(layer, Linear) and layer.packed() is not None]
+        if len(linears) < 2 or len({layer._packed[0].dtype for layer in linears}) != 1:
+            return
+        dtype, sizes = linears[0]._packed[0].dtype, [layer._packed[0].size for layer in linears]
+        theta, grad = np.empty(sum(sizes), dtype), np.empty(sum(sizes), dtype)
+        start = 0
+        for layer, size in zip(linears, sizes):
+            layer._pack(storage=(theta[start:start + size], grad[start:start + size]))
+            start += size
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(in_features={self.in_features}, hidden_sizes={self.hidden_sizes}, "
@@ -600,6 +616,20 @@ class TwoLayerNet(MLP):
     def __repr__(self) -> str:
         return (f"TwoLayerNet(n={self.in_features}, m={self.hidden_sizes[0]}, K={self.out_features}, "
                 f"f={self.f_name!r}, g={self.g_name!r})")
+
+
+def _merged_ranges(ranges: list[tuple[int, int, int]], itemsize: int) -> list[tuple[int, int, int]]:
+    """(size, θ address, dJ/dθ address) ranges with abutting ones merged: one BLAS call covers
+    two arrays exactly when both θ and dJ/dθ continue where the previous ones end."""
+    merged: list[list[int]] = []
+    for size, theta_ptr, grad_ptr in ranges:
+        if merged:
+            last = merged[-1]
+            if last[1] + last[0] * itemsize == theta_ptr and last[2] + last[0] * itemsize == grad_ptr:
+                last[0] += size
+                continue
+        merged.append([size, theta_ptr, grad_ptr])
+    return [(size, theta_ptr, grad_ptr) for size, theta_ptr, grad_ptr in merged]
 
 
 def _sgd_update(theta: Array, dJ_dtheta: Array, lr: float, scratch: dict) -> None:
