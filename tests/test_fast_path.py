@@ -686,6 +686,9 @@ def test_an_mlp_keeps_all_its_parameters_in_one_array_and_updates_them_in_one_ca
         np.testing.assert_allclose(theta, before[key] - np.float32(0.1) * grads["dJ_d" + key], rtol=2e-7, atol=1e-8)
     twin = copy.deepcopy(net)
     assert not np.shares_memory(twin.layers[0].params["W"], net.layers[0].params["W"])
+    for other in (twin, copy.deepcopy(net).to(dtype=np.float64)):  # a copy or a cast packs its layers together too
+        bases = {id(layer.packed()[0].base) for layer in other.layers if isinstance(layer, Linear)}
+        assert len(bases) == 1 and None not in [layer.packed() for layer in other.layers if isinstance(layer, Linear)]
     twin.train_step(x, y, "mse", 0.1)
     net.train_step(x, y, "mse", 0.1)
     for key, theta in net.params.items():

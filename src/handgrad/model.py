@@ -584,6 +584,15 @@ class MLP(Sequential):
         super().__init__(*layers)
         self._share_storage()
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._share_storage()  # a copy's layers are its own: pack them together again
+
+    def to(self, backend: str | Backend | None = None, dtype: Any = None, device: Any = None) -> MLP:
+        super().to(backend, dtype, device)
+        self._share_storage()  # the layers' arrays were replaced anyway
+        return self
+
     def _share_storage(self) -> None:
         """Pack every Linear's θ = (W, b) -- and dJ/dθ -- into one flat array for the whole
         network, layer after layer, so that SGD's update is one BLAS call. Only here: the
