@@ -175,17 +175,20 @@ def gelu_forward(x: Array, approximate: str = "none") -> tuple[Array, Array]:
     At the infinities the limits hold: gelu(-inf) = 0, gelu(inf) = inf (never 0·inf = NaN)."""
     xp = namespace_of(x)
     xf, inf = _finite_part(xp, x)
+    cdf = None
     if approximate == "tanh":
         xc = xp.clip(xf, -GELU_CLIP, GELU_CLIP)  # beyond it tanh(u) is exactly ±1: no x³ overflow
         u = SQRT_2_OVER_PI * (xc + GELU_TANH_COEF * xc * xc * xc)
         y = 0.5 * xf * (1 + xp.tanh(u))
     else:
-        y = xf * _normal_cdf(xp, xf)
-    return xp.where(inf, xp.where(x > 0, x, xp.zeros_like(x)), y), x
+        cdf = _normal_cdf(xp, xf)
+        y = xf * cdf
+    return xp.where(inf, xp.where(x > 0, x, xp.zeros_like(x)), y), (x, cdf)  # Φ(x) kept for the backward
 
 
-def gelu_derivative(x: Array, approximate: str = "none") -> Array:
-    """Exact: Φ(x) + x φ(x), φ(x) = e^{-x²/2}/√(2π).
+def gelu_derivative(x: Array, approximate: str = "none", cdf: Array | None = None) -> Array:
+    """Exact: Φ(x) + x φ(x), φ(x) = e^{-x²/2}/√(2π) (``cdf``: Φ(x) if already known, with
+    ±inf entries of x counted as 0, as the forward computes it).
     Tanh: ½(1 + t) + ½ x (1 - t²) √(2/π)(1 + 3·0.044715 x²), t = tanh(u).
     The limits are 0 at -inf and 1 at inf."""
     xp = namespace_of(x)
@@ -196,7 +199,7 @@ def gelu_derivative(x: Array, approximate: str = "none") -> Array:
         du_dx = SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_COEF * xc * xc)
         d = 0.5 * (1 + t) + 0.5 * xc * (1 - t * t) * du_dx
     else:
-        d = _normal_cdf(xp, xf) + xc * INV_SQRT_2PI * xp.exp(-0.5 * xc * xc)
+        d = (_normal_cdf(xp, xf) if cdf is None else cdf) + xc * INV_SQRT_2PI * xp.exp(-0.5 * xc * xc)
     one = xp.ones_like(x)
     return xp.where(inf, xp.where(x > 0, one, 0 * one), d)
 
@@ -207,8 +210,10 @@ def _finite_part(xp: Any, x: Array) -> tuple[Array, Array]:
     return xp.where(inf, xp.zeros_like(x), x), inf
 
 
-def gelu_backward(dJ_dy: Array, x: Array, approximate: str = "none") -> Array:
-    return dJ_dy * gelu_derivative(x, approximate)
+def gelu_backward(dJ_dy: Array, cache: Any, approximate: str = "none") -> Array:
+    """dJ/dx = dJ/dy ⊙ gelu'(x); ``cache`` is the forward's (x, Φ(x)) (or x alone)."""
+    x, cdf = cache if isinstance(cache, tuple) else (cache, None)
+    return dJ_dy * gelu_derivative(x, approximate, cdf)
 
 
 def _normal_cdf(xp: Any, x: Array) -> Array:
