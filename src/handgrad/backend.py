@@ -192,6 +192,7 @@ def erf_numpy(x: np.ndarray) -> np.ndarray:
     for n in range(_ERF_TERMS - 2, -1, -1):  # Horner: (((c₈ h + c₇) h + c₆) h ...) + c₀
         y = y * h + coefficients[n]
     y = np.copysign(y, x)
-    if np.isnan(x).any():
-        y = np.where(np.isnan(x), np.nan, y)
+    nan = np.isnan(x)
+    if nan.any():
+        y = np.where(nan, np.nan, y)
     return y.astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)

@@ -345,22 +345,23 @@ def _numel(a: Array) -> int:
 # The same losses and gradients as above, for NumPy arrays, written into a reused
 # buffer; each returns J. ``Sequential.backward_loss`` uses them once shapes are known.
 def mse_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, two_over_numel: Any = None) -> Any:
-    """J = (1/(N·K)) Σ (ŷ - y)², computed as r·r with r = ŷ - y;  dJ/dŷ = 2r/(N·K) into dJ_dy_hat.
+    """J = (1/(N·K)) Σ (ŷ - y)²;  dJ/dŷ = 2(ŷ - y)/(N·K) into dJ_dy_hat.
 
     ``two_over_numel``: 2/(N·K) as a 0-d array of the dtype, if the caller keeps one (a ufunc
     takes it faster than a Python float, with the same float32 rounding)."""
-    r = np.subtract(y_hat, y, out=dJ_dy_hat)
-    J = vdot(r, r) / r.size  # vdot reads r as one flat vector
-    np.multiply(r, 2.0 / r.size if two_over_numel is None else two_over_numel, out=r)
-    return J
+    return _squared_error_into(y, y_hat, dJ_dy_hat, y_hat.size, two_over_numel)
 
 
 def squared_error_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, reduction: str = "sum") -> Any:
     """J = ||y - ŷ||² [/ N];  dJ/dŷ = -2 (y - ŷ) [/ N] = 2 (ŷ - y) [/ N] into dJ_dy_hat."""
-    n = y_hat.shape[0] if reduction == "mean" else 1
+    return _squared_error_into(y, y_hat, dJ_dy_hat, y_hat.shape[0] if reduction == "mean" else 1)
+
+
+def _squared_error_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, n: int, two_over_n: Any = None) -> Any:
+    """J = (r·r)/n with r = ŷ - y (vdot reads r as one flat vector); dJ/dŷ = (2/n) r, in place of r."""
     r = np.subtract(y_hat, y, out=dJ_dy_hat)
     J = vdot(r, r) / n
-    np.multiply(r, 2.0 / n, out=r)
+    np.multiply(r, 2.0 / n if two_over_n is None else two_over_n, out=r)
     return J
 
 

@@ -151,13 +151,14 @@ class Layer:
     keeps_output = False  # its cache holds its own output (then the next layer must not overwrite it)
 
     def fast_prepare(self, ws: Workspace) -> None:
-        """Allocate the buffers ``fast_forward``/``fast_backward`` use (once per batch shape)."""
+        """Allocate the buffers ``fast_forward``/``fast_backward`` use (once per batch shape),
+        and bind the layer's kernels to them (``ws.kernels``) where it has some."""
 
     def fast_forward(self, x: np.ndarray, ws: Workspace) -> np.ndarray:
-        return self.forward(x)
+        return ws.kernels[0](x) if ws.kernels is not None else self.forward(x)
 
     def fast_backward(self, dJ_dy: np.ndarray, ws: Workspace, need_input_grad: bool = True) -> np.ndarray | None:
-        return self.backward(dJ_dy)
+        return ws.kernels[1](dJ_dy, need_input_grad) if ws.kernels is not None else self.backward(dJ_dy)
 
     def fast_kernels(self, ws: Workspace) -> tuple:
         """``(forward(x), backward(dJ_dy, need_input_grad))`` for a prepared workspace: the
@@ -443,12 +444,6 @@ class Linear(Layer):
 
         return forward, backward
 
-    def fast_forward(self, x: np.ndarray, ws: Workspace) -> np.ndarray:
-        return ws.kernels[0](x)
-
-    def fast_backward(self, dJ_dz: np.ndarray, ws: Workspace, need_input_grad: bool = True) -> np.ndarray | None:
-        return ws.kernels[1](dJ_dz, need_input_grad)
-
     def workspace_refs(self, dtype: np.dtype) -> tuple | None:
         """The arrays a fast workspace reads, (W, dJ_dW, b, dJ_db), or None when the
         parameters are not stored packed with this dtype."""
@@ -596,13 +591,13 @@ class Identity(Activation):
         ws.kernels = self._fast_kernels(ws)
 
     def _fast_kernels(self, ws):
-        layer, plain = self, self.scale != 1.0
+        layer = self
         hand_on = ws.inplace and not ws.fresh
         fresh, first, shape_out, dtype, out_buf = ws.fresh, ws.first, ws.shape_out, ws.dtype, ws.out
 
         def forward(x):
             """y = x: hand x on when it is private to the network, else copy it."""
-            if plain or layer.scale != 1.0:
+            if layer.scale != 1.0:
                 return layer.forward(x)
             layer.cache = True
             if hand_on:
@@ -612,17 +607,11 @@ class Identity(Activation):
             return out
 
         def backward(dJ_dy, need_input_grad=True):
-            if plain or layer.scale != 1.0:
+            if layer.scale != 1.0:
                 return layer.backward(dJ_dy)
             return dJ_dy.copy() if first else dJ_dy
 
         return forward, backward
-
-    def fast_forward(self, x, ws):
-        return ws.kernels[0](x)
-
-    def fast_backward(self, dJ_dy, ws, need_input_grad=True):
-        return ws.kernels[1](dJ_dy, need_input_grad)
 
     def _derivative(self, x):
         return F.identity_derivative(x)
@@ -679,12 +668,6 @@ class ReLU(Activation):
             return np.multiply(dJ_dy, backward_slope, out=np.empty(shape, dtype) if first else dJ_dy)
 
         return forward, backward
-
-    def fast_forward(self, x, ws):
-        return ws.kernels[0](x)
-
-    def fast_backward(self, dJ_dy, ws, need_input_grad=True):
-        return ws.kernels[1](dJ_dy, need_input_grad)
 
     def _derivative(self, x):
         return F.relu_derivative(x)
@@ -747,12 +730,6 @@ class LeakyReLU(Activation):
             return np.multiply(g, slope, out=np.empty(shape, dtype) if first and c is None else g)
 
         return forward, backward
-
-    def fast_forward(self, x, ws):
-        return ws.kernels[0](x) if ws.kernels else self.forward(x)
-
-    def fast_backward(self, dJ_dy, ws, need_input_grad=True):
-        return ws.kernels[1](dJ_dy, need_input_grad) if ws.kernels else self.backward(dJ_dy)
 
     def _derivative(self, x):
         return F.leaky_relu_derivative(x, self.negative_slope)
@@ -983,12 +960,6 @@ class Softmax(Layer):
             return layer.backward(dJ_dy)  # (a fused cross-entropy bypasses it)
 
         return forward, backward
-
-    def fast_forward(self, x, ws):
-        return ws.kernels[0](x)
-
-    def fast_backward(self, dJ_dy, ws, need_input_grad=True):
-        return ws.kernels[1](dJ_dy, need_input_grad)
 
     def jacobian(self, x: Array) -> Array:
         x = as_array(x, "x")
