@@ -363,7 +363,7 @@ def _substitute(rendered: tuple[str, str], pattern: tuple[str, str], expr: tuple
     return out[0], out[1]
 
 
-def _loss_symbols(ysym: Sym, psym: Sym, zsym: Sym | None = None) -> dict[str, Any]:
+def _loss_symbols(psym: Sym, zsym: Sym | None = None) -> dict[str, Any]:
     syms: dict[str, Any] = {"y": ("y", r"\mathbf{y}"), "p": psym.pair, "N": "N", "K": "K"}
     if zsym is not None:
         syms["z"] = zsym.pair
@@ -405,7 +405,7 @@ def _forward_equations(steps: list[_Step], loss: Loss, logits: bool = False) -> 
                 shape_l += rf",\ {w.latex} \in {_shape(st.dim_out, st.dim_in, fmt='latex')}"
         eqs.append(Equation(f"forward:{st.y.text}", "forward", text, latex, shape, shape_l))
     psym = _loss_step(steps, logits)[0]
-    text, latex = _render(loss.derivation.forward, _loss_symbols(Sym("y", r"\mathbf{y}"), psym))
+    text, latex = _render(loss.derivation.forward, _loss_symbols(psym))
     note = f"the loss reads the logits {psym.text}: {_label(steps[-1].layer)} is folded into it" if logits else ""
     eqs.append(Equation("forward:J", "forward", text, latex, "() a scalar", r"J \in \mathbb{R}", note=note))
     return eqs
@@ -424,7 +424,7 @@ def _composed_equations(steps: list[_Step], loss: Loss, logits: bool = False) ->
         expr = (_rhs(text), _rhs(latex))
     last = steps[-1].y
     eqs = [Equation(f"composed:{last.text}", "composed", f"{last.text} = {expr[0]}", f"{last.latex} = {expr[1]}")]
-    syms = _loss_symbols(Sym("y", r"\mathbf{y}"), last)
+    syms = _loss_symbols(last)
     expr = before_last if logits else expr
     wrapped = (f"({expr[0]})", rf"\left({expr[1]}\right)") if not _atomic(expr[0]) else expr
     syms["p"] = wrapped
@@ -470,7 +470,7 @@ def _backward_equations(steps: list[_Step], loss: Loss, fused: bool,
                         logits: bool = False) -> tuple[list[Equation], list[Equation]]:
     """The batch (matrix) form that ``backward`` computes, and each gradient fully expanded."""
     top = steps[-1].y
-    lsyms = _loss_symbols(Sym("y", r"\mathbf{y}"), top, steps[-1].x)
+    lsyms = _loss_symbols(top, steps[-1].x)
     matrix, expanded = [], []
     if not logits:
         text, latex = _render(loss.derivation.backward, lsyms)
@@ -536,7 +536,7 @@ def _jacobian_equations(steps: list[_Step], loss: Loss, sizes: dict[str, int], l
                             f"{dims} ({nums}) per sample", structure=d.structure, why=d.why))
     top, top_dim = _loss_step(steps, logits)
     lab = _partial(Sym("J", "J"), top)
-    entries = _render(loss.derivation.jacobian, _loss_symbols(Sym("y", r"\mathbf{y}"), top))
+    entries = _render(loss.derivation.jacobian, _loss_symbols(top))
     head = f"{lab.text}  (1 × {top_dim} = 1 × {sizes.get(top_dim, '?')}), a row: the gradient of a scalar"
     head_l = rf"{lab.latex} \in \mathbb{{R}}^{{1 \times {_sub(top_dim)}}}"
     eqs.append(Equation(f"jacobian:{lab.text}", "jacobian", f"{head}\n{entries[0]}", rf"{head_l}: \quad {entries[1]}",
@@ -561,7 +561,7 @@ def derive(net: Any, loss: Any = None, *, at: Any = None, target: Any = None, se
     config = {"layers": [_label(layer) for layer in net.layers], "loss": repr(loss), "sizes": sizes}
     ex = Explanation(title, config, sizes, equations)
     if at is not None and at is not False:
-        _evaluate(ex, net, loss, steps, at=at, target=target, seed=seed, batch=batch, check=check, torch=torch)
+        _evaluate(ex, net, loss, at=at, target=target, seed=seed, batch=batch, check=check, torch=torch)
     return ex
 
 
@@ -649,16 +649,11 @@ def _target(net: Sequential, loss: Loss, target: Any, n_rows: int) -> Any:
     return y
 
 
-def _loss_J(net: Sequential, loss: Loss, x: np.ndarray, y: Any) -> float:
-    y_hat = net.forward(x)
-    if net.fused_pair(loss):
-        return float(loss.fused(y, net._last_input)[0])
-    return float(loss(y, y_hat)[0])
-
-
-def _evaluate(ex: Explanation, net: Sequential, loss: Loss, steps: list[_Step], *, at: Any, target: Any,
+def _evaluate(ex: Explanation, net: Sequential, loss: Loss, *, at: Any, target: Any,
               seed: Any, batch: int, check: bool, torch: bool | None) -> None:
-    net64 = copy64(net)
+    from .gradcheck import float64_copy
+
+    net64 = float64_copy(net)
     steps = _steps(net64)  # every Jacobian and check in float64, whatever the network's own dtype
     x, y, ex.point = _point(net64, loss, at, target, seed, batch)
     vals = [x]
@@ -717,7 +712,7 @@ def _param_grad(st: _Step, key: str, g: np.ndarray, x_in: np.ndarray) -> np.ndar
 def _checks_at(net64: Sequential, loss: Loss, steps: list[_Step], x: np.ndarray, y: Any, vals: list[np.ndarray],
                J: float, grads: dict[str, np.ndarray], jacobians: dict[str, np.ndarray],
                torch: bool | None, logits: bool = False) -> list[Check]:
-    from .gradcheck import check_loss, compare, numerical_gradient
+    from .gradcheck import check_loss, compare, loss_value, numerical_gradient
 
     def add(quantity: str, against: str, analytic: Any, reference: Any, rtol: float, atol: float) -> None:
         c = compare(quantity, analytic, reference, rtol, atol)
@@ -735,7 +730,7 @@ def _checks_at(net64: Sequential, loss: Loss, steps: list[_Step], x: np.ndarray,
         add(name, "handgrad backward", value, backward[name], EXACT_RTOL, 1e-12)
     fd = copy.deepcopy(net64)
     for name, layer, key, _ in fd.parameter_slots():
-        numeric = numerical_gradient(lambda: _loss_J(fd, loss, x, y), layer.params[key])
+        numeric = numerical_gradient(lambda: loss_value(fd, loss, x, y), layer.params[key])
         add(f"dJ/d{name}", "finite differences", grads[f"dJ/d{name}"], numeric, FD_RTOL, FD_ATOL)
     checks.extend(_torch_checks(net64, loss, x, y, grads, torch, logits))
     loss_in = _loss_step(steps, logits)[0].text
@@ -781,11 +776,11 @@ def _torch_checks(net64: Sequential, loss: Loss, x: np.ndarray, y: Any, grads: d
         if want:
             raise ImportError("PyTorch is not installed: pip install 'handgrad[torch]'") from None
         return [Check("gradients", "PyTorch autograd", float("nan"), float("nan"), True, "skipped: PyTorch not installed")]
-    from .gradcheck import compare
+    from .gradcheck import compare, without_last
     from .torch_interop import to_torch, torch_loss
 
     try:
-        tnet = to_torch(Sequential(*copy.deepcopy(net64.layers[:-1])) if logits else net64, dtype=torch.float64)
+        tnet = to_torch(without_last(net64) if logits else net64, dtype=torch.float64)
         fn = torch_loss(loss)
     except ValueError as exc:
         if want:
@@ -1096,10 +1091,6 @@ def draw_target(net: Sequential, loss: Loss, batch: int, rng: np.random.Generato
     if isinstance(loss, CrossEntropyLoss):
         return rng.integers(0, K, batch)
     return rng.standard_normal((batch, K))
-
-
-def copy64(net: Sequential) -> Sequential:
-    return copy.deepcopy(net).to("numpy", np.float64)
 
 
 __all__ = ["DEFAULT_SIZES", "PRESETS", "Check", "Equation", "Explanation", "build_network", "compose_affine",

@@ -122,11 +122,12 @@ def numerical_gradient(f: Callable[[], float], theta: np.ndarray, eps: float = E
     return grad
 
 
-def _as64(net: Any) -> Any:
+def float64_copy(net: Any) -> Any:
+    """A deep copy of the network on NumPy in float64 (the original is left as it is)."""
     return copy.deepcopy(net).to("numpy", np.float64)
 
 
-def _loss_value(net: Any, loss: Any, x: np.ndarray, y: Any) -> float:
+def loss_value(net: Any, loss: Any, x: np.ndarray, y: Any) -> float:
     """J for the current parameters, through the fused path when the network uses it."""
     y_hat = net.forward(x)
     if net.fused_pair(loss):
@@ -144,7 +145,7 @@ def check_network(net: Any, x: Array, y: Array, loss: Any, *, eps: float = EPS, 
     from .losses import make_loss
 
     loss = make_loss(loss)
-    net64 = _as64(net)
+    net64 = float64_copy(net)
     x64 = np.array(to_numpy(x), dtype=np.float64)  # a private copy, never aliased
     y64 = np.array(to_numpy(y), dtype=np.float64 if np.asarray(to_numpy(y)).dtype.kind == "f" else None)
     net64.zero_grad()
@@ -155,11 +156,11 @@ def check_network(net: Any, x: Array, y: Array, loss: Any, *, eps: float = EPS, 
     report = GradcheckReport("central finite differences (float64)", rtol=rtol, atol=atol)
     for name, layer, key, _gkey in net64.parameter_slots():
         theta = layer.params[key]
-        numeric = numerical_gradient(lambda: _loss_value(net64, loss, x64, y64), theta, eps)
+        numeric = numerical_gradient(lambda: loss_value(net64, loss, x64, y64), theta, eps)
         report.comparisons.append(_with_kink_note(compare(f"dJ/d{name}", analytic[f"dJ_d{name}"], numeric, rtol, atol),
                                                   net64, loss, x64, y64, theta, eps))
     if dJ_dx is not None:
-        numeric = numerical_gradient(lambda: _loss_value(net64, loss, x64, y64), x64, eps)
+        numeric = numerical_gradient(lambda: loss_value(net64, loss, x64, y64), x64, eps)
         report.comparisons.append(compare("dJ/dx", dJ_dx, numeric, rtol, atol))
     return report
 
@@ -182,11 +183,11 @@ def _with_kink_note(c: Comparison, net: Any, loss: Any, x: np.ndarray, y: Any, t
         return c
     i, old = c.index, theta[c.index]
     h = eps * max(1.0, abs(old))
-    j0 = _loss_value(net, loss, x, y)
+    j0 = loss_value(net, loss, x, y)
     theta[i] = old + h
-    right = (_loss_value(net, loss, x, y) - j0) / h
+    right = (loss_value(net, loss, x, y) - j0) / h
     theta[i] = old - h
-    left = (j0 - _loss_value(net, loss, x, y)) / h
+    left = (j0 - loss_value(net, loss, x, y)) / h
     theta[i] = old
     if abs(right - left) > 1e-3 * max(1.0, abs(right), abs(left)):
         c.note = f"the point is at a kink: one-sided slopes {left:.6g} and {right:.6g} differ"
@@ -278,7 +279,7 @@ def compare_with_torch(net: Any, x: Array, y: Array, loss: Any, *, dtype: Any = 
 
     tdtype = torch.float64 if dtype == np.float64 else torch.float32
     fused = mine.fused_pair(loss)
-    theirs = to_torch(mine if not fused else _without_last(mine), dtype=tdtype)
+    theirs = to_torch(mine if not fused else without_last(mine), dtype=tdtype)
     xt = torch.tensor(x_np, dtype=tdtype, requires_grad=True)
     out = theirs(xt)
     yt = torch.as_tensor(y_np.astype(np.int64) if y_np.dtype.kind in "iu" else y_np, dtype=None if y_np.dtype.kind in "iu" else tdtype)
@@ -309,7 +310,8 @@ def _fused_torch_loss(loss: Any) -> Any:
     return lambda z, y: TF.cross_entropy(z, y)
 
 
-def _without_last(net: Any) -> Any:
+def without_last(net: Any) -> Any:
+    """A copy of the network without its output layer (its outputs are the logits)."""
     from .model import Sequential
 
     return Sequential(*copy.deepcopy(net.layers[:-1]))

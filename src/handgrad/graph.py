@@ -140,7 +140,7 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
     labelled with its Jacobian, rendered from the layer's derivation record. ``title``
     (say, the model file the network was loaded from) is drawn above the graph.
     """
-    from .explain import Sym, _grad, _label, _param_formula, _partial, _render, _steps
+    from .explain import _grad, _label, _loss_symbols, _param_formula, _partial, _render, _rhs, _steps
     from .losses import make_loss
     from .model import Sequential
 
@@ -177,9 +177,8 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
         g.add_edge("y", "loss", f"({batch}, {widths[-1]})")
         g.add_edge("loss", "J", "()")
         if grad:
-            syms = {"y": "y", "p": top.pair, "N": "N", "K": "K"}
-            g.add_edge("J", top.text, f"{_grad(Sym(top.text, top.latex)).text}\n"
-                       + _render(loss.derivation.backward, syms)[0].split(" = ", 1)[-1], "backward")
+            g.add_edge("J", top.text, f"{_grad(top).text}\n"
+                       + _rhs(_render(loss.derivation.backward, _loss_symbols(top))[0]), "backward")
     return g
 
 

@@ -49,7 +49,9 @@ def _model_path(path: str) -> str:
     """FILE as given, or DIR/model.safetensors when DIR is a 'handgrad train --out' directory."""
     import os
 
-    inner = os.path.join(path, "model.safetensors")
+    from .train import MODEL_FILE
+
+    inner = os.path.join(path, MODEL_FILE)
     return inner if os.path.isdir(path) and os.path.isfile(inner) else path
 
 
@@ -81,14 +83,12 @@ def _network(args: argparse.Namespace, need_loss: bool = True) -> tuple[Any, Any
 
 def _build(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Any:
     from ..cli import UsageError
-    from ..explain import PRESETS, build_network
+    from ..explain import build_network
 
     spec = {"preset": args.preset, "f": args.f, "g": args.g, "loss": args.loss, "n": args.n, "m": args.m,
             "K": args.K, "hidden": args.hidden}
     spec.update(overrides or {})
-    if spec["preset"] is not None and spec["preset"] not in PRESETS:
-        raise UsageError(f"unknown preset {spec['preset']!r}; known: {', '.join(PRESETS)}")
-    try:
+    try:  # an unknown preset, size or name: build_network's message, as a usage error
         return build_network(spec.pop("preset"), seed=args.seed, **spec)
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
