@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import backend_name
+from .backend import backend_name, to_numpy, torch_dtype
 
 
 def check_size(name: str, value: Any) -> int:
@@ -83,8 +83,6 @@ def as_array(x: Any, name: str = "x", dtype: Any = None) -> Any:
 
 def _cast_other(x: Any, kind: str, dtype: Any) -> Any:
     if kind == "torch":
-        from .backend import torch_dtype
-
         tdt = torch_dtype(dtype)
         return x if x.dtype == tdt else x.to(tdt)
     return x.astype(dtype, copy=False)
@@ -130,7 +128,7 @@ def check_2d(x: Any, name: str = "x", what: str = "") -> None:
 
 def check_finite(x: Any, name: str = "X") -> None:
     """Raise ValueError naming the first NaN/inf position of a NumPy array and the count."""
-    arr = np.asarray(x) if isinstance(x, np.ndarray) else _to_np(x)
+    arr = np.asarray(to_numpy(x))
     if arr.dtype.kind in "biu":
         return  # integers are always finite
     if arr.dtype.kind == "f":
@@ -147,12 +145,6 @@ def check_finite(x: Any, name: str = "X") -> None:
     what = "NaN" if np.isnan(value) else "infinity"
     where = f"row {first[0]}, column {first[1]}" if len(first) == 2 else f"index {first}"
     raise ValueError(f"Input {name} contains {what} at {where} ({len(bad)} non-finite value(s) in all)")
-
-
-def _to_np(x: Any) -> np.ndarray:
-    from .backend import to_numpy
-
-    return to_numpy(x)
 
 
 def check_same_shape(y: Any, y_hat: Any, loss: str) -> None:

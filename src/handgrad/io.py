@@ -87,13 +87,12 @@ def _file_mode() -> int:
 
 def check_save_path(path: str | os.PathLike) -> Path:
     """Refuse a directory or a missing parent directory up front; return the path unchanged."""
-    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    _check_path_type(path)
     target = Path(path)
     if str(path) == "" or target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory; give a file path such as DIR/model.safetensors",
                                 str(path))
-    parent = target.parent if str(target.parent) else Path(".")
+    parent = target.parent  # Path("model.safetensors").parent is Path(".")
     if not parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, "parent directory does not exist (it is not created for you)",
                                 str(parent))
@@ -108,7 +107,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     KeyboardInterrupt) removes the temporary file and re-raises; the previous file is untouched.
     """
     target = check_save_path(path)
-    parent = target.parent if str(target.parent) else Path(".")
+    parent = target.parent
     _remove_stale_temps(parent, target.name)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     try:
@@ -144,7 +143,7 @@ def _remove_stale_temps(directory: Path, name: str) -> None:
 
 # ====================================================================== container
 def _sha256(a: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+    return hashlib.sha256(np.ascontiguousarray(a)).hexdigest()  # the array's buffer: no bytes copy
 
 
 def _to_json(obj: Any, what: str) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_positive_float, lookup_name
+from ._checks import check_positive_float, check_size, lookup_name
 from .backend import backend_of, namespace_of, to_numpy
 
 Array = Any
@@ -395,11 +395,7 @@ class StepLR(Schedule):
     name = "step"
 
     def __init__(self, step_size: int, gamma: float = 0.1) -> None:
-        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral):
-            raise TypeError(f"step_size must be a positive int, got {type(step_size).__name__} {step_size!r}")
-        if step_size <= 0:
-            raise ValueError(f"step_size must be a positive int, got {step_size}")
-        self.step_size = int(step_size)
+        self.step_size = check_size("step_size", step_size)
         self.gamma = check_positive_float("gamma", gamma)
 
     def __call__(self, epoch: int) -> float:
@@ -419,11 +415,7 @@ class CosineLR(Schedule):
     name = "cosine"
 
     def __init__(self, epochs: int, min_factor: float = 0.0) -> None:
-        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
-            raise TypeError(f"epochs must be a positive int, got {type(epochs).__name__} {epochs!r}")
-        if epochs <= 0:
-            raise ValueError(f"epochs must be a positive int, got {epochs}")
-        self.epochs = int(epochs)
+        self.epochs = check_size("epochs", epochs)
         self.min_factor = check_positive_float("min_factor", min_factor, allow_zero=True)
         if self.min_factor >= 1.0:
             raise ValueError(f"min_factor must be below 1, got {self.min_factor}")

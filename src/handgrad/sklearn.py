@@ -438,12 +438,12 @@ class _HandgradMLP(BaseEstimator):
         """One minibatch: forward, the core's loss gradient (fused with the output layer),
         backward, the scale to this estimator's loss, the L2 term, the update. Returns J."""
         net, s = self.net_, self._loss_scale
-        net.zero_grad()
         net.forward(xb)
-        J = s * float(net.backward_loss(self._loss, yb))
+        J = s * float(net.backward_loss(self._loss, yb, zero_grad=True))
         n = xb.shape[0]
         grads = []
-        for _, layer, key, gkey in net.parameter_slots():
+        slots = net.parameter_slots()
+        for _, layer, key, gkey in slots:
             grad = layer.grads[gkey]
             if s != 1.0:
                 grad *= s  # ∇(s·J_core) = s·∇J_core
@@ -452,7 +452,7 @@ class _HandgradMLP(BaseEstimator):
                 grad += (alpha / n) * W
                 J += 0.5 * alpha / n * float(np.dot(W.ravel(), W.ravel()))
             grads.append(grad)
-        _check_step_finite(J, [name for name, _, _, _ in net.parameter_slots()], grads)
+        _check_step_finite(J, [name for name, _, _, _ in slots], grads)
         self._optimizer.step(grads)
         return J
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import backend_of, to_numpy
+from .backend import backend_of, to_numpy, torch_dtype
 from .layers import (
     GELU,
     Activation,
@@ -115,10 +115,10 @@ def to_torch(net: Any, dtype: Any = None) -> Any:
 
 
 def _torch_dtype(dtype: Any) -> Any:
-    torch = _torch()
-    if isinstance(dtype, torch.dtype):
+    """A torch dtype as is; anything else through handgrad's dtype rules (float32 or float64)."""
+    if isinstance(dtype, _torch().dtype):
         return dtype
-    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[resolve_dtype(dtype)]
+    return torch_dtype(resolve_dtype(dtype))
 
 
 # ---------------------------------------------------------------------- torch -> handgrad

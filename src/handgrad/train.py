@@ -301,14 +301,16 @@ def _scores(net: Any, loss: Loss, task: str, out: np.ndarray, y: np.ndarray) -> 
     return {"accuracy": M.accuracy(truth, np.argmax(p, axis=1)), "log_loss": M.log_loss(truth, p)}
 
 
+def loss_of_outputs(net: Any, loss: Loss, y: Any, z: Any, out: Any) -> float:
+    """J from the outputs of :func:`_outputs`: the loss training minimises -- from the logits z
+    where the network's output layer and the loss fuse (never double-squashed), else from ŷ."""
+    return float(loss.fused(y, z)[0] if net.fused_pair(loss) else loss(y, out)[0])
+
+
 def _evaluate(net: Any, loss: Loss, task: str, data: _Data) -> dict[str, float]:
     z, out = _outputs(net, data.X)
     y = data.y_np
-    if net.fused_pair(loss):
-        J, _ = loss.fused(y, z)  # the loss training minimises: from the logits, never double-squashed
-    else:
-        J, _ = loss(y, out)
-    record = {"loss": float(J)}
+    record = {"loss": loss_of_outputs(net, loss, y, z, out)}
     if math.isfinite(record["loss"]) and np.isfinite(out).all():
         record.update(_scores(net, loss, task, out, data.y_np))
     return record

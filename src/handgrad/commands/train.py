@@ -300,25 +300,20 @@ class Predictor:
         onehot[np.arange(len(y)), y] = 1
         return onehot
 
-    def objective(self, X: Any, y: Any) -> float:
-        """The training loss J on (X, y), fused exactly as in training where the pair allows."""
-        z = self.inputs(X)
-        layers = self.net.layers
-        for layer in layers[:-1]:
-            z = layer.forward(z)
-        t = self.targets(y)
-        J = self.loss.fused(t, z)[0] if self.net.fused_pair(self.loss) else self.loss(t, layers[-1].forward(z))[0]
-        self.net.clear_cache()
-        return float(J)
-
     def metrics(self, X: Any, y: Any) -> dict[str, Any] | None:
-        """loss and accuracy (and log_loss) for classification; loss, mse, mae and r2 for regression."""
+        """loss and accuracy (and log_loss) for classification; loss, mse, mae and r2 for regression.
+        The loss is the training loss J, fused exactly as in training where the pair allows."""
+        import numpy as np
+
         from .. import metrics as M
+        from ..train import _outputs, loss_of_outputs
 
         if len(y) == 0:
             return None
-        out = self.outputs(X)
-        result: dict[str, Any] = {"n_samples": len(y), "loss": self.objective(X, y)}
+        z, raw = _outputs(self.net, self.inputs(X))  # one pass gives both the logits and ŷ
+        out = np.asarray(raw, dtype=np.float64)
+        loss = loss_of_outputs(self.net, self.loss, self.targets(y), z, raw)
+        result: dict[str, Any] = {"n_samples": len(y), "loss": loss}
         if self.task == "regression":
             pred = self.y_scaler.inverse_transform(out) if self.y_scaler is not None else out
             result.update(mse=M.mse(y, pred), mae=M.mae(y, pred), r2=M.r2(y, pred))
