@@ -27,8 +27,8 @@ EPS = 1e-15  # probability clip for log_loss, so a confident mistake costs -log(
 
 
 def _pair(y_true: Any, y_pred: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(to_numpy(y_true) if not isinstance(y_true, (list, tuple)) else y_true, dtype=np.float64)
-    p = np.asarray(to_numpy(y_pred) if not isinstance(y_pred, (list, tuple)) else y_pred, dtype=np.float64)
+    y = np.asarray(to_numpy(y_true), dtype=np.float64)
+    p = np.asarray(to_numpy(y_pred), dtype=np.float64)
     if y.ndim == 1:
         y = y[:, None]
     if p.ndim == 1:
@@ -68,8 +68,8 @@ def r2(y_true: Any, y_pred: Any) -> float:
 
 def accuracy(labels: Any, predicted: Any) -> float:
     """Fraction of samples whose predicted label equals the true label."""
-    a = np.asarray(to_numpy(labels) if not isinstance(labels, (list, tuple)) else labels)
-    b = np.asarray(to_numpy(predicted) if not isinstance(predicted, (list, tuple)) else predicted)
+    a = np.asarray(to_numpy(labels))
+    b = np.asarray(to_numpy(predicted))
     if a.shape != b.shape:
         raise ValueError(f"accuracy: labels and predictions must have the same shape, got {a.shape} and {b.shape}")
     if a.size == 0:
@@ -83,8 +83,8 @@ def log_loss(labels: Any, proba: Any) -> float:
     ``proba`` is (N, C) with rows summing to 1, or (N,) / (N, 1) holding P(class 1) for a
     binary problem. Probabilities are clipped to [1e-15, 1 - 1e-15].
     """
-    y = np.asarray(to_numpy(labels) if not isinstance(labels, (list, tuple)) else labels).reshape(-1)
-    p = np.asarray(to_numpy(proba) if not isinstance(proba, (list, tuple)) else proba, dtype=np.float64)
+    y = np.asarray(to_numpy(labels)).reshape(-1)
+    p = np.asarray(to_numpy(proba), dtype=np.float64)
     if p.ndim == 1 or (p.ndim == 2 and p.shape[1] == 1):
         p1 = p.reshape(-1)
         p = np.stack([1.0 - p1, p1], axis=1)

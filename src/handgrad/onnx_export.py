@@ -38,7 +38,6 @@ import numpy as np
 from .backend import to_numpy
 from .layers import (
     GELU,
-    Activation,
     Identity,
     LeakyReLU,
     Linear,
@@ -51,7 +50,7 @@ from .layers import (
     Tanh,
     resolve_dtype,
 )
-from .torch_interop import _module_count
+from .torch_interop import _module_count, layer_scales
 
 DEFAULT_OPSET = 21
 MIN_OPSET = 13  # Softmax/LogSoftmax act on one axis from opset 13 on
@@ -124,9 +123,10 @@ def _add_layer(g: _Graph, layer: Any, index: int) -> None:
     if isinstance(layer, Scale):
         g.scalar_op("Mul", layer.c, prefix)
         return
+    before, after = layer_scales(layer)
     if isinstance(layer, (Softmax, LogSoftmax)):
-        if layer.beta != 1.0:
-            g.scalar_op("Mul", layer.beta, prefix)
+        if before is not None:
+            g.scalar_op("Mul", before, prefix)
         g.op("Softmax" if isinstance(layer, Softmax) else "LogSoftmax", [], prefix, axis=-1)
         return
     simple = {Identity: "Identity", ReLU: "Relu", Tanh: "Tanh", Sigmoid: "Sigmoid", Softplus: "Softplus"}
@@ -141,8 +141,8 @@ def _add_layer(g: _Graph, layer: Any, index: int) -> None:
             _gelu_formula(g, layer, prefix)
     else:
         raise ValueError(f"export_onnx: layer {index} {layer!r} has no ONNX equivalent")
-    if isinstance(layer, Activation) and layer.scale != 1.0:
-        g.scalar_op("Mul", layer.scale, prefix)
+    if after is not None:
+        g.scalar_op("Mul", after, prefix)
 
 
 def export_onnx(net: Any, path: str | os.PathLike | None = None, *, opset: int = DEFAULT_OPSET, dtype: Any = None,

@@ -82,9 +82,10 @@ def torch_layers(layer: Any, dtype: Any) -> list[Any]:
         return [mod]
     if isinstance(layer, Scale):
         return [_scale_module(layer.c)]
+    before, after = layer_scales(layer)
     if isinstance(layer, (Softmax, LogSoftmax)):
         inner = nn.Softmax(dim=-1) if isinstance(layer, Softmax) else nn.LogSoftmax(dim=-1)
-        return ([_scale_module(layer.beta)] if layer.beta != 1.0 else []) + [inner]
+        return ([_scale_module(before)] if before is not None else []) + [inner]
     simple = {
         Identity: lambda: nn.Identity(),
         ReLU: lambda: nn.ReLU(),
@@ -97,8 +98,8 @@ def torch_layers(layer: Any, dtype: Any) -> list[Any]:
     if type(layer) not in simple:
         raise ValueError(f"no PyTorch equivalent for {layer!r}")
     mods = [simple[type(layer)]()]
-    if getattr(layer, "scale", 1.0) != 1.0:
-        mods.append(_scale_module(layer.scale))
+    if after is not None:
+        mods.append(_scale_module(after))
     return mods
 
 
@@ -224,11 +225,18 @@ def _fold_softmax_scale(layers: list[Layer]) -> list[Layer]:
 
 
 # ---------------------------------------------------------------------- state dicts
+def layer_scales(layer: Layer) -> tuple[float | None, float | None]:
+    """The multiplications around a layer's core op when exported (torch modules, ONNX
+    nodes): (β before Softmax/LogSoftmax when β ≠ 1, an activation's scale c after it when
+    c ≠ 1); None where there is none. One rule, so torch keys and ONNX names agree."""
+    before = layer.beta if isinstance(layer, (Softmax, LogSoftmax)) and layer.beta != 1.0 else None
+    after = layer.scale if isinstance(layer, Activation) and layer.scale != 1.0 else None
+    return before, after
+
+
 def _module_count(layer: Layer) -> int:
     """How many modules ``torch_layers`` writes for ``layer`` (without importing torch)."""
-    if isinstance(layer, (Softmax, LogSoftmax)):
-        return 1 + (layer.beta != 1.0)
-    return 1 + (getattr(layer, "scale", 1.0) != 1.0)
+    return 1 + sum(scale is not None for scale in layer_scales(layer))
 
 
 def torch_names(net: Any) -> list[tuple[str, Layer, str]]:

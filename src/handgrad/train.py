@@ -176,12 +176,12 @@ def _features(net: Any, X: Any, name: str) -> np.ndarray:
 
 def _targets(net: Any, y: Any, loss: Loss, n: int, name: str) -> np.ndarray:
     """y canonicalised: (n,) int labels for cross-entropy with indices, else (n, K) floats of the net's dtype."""
-    y = np.asarray(to_numpy(y) if not isinstance(y, (list, tuple)) else y)
+    y = np.asarray(to_numpy(y))
     if y.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {y.dtype}; map class names to integers 0..C-1 first")
     if y.ndim not in (1, 2) or y.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},) or ({n}, K) to match X's {n} rows, got {y.shape}")
-    check_finite(y.astype(np.float64, copy=False), name)
+    check_finite(y, name)  # integer labels are finite as they are: no float copy
     K = net.out_features
     if isinstance(loss, CrossEntropyLoss) and (y.ndim == 1 or (y.shape[1] == 1 and K != 1)):
         labels = y.reshape(-1)
