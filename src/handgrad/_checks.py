@@ -70,8 +70,10 @@ def as_array(x: Any, name: str = "x", dtype: Any = None) -> Any:
     if kind in ("torch", "cupy"):
         if x.dtype.is_complex if kind == "torch" else x.dtype.kind == "c":
             raise ValueError(f"{name}: complex data not supported, got dtype {x.dtype}")
-        if dtype is None:
-            return x if (x.dtype.is_floating_point if kind == "torch" else x.dtype.kind == "f") else x.float()
+        if dtype is None:  # integers and bools become float32 (torch's .float(); CuPy arrays have no .float())
+            if x.dtype.is_floating_point if kind == "torch" else x.dtype.kind == "f":
+                return x
+            return x.float() if kind == "torch" else x.astype("float32")
         return _cast_other(x, kind, dtype)
     if kind == "other" and not isinstance(x, (list, tuple, numbers.Number, np.generic)):
         if not hasattr(x, "__array__"):
