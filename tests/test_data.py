@@ -360,7 +360,7 @@ def test_split_zero_fractions_and_errors():
     assert tr.n_samples == 50 and va.n_samples == 0 and te.n_samples == 0
     with pytest.raises(ValueError, match="must be below 1"):
         train_val_test_split(ds, 0.5, 0.5)
-    with pytest.raises(ValueError, match=r"val_fraction must be a number in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"val_fraction must be in \[0, 1\)"):
         train_val_test_split(ds, -0.1, 0.1)
 
 

@@ -1,4 +1,10 @@
-"""Exceptions raised by handgrad beyond the built-in ``ValueError`` / ``TypeError``."""
+"""Exceptions raised by handgrad beyond the built-in ``ValueError`` / ``TypeError``.
+
+Each one subclasses the built-in a caller would already catch, so ``except
+ValueError`` keeps working; callers that need to tell the cases apart (the
+command line maps a wrong data source to a usage error) catch the class, never
+the message text.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,22 @@ class ModelFileError(ValueError):
     """A model or checkpoint file is missing, corrupt, or does not match the architecture."""
 
 
+class DataSourceError(ValueError):
+    """The data source itself is wrong, before any of its content is read.
+
+    An unknown built-in dataset name, a directory where a file was expected, an
+    unsupported file extension, or an option that does not apply to this source
+    (a target column for a built-in dataset). A missing file raises
+    ``FileNotFoundError``; bad content (a text cell in a feature column) raises a
+    plain ``ValueError``.
+    """
+
+
 class DivergenceError(RuntimeError):
     """Training produced a non-finite loss, gradient or parameter.
 
     The model is left at its last finite parameters.
     """
+
+
+__all__ = ["DataSourceError", "DivergenceError", "ModelFileError"]

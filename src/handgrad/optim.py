@@ -24,33 +24,15 @@ checkpoints.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from ._checks import check_positive_float, check_size, lookup_name
 from .backend import backend_of, namespace_of, to_numpy
+from .validation import check_bool, check_positive_float, check_size, check_unit_interval, lookup_name
 
 Array = Any
-
-
-# ====================================================================== validation
-def _check_unit_interval(name: str, value: Any) -> float:
-    """A coefficient in [0, 1): momentum, β₁, β₂."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in [0, 1), got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not (0.0 <= value < 1.0):  # also rejects NaN
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-    return bool(value)
 
 
 # ====================================================================== base class
@@ -186,8 +168,8 @@ class SGD(Optimizer):
     def __init__(self, net: Any, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
         super().__init__(net, lr, weight_decay=weight_decay)
-        self.momentum = _check_unit_interval("momentum", momentum)
-        self.nesterov = _check_bool("nesterov", nesterov)
+        self.momentum = check_unit_interval("momentum", momentum)
+        self.nesterov = check_bool("nesterov", nesterov)
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0.0")
 
@@ -264,7 +246,7 @@ class Adam(Optimizer):
         super().__init__(net, lr, weight_decay=weight_decay)
         if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = (_check_unit_interval("betas[0]", betas[0]), _check_unit_interval("betas[1]", betas[1]))
+        self.betas = (check_unit_interval("betas[0]", betas[0]), check_unit_interval("betas[1]", betas[1]))
         self.eps = check_positive_float("eps", eps)
 
     def step(self) -> None:

@@ -1,0 +1,361 @@
+"""User files -> data, through one table of readers keyed by file extension.
+
+Each reader takes ``(path, options)`` and returns a :class:`~handgrad.data.columns.Table`
+(formats of named columns: CSV, Parquet) or a :class:`~handgrad.data.dataset.Dataset`
+(formats of arrays: NPZ). :func:`load_data` turns either into a Dataset;
+:func:`load_features` reads the columns a trained model needs. A new format is
+one function and one entry in :data:`READERS`.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import os
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataSourceError
+from .builtin import builtin_names, is_builtin, load_dataset
+from .columns import Table, feature_column, regression_dataset, table_to_dataset, target_dataset
+from .dataset import Dataset, check_task
+
+DELIMITERS = (",", ";", "\t", "|")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What a reader may need: the CSV delimiter (None: detected), the fewest columns a table must have."""
+
+    delimiter: str | None = None
+    task: str | None = None
+    min_columns: int = 2
+
+
+Reader = Callable[[str, ReadOptions], "Table | Dataset"]
+
+
+# ====================================================================== CSV
+def read_csv(path: str, options: ReadOptions) -> Table:
+    """A CSV file with a header row: a UTF-8 byte-order mark and CRLF endings are handled, and a ``;``,
+    tab or ``|`` delimiter is detected from the header. Rows are named by their line (the header is line 1)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path!r} is not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise _open_error(path, exc) from None
+    if not text.strip():
+        raise ValueError(f"{path!r} is empty: no header and no data rows")
+    header, rows, lines = _read_rows(text, path, options.delimiter, options.min_columns)
+    columns = {name: [row[j] for row in rows] for j, name in enumerate(header)}
+    return Table(path, columns, [f"line {n}" for n in lines], text_cells=True)
+
+
+def _read_rows(text: str, path: str, delimiter: str | None,
+               min_columns: int) -> tuple[list[str], list[list[str]], list[int]]:
+    lines = text.splitlines()
+    first = next((line for line in lines if line.strip()), "")
+    if delimiter is None:
+        delimiter = "\t" if path.lower().endswith(".tsv") else _detect_delimiter(first)
+    reader = csv.reader(lines, delimiter=delimiter)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    line_numbers: list[int] = []
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue  # a blank line
+        if header is None:
+            header = [cell.strip() for cell in row]
+            _check_header(header, path, delimiter, min_columns)
+            continue
+        if len(row) != len(header):
+            raise ValueError(f"{path!r}, line {line}: {len(row)} field(s), but the header has {len(header)} "
+                             f"(delimiter {delimiter!r})")
+        rows.append(row)
+        line_numbers.append(line)
+    if header is None or not rows:
+        raise ValueError(f"no data rows in {path!r} (only a header)")
+    return header, rows, line_numbers
+
+
+def _detect_delimiter(header_line: str) -> str:
+    if "," in header_line:
+        return ","
+    counts = {d: header_line.count(d) for d in DELIMITERS[1:]}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _check_header(header: list[str], path: str, delimiter: str, min_columns: int) -> None:
+    if len(header) < min_columns:
+        others = [d for d in DELIMITERS if d != delimiter and d in header[0]]
+        guess = f"; the header contains {others[0]!r}: is that the delimiter?" if others else ""
+        raise ValueError(f"only 1 column found in {path!r} with delimiter {delimiter!r}{guess} "
+                         "(a data file needs at least one feature column and a target column)")
+    seen: set[str] = set()
+    for j, name in enumerate(header):
+        if not name:
+            raise ValueError(f"{path!r}, line 1: column {j + 1} has an empty name in the header")
+        if name in seen:
+            raise ValueError(f"{path!r}, line 1: column name {name!r} appears twice in the header")
+        seen.add(name)
+
+
+# ====================================================================== NPZ
+def read_npz(path: str, options: ReadOptions) -> Dataset:
+    """``X`` (n, d) and ``y`` from an ``.npz`` file, never unpickling (``allow_pickle=False``).
+
+    Optional keys: ``feature_names`` (d strings) and ``class_labels``.
+    """
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path!r} is not a valid .npz file (not a zip archive of arrays; save with np.savez)")
+    X, y, names, labels = _npz_arrays(path)
+    if X.ndim != 2:
+        raise ValueError(f"{path!r}: X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{path!r}: X must hold numbers, got dtype {X.dtype}")
+    if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
+        raise ValueError(f"{path!r}: y must have one row per row of X ({X.shape[0]}), got shape {y.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"no data rows in {path!r} (X has shape {X.shape})")
+    X = X.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(X))
+    if bad.size:
+        r, c = (int(i) for i in bad[0])
+        word = "NaN" if np.isnan(X[r, c]) else "infinity"
+        raise ValueError(f"{path!r}: X contains {word} at row {r} (0-based), column {c} "
+                         f"({len(bad)} non-finite value(s) in all)")
+    table = Table(path, {"y": y}, [f"row {i}" for i in range(len(y))], text_cells=False)
+    if y.ndim == 2 and y.shape[1] > 1:
+        if options.task == "classification":
+            raise ValueError(f"{path!r}: y has {y.shape[1]} columns; classification needs one label per row")
+        return regression_dataset(X, _numeric_target(y, path), table, "y", names)
+    ds = target_dataset(X, y.reshape(-1), table, "y", task=options.task, names=names)
+    if labels is not None and ds.task == "classification":
+        if len(labels) != ds.n_classes:
+            raise ValueError(f"{path!r}: class_labels has {len(labels)} entries for {ds.n_classes} classes")
+        ds.class_labels = labels
+    return ds
+
+
+def _npz_arrays(path: str) -> tuple[np.ndarray, np.ndarray, list[str] | None, list[Any] | None]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            keys = list(npz.files)
+            missing = [k for k in ("X", "y") if k not in keys]
+            if missing:
+                raise ValueError(f"{path!r} has no {' or '.join(repr(k) for k in missing)} array; found keys: "
+                                 f"{', '.join(map(repr, keys)) or 'none'} (save with np.savez(path, X=X, y=y))")
+            names = [str(n) for n in npz["feature_names"]] if "feature_names" in keys else None
+            labels = [_plain(v) for v in npz["class_labels"].tolist()] if "class_labels" in keys else None
+            return npz["X"], npz["y"], names, labels
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):  # NumPy's own refusal: no typed error exists
+            raise ValueError(f"{path!r} holds an object array, which handgrad never loads (pickle); "
+                             "save plain numeric arrays") from None
+        if str(exc).startswith(repr(path)):
+            raise
+        raise ValueError(f"{path!r} is not a valid .npz file: {exc}") from None
+    except OSError as exc:
+        if exc.errno:
+            raise _open_error(path, exc) from None
+        raise ValueError(f"{path!r} is not a valid .npz file: {exc}") from None
+    except Exception as exc:  # zipfile.BadZipFile, EOFError, ...
+        raise ValueError(f"{path!r} is not a valid .npz file ({type(exc).__name__}: {exc})") from None
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float)) else str(value)
+
+
+def _numeric_target(y: np.ndarray, path: str) -> np.ndarray:
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"{path!r}: a regression target must hold numbers, got dtype {y.dtype}")
+    y = y.astype(np.float64)
+    if not np.isfinite(y).all():
+        r = int(np.argwhere(~np.isfinite(y))[0][0])
+        raise ValueError(f"{path!r}: y contains NaN or infinity at row {r} (0-based)")
+    return y
+
+
+# ====================================================================== Parquet
+def read_parquet(path: str, options: ReadOptions) -> Table:
+    """A Parquet file, read with pyarrow (or pandas). Rows are named 1-based (``row 1`` is the first)."""
+    columns = _parquet_columns(path)
+    if not columns:
+        raise ValueError(f"{path!r} has no columns")
+    n = len(next(iter(columns.values())))
+    if n == 0:
+        raise ValueError(f"no data rows in {path!r}")
+    return Table(path, columns, [f"row {i + 1}" for i in range(n)], text_cells=False)
+
+
+def _parquet_columns(path: str) -> dict[str, Any]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        pq = None
+    try:
+        if pq is not None:
+            table = pq.read_table(path)
+            return {str(name): np.array(table.column(name).to_pylist(), dtype=object) for name in table.column_names}
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                f"reading Parquet ({path!r}) needs pyarrow: pip install pyarrow  (or: pip install 'handgrad[parquet]')"
+            ) from None
+        frame = pd.read_parquet(path)
+        return {str(name): frame[name].to_numpy(dtype=object) for name in frame.columns}
+    except ImportError:
+        raise
+    except OSError as exc:
+        if exc.errno:
+            raise _open_error(path, exc) from None
+        raise ValueError(f"{path!r} is not a valid Parquet file: {exc}") from None
+    except Exception as exc:
+        raise ValueError(f"{path!r} is not a valid Parquet file ({type(exc).__name__}: {exc})") from None
+
+
+# ====================================================================== the table of readers
+READERS: dict[str, Reader] = {
+    ".csv": read_csv, ".tsv": read_csv, ".txt": read_csv, ".data": read_csv, "": read_csv,
+    ".npz": read_npz,
+    ".parquet": read_parquet, ".pq": read_parquet,
+}
+
+
+def _reader(path: str) -> Reader:
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in READERS:
+        raise DataSourceError(f"{path!r}: unsupported file type {ext!r}; handgrad reads .csv, .tsv, .npz and "
+                              ".parquet files")
+    return READERS[ext]
+
+
+def check_path(path: str) -> None:
+    """A readable data file: a directory raises DataSourceError, a missing file FileNotFoundError."""
+    if os.path.isdir(path):
+        raise DataSourceError(f"{path!r} is a directory, not a data file")
+    if not os.path.exists(path):
+        close = difflib.get_close_matches(path.strip().lower(), builtin_names(), n=1)
+        hint = f"; built-in datasets: {', '.join(builtin_names())}" if os.sep not in path and "." not in path else ""
+        hint = f"; did you mean the built-in dataset {close[0]!r}?" if close else hint
+        raise FileNotFoundError(f"no such file: {path!r}{hint}")
+
+
+def _open_error(path: str, exc: OSError) -> OSError:
+    reason = exc.strerror or str(exc)
+    return type(exc)(f"cannot read {path!r}: {reason} (errno {exc.errno})") if exc.errno else exc
+
+
+# ====================================================================== entry points
+def load_data(source: str | os.PathLike, *, target: str | None = None, task: str | None = None,
+              delimiter: str | None = None, drop: Sequence[str] = (), seed: Any = 0) -> Dataset:
+    """A Dataset from a built-in name or a file (``.csv``/``.tsv``/``.txt``, ``.npz``, ``.parquet``).
+
+    Parameters
+    ----------
+    source : a built-in dataset name ('moons', 'digits', ...) or a path.
+    target : the target column of a CSV/Parquet file (default: the last column).
+    task : 'regression' or 'classification'; inferred from the target when None
+        (text, or integers with at most 20 distinct values, mean classification).
+    delimiter : CSV delimiter; detected from the header when None.
+    drop : columns to ignore (an id column, a text column).
+    seed : seed of generated built-in datasets.
+
+    Raises
+    ------
+    FileNotFoundError : no such file (nor built-in dataset).
+    DataSourceError : a directory, an unknown file type, or an option that does not apply to the source.
+    ValueError : bad content, naming the file, the column and the row.
+    """
+    task = check_task(task)
+    path = os.fspath(source)
+    if not os.path.exists(path) and is_builtin(path):
+        if target is not None:
+            raise DataSourceError(f"--target applies to files; built-in dataset {path!r} has its target already")
+        ds = load_dataset(path, seed=seed)
+        if task is not None and task != ds.task:
+            raise DataSourceError(f"built-in dataset {path!r} is a {ds.task} dataset, not {task}")
+        return ds
+    check_path(path)
+    result = _reader(path)(path, ReadOptions(delimiter=delimiter, task=task))
+    if isinstance(result, Dataset):
+        return result
+    return table_to_dataset(result, target=target, task=task, drop=drop)
+
+
+def load_csv(path: str | os.PathLike, *, target: str | None = None, task: str | None = None,
+             delimiter: str | None = None, drop: Sequence[str] = ()) -> Dataset:
+    """Read a CSV file with a header row (see :func:`read_csv` and :func:`load_data`)."""
+    path = os.fspath(path)
+    check_path(path)
+    return table_to_dataset(read_csv(path, ReadOptions(delimiter=delimiter)), target=target, task=check_task(task),
+                            drop=drop)
+
+
+def load_npz(path: str | os.PathLike, *, task: str | None = None) -> Dataset:
+    """Read ``X`` and ``y`` from an ``.npz`` file (see :func:`read_npz`)."""
+    path = os.fspath(path)
+    check_path(path)
+    return read_npz(path, ReadOptions(task=check_task(task)))
+
+
+def load_parquet(path: str | os.PathLike, *, target: str | None = None, task: str | None = None,
+                 drop: Sequence[str] = ()) -> Dataset:
+    """Read a Parquet file with pyarrow (or pandas). Rows in errors are 1-based data rows."""
+    path = os.fspath(path)
+    check_path(path)
+    return table_to_dataset(read_parquet(path, ReadOptions()), target=target, task=check_task(task), drop=drop)
+
+
+def load_features(source: str | os.PathLike, feature_names: Sequence[str], *, target: str | None = None,
+                  delimiter: str | None = None) -> tuple[np.ndarray, list[Any] | np.ndarray | None, list[str]]:
+    """X for a trained model, from a file or a built-in name, with the model's columns.
+
+    CSV and Parquet columns are matched by name (their order in the file does not
+    matter, extra columns are ignored); a missing column raises listing the
+    expected and the found columns. Returns ``(X, y, where)``: ``y`` holds the raw
+    target cells when the ``target`` column is present (else None), ``where`` the
+    location of each row for error messages.
+    """
+    path = os.fspath(source)
+    if not os.path.exists(path) and is_builtin(path):
+        ds = load_dataset(path)
+        if list(ds.feature_names) != list(feature_names):
+            raise ValueError(f"built-in dataset {ds.name!r} has features {ds.feature_names}, "
+                             f"but the model expects {list(feature_names)}")
+        return _features_of(ds)
+    check_path(path)
+    result = _reader(path)(path, ReadOptions(delimiter=delimiter, min_columns=1))
+    if isinstance(result, Dataset):
+        if result.n_features != len(feature_names):
+            raise ValueError(f"{path!r}: X has {result.n_features} features, but the model expects "
+                             f"{len(feature_names)}")
+        return _features_of(result)
+    missing = [name for name in feature_names if name not in result.columns]
+    if missing:
+        raise ValueError(f"{path!r} lacks the model's feature column(s) {', '.join(map(repr, missing))}; "
+                         f"expected: {', '.join(feature_names)}; found: {', '.join(result.header)}")
+    X = np.column_stack([feature_column(result, name) for name in feature_names])
+    y = list(result.columns[target]) if target is not None and target in result.columns else None
+    return X, y, result.where
+
+
+def _features_of(ds: Dataset) -> tuple[np.ndarray, Any, list[str]]:
+    y = [ds.class_labels[i] for i in ds.y] if ds.task == "classification" and ds.class_labels else ds.y
+    return ds.X, y, [f"row {i}" for i in range(ds.n_samples)]
+
+
+__all__ = [
+    "DELIMITERS", "READERS", "ReadOptions", "check_path", "load_csv", "load_data", "load_features", "load_npz",
+    "load_parquet", "read_csv", "read_npz", "read_parquet",
+]
