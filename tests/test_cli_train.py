@@ -15,7 +15,7 @@ import pytest
 
 from handgrad import train as train_module
 from handgrad.cli import main
-from handgrad.commands.train import Predictor
+from handgrad.inference import load_predictor
 
 FAST = ["--epochs", "5", "-q"]
 
@@ -109,11 +109,13 @@ def test_save_load_predict_gives_identical_outputs(tmp_path, species_csv, capsys
     assert run(["predict", model, "--data", species_csv, "--output", tmp_path / "p1.csv", "--proba"])[0] == 0
     assert run(["predict", model, "--data", species_csv, "--output", tmp_path / "p2.csv", "--proba"])[0] == 0
     assert (tmp_path / "p1.csv").read_bytes() == (tmp_path / "p2.csv").read_bytes()
-    loaded = Predictor.load(str(model))
+    loaded = load_predictor(model)
     X = np.loadtxt(species_csv, delimiter=",", skiprows=1, usecols=(0, 1, 2))
     proba = np.array([[float(v) for v in r[1:]] for r in list(csv.reader(open(tmp_path / "p1.csv")))[1:]])
-    np.testing.assert_allclose(proba, loaded.proba(X), rtol=1e-5, atol=1e-7)
-    assert loaded.x_scaler is not None and loaded.class_labels == ["setosa", "versicolor", "virginica"]
+    np.testing.assert_allclose(proba, loaded.predict_proba(X), rtol=1e-5, atol=1e-7)
+    assert loaded.class_labels == ["setosa", "versicolor", "virginica"]
+    predicted = [r[0] for r in list(csv.reader(open(tmp_path / "p1.csv")))[1:]]
+    assert list(loaded.predict(X)) == predicted  # raw rows in, labels out: the scaling travels with the model
 
 
 def test_evaluate_matches_the_test_metrics_of_training(tmp_path, capsys):
@@ -203,6 +205,14 @@ def test_missing_matplotlib_only_skips_the_plot(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "run" / "model.safetensors").exists()
 
 
+def test_zero_epochs_saves_the_initial_weights_and_their_metrics(tmp_path, capsys):
+    code, out = run(["train", "--data", "moons", "--epochs", "0", "--out", tmp_path / "run"], capsys)
+    assert code == 0 and "trained 0 epochs" in out.out and "no loss curve" in out.out
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["epochs"] == 0 and 0.0 <= m["test"]["accuracy"] <= 1.0
+    assert run(["evaluate", tmp_path / "run" / "model.safetensors", "--data", "moons"], capsys)[0] == 0
+
+
 def test_loss_curve_plot_is_written(tmp_path):
     pytest.importorskip("matplotlib")
     assert run(["train", *FAST, "--out", tmp_path / "run"])[0] == 0
@@ -214,8 +224,10 @@ def test_loss_curve_plot_is_written(tmp_path):
     (["train", "--data", "nope.csv"], 2, "no such file: 'nope.csv'"),
     (["train", "--data", "moonz"], 2, "did you mean the built-in dataset 'moons'"),
     (["train", "--lr", "-1"], 2, "--lr must be a finite positive number"),
-    (["train", "--hidden", "0"], 2, "--hidden must be >= 1"),
-    (["train", "--epochs", "0"], 2, "--epochs must be >= 1"),
+    (["train", "--hidden", "0"], 2, "--hidden must be an int >= 1"),
+    (["train", "--epochs", "-1"], 2, "--epochs must be an int >= 0"),  # the rule of fit(epochs=...)
+    (["train", "--seed", "-1"], 2, "--seed must be an int >= 0"),
+    (["train", "--momentum", "1"], 2, "--momentum must be in [0, 1)"),
     (["train", "--f", "rleu"], 2, "unknown activation 'rleu'"),
     (["train", "--optimizer", "adamw"], 2, "unknown optimizer"),
     (["train", "--loss", "cross_entropy"], 2, "is for classification"),

@@ -256,7 +256,7 @@ def test_one_class_and_multioutput_multiclass_are_refused(rng):
     ("validation_fraction", 1.0, ValueError, "validation_fraction must be in"),
     ("beta_2", 1.0, ValueError, "beta_2 must be in"),
     ("shuffle", "yes", TypeError, "shuffle must be True or False"),
-    ("random_state", "seed", TypeError, "random_state must be None, an int"),
+    ("random_state", "seed", TypeError, "random_state must be an int, a numpy Generator or None"),
 ])
 def test_bad_parameters_are_accepted_by_set_params_and_refused_by_fit(param, value, error, match, rng):
     X, y = _blobs(rng)

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 # (module under handgrad.commands) -- each defines register(subparsers)
-COMMAND_MODULES = ("train", "explain", "check")
+COMMAND_MODULES = ("train", "evaluate", "predict", "datasets", "explain", "check")
 
 
 class UsageError(ValueError):

@@ -289,16 +289,11 @@ def plot_loss_curve(history: Any, path: str | Path, *, size: Sequence[float] = (
 # ====================================================================== decision boundary
 def _decide(model: Any, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """(class index per row, a continuous score for 2 classes or None)."""
-    from .layers import Sigmoid
+    from .inference import Predictor, decide
     from .model import Sequential
 
-    if isinstance(model, Sequential):
-        out = np.asarray(to_numpy(model.forward(Z.astype(model.dtype))), dtype=np.float64)
-        model.clear_cache()
-        if out.shape[1] == 1:
-            threshold = 0.5 if isinstance(model.layers[-1], Sigmoid) else 0.0
-            return (out[:, 0] >= threshold).astype(int), out[:, 0] - threshold
-        return np.argmax(out, axis=1), None
+    if isinstance(model, (Sequential, Predictor)):
+        return decide(model, Z)
     if hasattr(model, "predict"):
         pred = np.asarray(model.predict(Z))
         return (pred.reshape(-1) if pred.ndim > 1 and pred.shape[1] == 1 else pred), None

@@ -34,52 +34,26 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._checks import lookup_name
 from .errors import DivergenceError
+from .inference import labels, output_kind, probabilities
 from .layers import Activation, Linear, make_activation
 from .losses import BCELoss, CrossEntropyLoss, SquaredErrorLoss
 from .model import MLP
+from .validation import check_bool, check_int, check_real, lookup_name, make_rng
 
 SOLVERS = ("sgd", "adam")
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
 
 
 # ====================================================================== parameter checks
-def _int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
-def _float(name: str, value: Any, low: float, high: float = np.inf, *, open_low: bool = False,
-           open_high: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
-    if not ok or np.isnan(value):
-        interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
-    return value
-
-
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-    return bool(value)
-
-
 def _hidden_sizes(value: Any) -> list[int]:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return [_int("hidden_layer_sizes", value)]
+        return [check_int("hidden_layer_sizes", value)]
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise TypeError(f"hidden_layer_sizes must be an int or a sequence of ints, got {type(value).__name__} {value!r}")
-    return [_int(f"hidden_layer_sizes[{i}]", h) for i, h in enumerate(value)]
+    return [check_int(f"hidden_layer_sizes[{i}]", h) for i, h in enumerate(value)]
 
 
-# ====================================================================== update rules
 # ====================================================================== input diagnosis
 def _diagnose_X(X: Any, exc: Exception) -> None:
     """After scikit-learn's validation refused X: if X is ragged or holds a non-numeric cell,
@@ -256,40 +230,27 @@ class _HandgradMLP(BaseEstimator):
             if self.batch_size != "auto":
                 raise ValueError(f"batch_size must be 'auto' or an int >= 1, got {self.batch_size!r}")
         else:
-            _int("batch_size", self.batch_size)
+            check_int("batch_size", self.batch_size)
         for name in ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping"):
-            _bool(name, getattr(self, name))
+            check_bool(name, getattr(self, name))
         return {
             "hidden": _hidden_sizes(self.hidden_layer_sizes),
             "solver": lookup_name("solver", self.solver, {s: s for s in SOLVERS}),
             "schedule": lookup_name("learning_rate", self.learning_rate, {s: s for s in LEARNING_RATES}),
             "init": lookup_name("init", self.init, {s: s for s in Linear.INITS}),
-            "alpha": _float("alpha", self.alpha, 0.0),
-            "lr": _float("learning_rate_init", self.learning_rate_init, 0.0, open_low=True),
-            "power_t": _float("power_t", self.power_t, 0.0),
-            "max_iter": _int("max_iter", self.max_iter),
-            "tol": _float("tol", self.tol, 0.0),
-            "momentum": _float("momentum", self.momentum, 0.0, 1.0),
-            "validation_fraction": _float("validation_fraction", self.validation_fraction, 0.0, 1.0,
+            "alpha": check_real("alpha", self.alpha, 0.0),
+            "lr": check_real("learning_rate_init", self.learning_rate_init, 0.0, open_low=True),
+            "power_t": check_real("power_t", self.power_t, 0.0),
+            "max_iter": check_int("max_iter", self.max_iter),
+            "tol": check_real("tol", self.tol, 0.0),
+            "momentum": check_real("momentum", self.momentum, 0.0, 1.0),
+            "validation_fraction": check_real("validation_fraction", self.validation_fraction, 0.0, 1.0,
                                           open_low=True, open_high=True),
-            "beta_1": _float("beta_1", self.beta_1, 0.0, 1.0, open_high=True),
-            "beta_2": _float("beta_2", self.beta_2, 0.0, 1.0, open_high=True),
-            "epsilon": _float("epsilon", self.epsilon, 0.0, open_low=True),
-            "n_iter_no_change": _int("n_iter_no_change", self.n_iter_no_change),
+            "beta_1": check_real("beta_1", self.beta_1, 0.0, 1.0, open_high=True),
+            "beta_2": check_real("beta_2", self.beta_2, 0.0, 1.0, open_high=True),
+            "epsilon": check_real("epsilon", self.epsilon, 0.0, open_low=True),
+            "n_iter_no_change": check_int("n_iter_no_change", self.n_iter_no_change),
         }
-
-    def _make_rng(self) -> np.random.Generator:
-        rs = self.random_state
-        if rs is None:
-            return np.random.default_rng()
-        if isinstance(rs, np.random.Generator):
-            return rs
-        if isinstance(rs, np.random.RandomState):
-            return np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
-        if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
-            return np.random.default_rng(int(rs))
-        raise TypeError(f"random_state must be None, an int, a numpy RandomState or Generator, got "
-                        f"{type(rs).__name__} {rs!r}")
 
     def _validate_X(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
@@ -321,7 +282,7 @@ class _HandgradMLP(BaseEstimator):
         return self
 
     def _initialize(self, p: dict, n_features: int, Y: np.ndarray, dtype: np.dtype) -> None:
-        self._rng = self._make_rng()
+        self._rng = make_rng(self.random_state, "random_state")
         self.n_outputs_ = self._n_net_outputs(Y)
         self.out_activation_ = self._out_activation()
         g = {"identity": "identity", "softmax": "softmax", "logistic": "sigmoid"}[self.out_activation_]
@@ -585,10 +546,7 @@ class HandgradClassifier(ClassifierMixin, _HandgradMLP):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities: (n, n_classes), or (n, L) for multi-label targets."""
-        P = self._forward(self._validate_X(X))
-        if self._label_kind == "binary":
-            return np.hstack([1 - P, P])
-        return P
+        return probabilities(self._forward(self._validate_X(X)), self._output_kind(), multilabel=self._multilabel)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         return np.log(self.predict_proba(X))
@@ -600,11 +558,8 @@ class HandgradClassifier(ClassifierMixin, _HandgradMLP):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row (an indicator matrix for multi-label targets)."""
-        P = self._forward(self._validate_X(X))
-        if self._label_kind == "multilabel":
-            return (P > 0.5).astype(int)
-        index = (P[:, 0] > 0.5).astype(int) if self._label_kind == "binary" else np.argmax(P, axis=1)
-        return self.classes_[index]
+        decided = labels(self._forward(self._validate_X(X)), self._output_kind(), multilabel=self._multilabel)
+        return decided if self._multilabel else self.classes_[decided]
 
     def _validate_training_data(self, X: Any, y: Any, fresh: bool, classes: Any = None,
                                 incremental: bool = False) -> tuple:
@@ -676,10 +631,17 @@ class HandgradClassifier(ClassifierMixin, _HandgradMLP):
         return BCELoss(), float(self.n_outputs_)
 
     def _validation_score(self, X: np.ndarray, Y: np.ndarray) -> float:
-        P = self._forward(X)
+        decided = labels(self._forward(X), self._output_kind(), multilabel=self._multilabel)
         if self._label_kind == "multiclass":
-            return float(np.mean(np.argmax(P, axis=1) == Y))
-        return float(np.mean(np.all((P > 0.5) == (Y > 0.5), axis=1)))
+            return float(np.mean(decided == Y))
+        return float(np.mean(np.all(decided.reshape(Y.shape) == (Y >= 0.5), axis=1)))
+
+    @property
+    def _multilabel(self) -> bool:
+        return self._label_kind == "multilabel"
+
+    def _output_kind(self) -> str:
+        return output_kind(self.net_, self._loss)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import numbers
 import sys
 import time
 import warnings
@@ -37,15 +36,26 @@ from typing import Any
 import numpy as np
 
 from . import metrics as M
-from ._checks import as_array, check_2d, check_finite, check_positive_float, lookup_name
 from .backend import to_numpy
 from .errors import DivergenceError, ModelFileError
+from .inference import (
+    check_features,
+    check_network,
+    classification_scores,
+    is_multilabel,
+    logits_and_outputs,
+    loss_of_outputs,
+    output_kind,
+    predict,
+    predict_labels,
+    predict_proba,
+)
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, make_loss
 from .optim import Optimizer, Schedule, clip_grad_norm, grad_norm, make_optimizer, make_schedule
+from .validation import check_finite, check_int, check_positive_float, lookup_name, make_rng
 
 Array = Any
 TASKS = {"regression": "regression", "classification": "classification"}
-EVAL_CHUNK = 8192  # rows per forward pass when evaluating or predicting
 RNG_TYPES = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
@@ -156,24 +166,6 @@ def infer_task(loss: Any) -> str:
         else "regression"
 
 
-def _check_net(net: Any) -> None:
-    if not hasattr(net, "parameter_slots") or not hasattr(net, "layers"):
-        raise TypeError(f"expected a handgrad network (Sequential, MLP, TwoLayerNet), got {type(net).__name__}")
-
-
-def _features(net: Any, X: Any, name: str) -> np.ndarray:
-    """X as a finite 2-D float array of the network's dtype, with the network's width."""
-    X = as_array(to_numpy(X) if not isinstance(X, (np.ndarray, list, tuple)) else X, name, net.dtype)
-    check_2d(X, name)
-    if X.shape[0] == 0:
-        raise ValueError(f"{name} has 0 rows; need at least one sample")
-    if X.shape[1] != net.in_features:
-        raise ValueError(f"{name} has {X.shape[1]} features (columns), but the network expects "
-                         f"{net.in_features} (its first Linear has in_features={net.in_features})")
-    check_finite(X, name)
-    return X
-
-
 def _targets(net: Any, y: Any, loss: Loss, n: int, name: str) -> np.ndarray:
     """y canonicalised: (n,) int labels for cross-entropy with indices, else (n, K) floats of the net's dtype."""
     y = np.asarray(to_numpy(y))
@@ -201,7 +193,7 @@ def _targets(net: Any, y: Any, loss: Loss, n: int, name: str) -> np.ndarray:
 
 
 def _prepare(net: Any, X: Any, y: Any, loss: Loss, what: str) -> _Data:
-    Xn = _features(net, X, f"X ({what})")
+    Xn = check_features(net, X, f"X ({what})")
     yn = _targets(net, y, loss, Xn.shape[0], f"y ({what})")
     be = net.backend
     if be.name == "numpy":
@@ -219,107 +211,23 @@ def _digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-# ====================================================================== prediction and evaluation
-def _outputs(net: Any, X: Array) -> tuple[np.ndarray, np.ndarray]:
-    """(output-layer input z, output ŷ) for all rows, in chunks, as NumPy; leaves no cache behind."""
-    zs, outs = [], []
-    try:
-        for start in range(0, int(X.shape[0]), EVAL_CHUNK):
-            z = X[start:start + EVAL_CHUNK]
-            for layer in net.layers[:-1]:
-                z = layer.forward(z)
-            outs.append(to_numpy(net.layers[-1].forward(z)))
-            zs.append(to_numpy(z))
-    finally:
-        net.clear_cache()
-    return np.concatenate(zs), np.concatenate(outs)
-
-
-def predict(net: Any, X: Any) -> np.ndarray:
-    """The network's outputs ŷ for X (n, in_features), as a NumPy array (n, K). X is validated first."""
-    _check_net(net)
-    Xn = _features(net, X, "X")
-    be = net.backend
-    return _outputs(net, Xn if be.name == "numpy" else be.asarray(Xn, Xn.dtype))[1]
-
-
-def _is_binary(net: Any, loss: Loss) -> bool:
-    """Element-wise binary (one probability per output) versus one class among K outputs."""
-    return isinstance(loss, (BCELoss, BCEWithLogitsLoss)) or net.out_features == 1
-
-
-def _proba(net: Any, loss: Loss, out: np.ndarray) -> np.ndarray:
-    from . import functional as F
-    from .layers import LogSoftmax, Sigmoid, Softmax
-
-    last = net.layers[-1]
-    p = out.astype(np.float64)
-    if isinstance(last, (Softmax, Sigmoid)):
-        pass
-    elif isinstance(last, LogSoftmax):
-        p = np.exp(p)
-    elif isinstance(loss, CrossEntropyLoss):
-        p = F.softmax(p)
-    elif isinstance(loss, BCEWithLogitsLoss):
-        p = F.sigmoid(p)
-    else:  # e.g. squared error on an identity output: scores, clipped into [0, 1]
-        p = np.clip(p, 0.0, 1.0)
-        if not _is_binary(net, loss):
-            s = p.sum(axis=1, keepdims=True)
-            p = np.where(s > 0, p / np.where(s > 0, s, 1.0), 1.0 / p.shape[1])
-    return p
-
-
-def predict_proba(net: Any, X: Any, loss: Any = "cross_entropy") -> np.ndarray:
-    """Class probabilities: (n, 2) for one binary output, (n, K) for K classes or K binary labels."""
-    loss = make_loss(loss)
-    p = _proba(net, loss, predict(net, X))
-    if net.out_features == 1:
-        return np.concatenate([1.0 - p, p], axis=1)
-    return p
-
-
-def predict_labels(net: Any, X: Any, loss: Any = "cross_entropy") -> np.ndarray:
-    """Predicted class indices: (n,) for one binary output or K classes; (n, K) 0/1 for K binary labels."""
-    loss = make_loss(loss)
-    p = _proba(net, loss, predict(net, X))
-    if _is_binary(net, loss):
-        labels = (p >= 0.5).astype(np.int64)
-        return labels[:, 0] if labels.shape[1] == 1 else labels
-    return np.argmax(p, axis=1).astype(np.int64)
-
-
-def _scores(net: Any, loss: Loss, task: str, out: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    if task == "regression":
-        return {name: fn(y, out) for name, fn in M.REGRESSION_METRICS.items()}
-    p = _proba(net, loss, out)
-    if _is_binary(net, loss):
-        truth = (y.reshape(p.shape) >= 0.5).astype(np.int64).reshape(-1)
-        p1 = p.reshape(-1)
-        return {"accuracy": M.accuracy(truth, (p1 >= 0.5).astype(np.int64)), "log_loss": M.log_loss(truth, p1)}
-    truth = y if y.ndim == 1 else np.argmax(y, axis=1)
-    return {"accuracy": M.accuracy(truth, np.argmax(p, axis=1)), "log_loss": M.log_loss(truth, p)}
-
-
-def loss_of_outputs(net: Any, loss: Loss, y: Any, z: Any, out: Any) -> float:
-    """J from the outputs of :func:`_outputs`: the loss training minimises -- from the logits z
-    where the network's output layer and the loss fuse (never double-squashed), else from ŷ."""
-    return float(loss.fused(y, z)[0] if net.fused_pair(loss) else loss(y, out)[0])
-
-
+# ====================================================================== evaluation
 def _evaluate(net: Any, loss: Loss, task: str, data: _Data) -> dict[str, float]:
-    z, out = _outputs(net, data.X)
+    z, out = logits_and_outputs(net, data.X)
     y = data.y_np
     record = {"loss": loss_of_outputs(net, loss, y, z, out)}
     if math.isfinite(record["loss"]) and np.isfinite(out).all():
-        record.update(_scores(net, loss, task, out, data.y_np))
+        if task == "regression":
+            record.update({name: fn(y, out) for name, fn in M.REGRESSION_METRICS.items()})
+        else:
+            record.update(classification_scores(out, y, output_kind(net, loss), multilabel=is_multilabel(net, loss)))
     return record
 
 
 def evaluate(net: Any, X: Any, y: Any, loss: Any = "mse", task: str | None = None) -> dict[str, float]:
     """Loss and metrics of ``net`` on (X, y): ``{"loss", "mse", "mae", "r2"}`` for regression,
     ``{"loss", "accuracy", "log_loss"}`` for classification (``task`` defaults from the loss)."""
-    _check_net(net)
+    check_network(net)
     loss = make_loss(loss)
     task = _check_task(task, loss)
     return _evaluate(net, loss, task, _prepare(net, X, y, loss, "evaluation data"))
@@ -332,24 +240,11 @@ def _check_task(task: Any, loss: Loss) -> str:
     return lookup_name("task", task, TASKS)
 
 
-def _check_count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _make_rng(seed: Any) -> tuple[np.random.Generator, int | None]:
-    if isinstance(seed, np.random.Generator):
-        return seed, None
+def _seeded_rng(seed: Any) -> tuple[np.random.Generator, int | None]:
+    """The shuffling generator and the seed to record (drawn from the OS when None; None for a Generator)."""
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)  # drawn from the OS, recorded in the history
-    elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__} {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
-    return np.random.default_rng(int(seed)), int(seed)
+    return make_rng(seed), None if isinstance(seed, np.random.Generator) else int(seed)
 
 
 def _make_optimizer(optimizer: Any, net: Any, lr: Any) -> Optimizer:
@@ -679,15 +574,15 @@ def fit(
         loss; the parameters keep their last finite values. ``err.history`` holds the history.
     KeyboardInterrupt : re-raised after rolling back to (and saving) the last finished epoch.
     """
-    _check_net(net)
+    check_network(net)
     loss = make_loss(loss)
     task = _check_task(task, loss)
-    epochs = _check_count("epochs", epochs, 0)
-    batch_size = _check_count("batch_size", batch_size, 1)
-    patience = _check_count("patience", patience, 1)
+    epochs = check_int("epochs", epochs, 0)
+    batch_size = check_int("batch_size", batch_size, 1)
+    patience = check_int("patience", patience, 1)
     min_delta = check_positive_float("min_delta", min_delta, allow_zero=True)
     clip = None if clip_grad_norm is None else check_positive_float("clip_grad_norm", clip_grad_norm)
-    rng, drawn_seed = _make_rng(seed)
+    rng, drawn_seed = _seeded_rng(seed)
     opt = _make_optimizer(optimizer, net, lr)
     schedule = make_schedule(schedule, epochs)
     callbacks = list(callbacks)

@@ -66,7 +66,8 @@ def make_rng(seed: Any = None, name: str = "seed") -> np.random.Generator:
 
     An int >= 0 seeds a new ``np.random.default_rng``; a Generator is used as it is;
     None draws fresh entropy from the OS; a legacy ``np.random.RandomState`` (as
-    scikit-learn's ``random_state`` allows) seeds a new Generator from one draw.
+    scikit-learn's ``random_state`` allows) seeds a new Generator from one draw; a
+    tuple of ints >= 0 (``(seed, 1)``, ``(seed, 2)``) gives independent streams of one seed.
     """
     if isinstance(seed, np.random.Generator):
         return seed
@@ -74,11 +75,17 @@ def make_rng(seed: Any = None, name: str = "seed") -> np.random.Generator:
         return np.random.default_rng()
     if isinstance(seed, np.random.RandomState):
         return np.random.default_rng(seed.randint(np.iinfo(np.int32).max))
+    if isinstance(seed, tuple) and seed:
+        return np.random.default_rng([_seed_int(name, s) for s in seed])
+    return np.random.default_rng(_seed_int(name, seed))
+
+
+def _seed_int(name: str, seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"{name} must be an int, a numpy Generator or None, got {type(seed).__name__} {seed!r}")
     if seed < 0:
         raise ValueError(f"{name} must be non-negative, got {seed}")
-    return np.random.default_rng(int(seed))
+    return int(seed)
 
 
 def check_positive_float(name: str, value: Any, *, allow_zero: bool = False) -> float:

@@ -1,4 +1,4 @@
-"""``handgrad train | evaluate | predict | datasets``: train on built-in or user data from the shell.
+"""``handgrad train``: train on built-in or user data from the shell.
 
 ``handgrad train`` with no arguments trains the seed's network (x -> Linear1 ->
 5·ReLU -> Linear2 -> identity -> ŷ, squared loss, plain SGD) on the embedded
@@ -23,11 +23,18 @@ import sys
 import time
 from typing import Any
 
-MODEL_FILE = "model.safetensors"
-CHECKPOINT_FILE = "checkpoint.safetensors"
-METRICS_FILE = "metrics.json"
-PLOT_FILE = "loss_curve.png"
-CLI_FORMAT = 1  # version of the metadata this module writes into model files
+from .common import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PLOT_FILE,
+    data_options,
+    echo,
+    json_dump,
+    load_data_arg,
+    metric_columns,
+    usage,
+)
 
 TRAIN_EXAMPLES = """\
 examples:
@@ -39,32 +46,14 @@ examples:
 """
 
 
-# ====================================================================== argument parsing
 def register(subparsers: Any) -> None:
-    """Add ``train``, ``evaluate``, ``predict`` and ``datasets`` to the ``handgrad`` parser."""
-    _register_train(subparsers)
-    _register_evaluate(subparsers)
-    _register_predict(subparsers)
-    p = subparsers.add_parser("datasets", help="list the built-in datasets",
-                              description="List the built-in datasets (generated, or shipped by scikit-learn).")
-    p.set_defaults(handler=run_datasets)
-
-
-def _data_options(p: argparse.ArgumentParser, *, required: bool) -> None:
-    p.add_argument("--data", metavar="PATH|NAME", required=required,
-                   help="a built-in dataset name (see 'handgrad datasets') or a .csv/.tsv/.npz/.parquet file"
-                   + ("" if required else " (default: the built-in 'seed' data)"))
-    p.add_argument("--target", metavar="COL", help="target column of a CSV/Parquet file (default: the last column)")
-    p.add_argument("--delimiter", metavar="CHAR", help="CSV delimiter (default: detected from the header)")
-
-
-def _register_train(subparsers: Any) -> None:
+    """Add ``train`` to the ``handgrad`` parser."""
     p = subparsers.add_parser(
         "train", help="train a network on built-in or user data",
         description="Train a network with hand-derived gradients and print its metrics. With no arguments: "
                     "the seed's network (5·ReLU, identity output, squared loss, SGD) on the built-in 'seed' data.",
         epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _data_options(p, required=False)
+    data_options(p, required=False)
     p.add_argument("--task", choices=("regression", "classification"),
                    help="force the task (default: inferred; a text or integer target means classification)")
     p.add_argument("--drop", metavar="COL", action="append", default=[], help="ignore a column (repeatable)")
@@ -105,235 +94,6 @@ def _register_train(subparsers: Any) -> None:
     p.set_defaults(handler=run_train)
 
 
-def _register_evaluate(subparsers: Any) -> None:
-    p = subparsers.add_parser("evaluate", help="metrics of a saved model on labelled data",
-                              description="Print a saved model's metrics on labelled data (loss and accuracy for "
-                                          "classification; loss, mse, mae and r2 for regression).")
-    p.add_argument("model", metavar="MODEL", help=f"a model file ({MODEL_FILE} from 'handgrad train --out')")
-    _data_options(p, required=True)
-    p.add_argument("--metrics-json", metavar="PATH", help="also write the metrics as JSON")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
-    p.set_defaults(handler=run_evaluate)
-
-
-def _register_predict(subparsers: Any) -> None:
-    p = subparsers.add_parser("predict", help="predictions of a saved model as CSV",
-                              description="Write a saved model's predictions as CSV (one row per input row, "
-                                          "in order): class labels, or regression values.")
-    p.add_argument("model", metavar="MODEL", help=f"a model file ({MODEL_FILE} from 'handgrad train --out')")
-    _data_options(p, required=True)
-    p.add_argument("--output", "-o", metavar="CSV", help="write to this file instead of standard output")
-    p.add_argument("--proba", action="store_true", help="add one probability column per class")
-    p.set_defaults(handler=run_predict)
-
-
-# ====================================================================== shared helpers
-def _usage(message: str) -> Exception:
-    from ..cli import UsageError
-
-    return UsageError(message)
-
-
-def _load(args: argparse.Namespace, source: str, **kwargs: Any) -> Any:
-    """load_data, with path mistakes (missing file, directory, unknown name) as usage errors."""
-    from ..data import load_data
-
-    try:
-        return load_data(source, target=args.target, delimiter=args.delimiter, **kwargs)
-    except FileNotFoundError as exc:
-        raise _usage(f"--data: {exc}") from None
-    except ValueError as exc:
-        message = str(exc)
-        if ("is a directory" in message or message.startswith("unknown dataset") or "applies to files" in message
-                or message.startswith("built-in dataset")):
-            raise _usage(f"--data: {message}") from None
-        raise
-
-
-def _echo(args: argparse.Namespace, *lines: str) -> None:
-    if not getattr(args, "quiet", False):
-        for line in lines:
-            print(line)
-
-
-def _json_dump(path: str, obj: Any) -> None:
-    from ..io import atomic_write_bytes
-
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode())
-
-
-# ====================================================================== the model and its preprocessing
-OUTPUT_KINDS = ("regression", "softmax", "logits", "sigmoid", "sigmoid_logits", "scores")
-
-
-class Predictor:
-    """A trained network with what turns raw rows into its inputs and its outputs into answers.
-
-    ``output`` says how to read the network's last layer: 'regression' (values, in
-    standardised units when ``y_scaler`` is set), 'softmax' (class probabilities),
-    'logits' (softmax of them gives probabilities), 'sigmoid' (P(class) per output),
-    'sigmoid_logits' (sigmoid of them) or 'scores' (any other output trained with a
-    squared loss: the largest score, or a score >= 0.5 for one output, wins).
-    """
-
-    def __init__(self, net: Any, *, task: str, loss: str, output: str, feature_names: list[str],
-                 target_name: str | None, class_labels: list[Any] | None, x_scaler: Any = None,
-                 y_scaler: Any = None, g: str = "identity", info: dict[str, Any] | None = None) -> None:
-        self.net, self.task, self.loss_name, self.output = net, task, loss, output
-        self.feature_names, self.target_name, self.class_labels = list(feature_names), target_name, class_labels
-        self.x_scaler, self.y_scaler, self.g, self.info = x_scaler, y_scaler, g, dict(info or {})
-        self.loss = make_cli_loss(loss)
-
-    # ------------------------------------------------------------ files
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "cli_format": CLI_FORMAT, "task": self.task, "loss": self.loss_name, "output": self.output, "g": self.g,
-            "feature_names": self.feature_names, "target_name": self.target_name, "class_labels": self.class_labels,
-            "preprocessing": {"x": self.x_scaler.to_dict() if self.x_scaler else None,
-                              "y": self.y_scaler.to_dict() if self.y_scaler else None},
-            **self.info,
-        }
-
-    @classmethod
-    def from_metadata(cls, net: Any, meta: dict[str, Any], path: str) -> Predictor:
-        from ..data import Standardizer
-        from ..errors import ModelFileError
-
-        needed = ("task", "loss", "output", "feature_names", "preprocessing")
-        missing = [k for k in needed if k not in meta]
-        if missing or meta.get("output") not in OUTPUT_KINDS:
-            raise ModelFileError(f"{path!r} was not saved by 'handgrad train' (metadata lacks "
-                                 f"{', '.join(missing) or 'a known output kind'}); load it with handgrad.io.load_model")
-        try:
-            pre = meta["preprocessing"]
-            x_scaler = Standardizer.from_dict(pre["x"]) if pre.get("x") else None
-            y_scaler = Standardizer.from_dict(pre["y"]) if pre.get("y") else None
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ModelFileError(f"{path!r}: invalid preprocessing in the metadata ({exc})") from None
-        n_in = net.in_features
-        if len(meta["feature_names"]) != n_in or (x_scaler is not None and x_scaler.mean_.shape[0] != n_in):
-            raise ModelFileError(f"{path!r}: the metadata names {len(meta['feature_names'])} features, "
-                                 f"but the network takes {n_in}")
-        info = {k: v for k, v in meta.items() if k not in (*needed, "cli_format", "target_name", "class_labels", "g")}
-        return cls(net, task=meta["task"], loss=meta["loss"], output=meta["output"],
-                   feature_names=meta["feature_names"], target_name=meta.get("target_name"),
-                   class_labels=meta.get("class_labels"), x_scaler=x_scaler, y_scaler=y_scaler,
-                   g=meta.get("g", "identity"), info=info)
-
-    @classmethod
-    def load(cls, path: str) -> Predictor:
-        from ..io import load_model
-
-        if not os.path.exists(path):
-            raise _usage(f"no such model file: {path!r}")
-        net, meta = load_model(path)
-        return cls.from_metadata(net, meta, path)
-
-    # ------------------------------------------------------------ forward
-    def inputs(self, X: Any) -> Any:
-        import numpy as np
-
-        Z = self.x_scaler.transform(X) if self.x_scaler is not None else np.asarray(X, dtype=np.float64)
-        return Z.astype(self.net.dtype, copy=False)
-
-    def outputs(self, X: Any) -> Any:
-        """The network's outputs (float64) for raw rows X."""
-        import numpy as np
-
-        out = self.net.forward(self.inputs(X))
-        self.net.clear_cache()
-        return np.asarray(out, dtype=np.float64)
-
-    def predict(self, X: Any) -> Any:
-        """Regression: values (n, k) in the target's units; classification: class indices (n,)."""
-        out = self.outputs(X)
-        if self.task == "regression":
-            return self.y_scaler.inverse_transform(out) if self.y_scaler is not None else out
-        return self.decide(out)
-
-    def decide(self, out: Any) -> Any:
-        import numpy as np
-
-        if out.shape[1] == 1:
-            threshold = 0.0 if self.output == "sigmoid_logits" else 0.5
-            return (out[:, 0] >= threshold).astype(np.int64)
-        return np.argmax(out, axis=1).astype(np.int64)
-
-    def proba(self, X: Any) -> Any:
-        """Class probabilities (n, C), or None when the outputs are not probabilities."""
-        return self.probabilities(self.outputs(X))
-
-    def probabilities(self, out: Any) -> Any:
-        import numpy as np
-
-        from .. import functional as F
-
-        kind = self.output
-        if kind == "scores":
-            kind = {"sigmoid": "sigmoid", "softmax": "softmax"}.get(self.g)
-        if kind is None or self.task != "classification":
-            return None
-        if kind == "logits":
-            return F.softmax(out)
-        if kind == "softmax":
-            return out
-        p = F.sigmoid(out) if kind == "sigmoid_logits" else np.clip(out, 0.0, 1.0)
-        if p.shape[1] == 1:
-            return np.column_stack([1.0 - p[:, 0], p[:, 0]])
-        total = p.sum(axis=1, keepdims=True)
-        return np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / p.shape[1])
-
-    # ------------------------------------------------------------ targets, loss, metrics
-    def targets(self, y: Any) -> Any:
-        """y as the loss wants it: standardised values, class indices, a 0/1 column or one-hot rows."""
-        import numpy as np
-
-        if self.task == "regression":
-            y = self.y_scaler.transform(y) if self.y_scaler is not None else y
-            return np.asarray(y, dtype=self.net.dtype)
-        if self.output in ("softmax", "logits"):
-            return np.asarray(y, dtype=np.int64)
-        n_out = self.net.out_features
-        if n_out == 1:
-            return np.asarray(y, dtype=self.net.dtype).reshape(-1, 1)
-        onehot = np.zeros((len(y), n_out), dtype=self.net.dtype)
-        onehot[np.arange(len(y)), y] = 1
-        return onehot
-
-    def metrics(self, X: Any, y: Any) -> dict[str, Any] | None:
-        """loss and accuracy (and log_loss) for classification; loss, mse, mae and r2 for regression.
-        The loss is the training loss J, fused exactly as in training where the pair allows."""
-        import numpy as np
-
-        from .. import metrics as M
-        from ..train import _outputs, loss_of_outputs
-
-        if len(y) == 0:
-            return None
-        z, raw = _outputs(self.net, self.inputs(X))  # one pass gives both the logits and ŷ
-        out = np.asarray(raw, dtype=np.float64)
-        loss = loss_of_outputs(self.net, self.loss, self.targets(y), z, raw)
-        result: dict[str, Any] = {"n_samples": len(y), "loss": loss}
-        if self.task == "regression":
-            pred = self.y_scaler.inverse_transform(out) if self.y_scaler is not None else out
-            result.update(mse=M.mse(y, pred), mae=M.mae(y, pred), r2=M.r2(y, pred))
-        else:
-            result["accuracy"] = M.accuracy(y, self.decide(out))
-            proba = self.probabilities(out)
-            if proba is not None:
-                result["log_loss"] = M.log_loss(y, proba)
-        return result
-
-
-def make_cli_loss(name: str) -> Any:
-    """A loss by name; the squared error is averaged over the batch (so lr does not depend on --batch-size)."""
-    from .._checks import normalize_name
-    from ..losses import SquaredErrorLoss, make_loss
-
-    if normalize_name(name) in ("squared_error", "sse"):
-        return SquaredErrorLoss("mean")
-    return make_loss(name)
-
 
 # ====================================================================== train: choosing the network
 SEED_PROFILE = {"hidden": [16], "f": "5relu", "g": "identity", "loss": "squared_error", "optimizer": "sgd",
@@ -350,14 +110,14 @@ def _is_seed_run(args: argparse.Namespace) -> bool:
 
 def _choose_head(args: argparse.Namespace, ds: Any) -> dict[str, Any]:
     """Output width, g, loss and how to read the outputs, from the task and the options given."""
-    from .._checks import normalize_name
+    from ..validation import normalize_name
 
     seed = _is_seed_run(args)
     g = normalize_name(args.g) if args.g else None
     loss = normalize_name(args.loss) if args.loss else None
     if ds.task == "regression":
         if loss in ("bce", "bce_with_logits", "cross_entropy", "ce"):
-            raise _usage(f"--loss {args.loss} is for classification, but {ds.name} is a regression dataset "
+            raise usage(f"--loss {args.loss} is for classification, but {ds.name} is a regression dataset "
                          "(use mse or squared_error, or --task classification)")
         return {"out": ds.n_targets, "g": g or "identity", "loss": loss or ("squared_error" if seed else "mse"),
                 "output": "regression"}
@@ -371,20 +131,20 @@ def _choose_head(args: argparse.Namespace, ds: Any) -> dict[str, Any]:
     if loss in ("cross_entropy", "ce"):
         g = g or "softmax"
         if g not in ("softmax", "identity", "linear"):
-            raise _usage(f"--loss cross_entropy takes logits (--g identity) or probabilities (--g softmax), "
+            raise usage(f"--loss cross_entropy takes logits (--g identity) or probabilities (--g softmax), "
                          f"not --g {args.g}")
         return {"out": C, "g": g, "loss": "cross_entropy", "output": "softmax" if g == "softmax" else "logits"}
     out = 1 if C == 2 else C
     if loss == "bce":
         g = g or "sigmoid"
         if g != "sigmoid":
-            raise _usage(f"--loss bce takes probabilities from --g sigmoid, not --g {args.g} "
+            raise usage(f"--loss bce takes probabilities from --g sigmoid, not --g {args.g} "
                          "(for logits use --loss bce_with_logits --g identity)")
         return {"out": out, "g": g, "loss": loss, "output": "sigmoid"}
     if loss == "bce_with_logits":
         g = g or "identity"
         if g not in ("identity", "linear"):
-            raise _usage(f"--loss bce_with_logits takes logits (--g identity), not --g {args.g} (or use --loss bce)")
+            raise usage(f"--loss bce_with_logits takes logits (--g identity), not --g {args.g} (or use --loss bce)")
         return {"out": out, "g": g, "loss": loss, "output": "sigmoid_logits"}
     return {"out": out, "g": g or "sigmoid", "loss": loss, "output": "scores"}
 
@@ -413,38 +173,39 @@ def _settings(args: argparse.Namespace, ds: Any, n_train: int) -> dict[str, Any]
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    for name in ("epochs", "batch_size", "patience"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise _usage(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
-        raise _usage(f"--lr must be a finite positive number, got {args.lr}")
-    if args.weight_decay is not None and not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
-        raise _usage(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
-    if args.momentum is not None and not 0 <= args.momentum < 1:
-        raise _usage(f"--momentum must be in [0, 1), got {args.momentum}")
-    if args.seed < 0:
-        raise _usage(f"--seed must be >= 0, got {args.seed}")
-    for h in args.hidden or []:
-        if h < 1:
-            raise _usage(f"--hidden must be >= 1, got {h}")
-    for name in ("val_fraction", "test_fraction"):
-        value = getattr(args, name)
-        if not 0 <= value < 1:
-            raise _usage(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
+    """The library's validators under the options' names: a bad value is a usage error."""
+    from ..validation import check_int, check_positive_float, check_unit_interval
+
+    checks: list[tuple[Any, ...]] = [
+        (check_int, "--epochs", args.epochs, 0), (check_int, "--batch-size", args.batch_size, 1),
+        (check_int, "--patience", args.patience, 1), (check_int, "--seed", args.seed, 0),
+        (check_positive_float, "--lr", args.lr), (check_unit_interval, "--momentum", args.momentum),
+        (check_unit_interval, "--val-fraction", args.val_fraction),
+        (check_unit_interval, "--test-fraction", args.test_fraction),
+        *((check_int, "--hidden", h, 1) for h in args.hidden or []),
+    ]
+    try:
+        for check, name, value, *rest in checks:
+            if value is not None:
+                check(name, value, *rest)
+        if args.weight_decay is not None:
+            check_positive_float("--weight-decay", args.weight_decay, allow_zero=True)
+    except (TypeError, ValueError) as exc:
+        raise usage(str(exc)) from None
     if args.val_fraction + args.test_fraction >= 1:
-        raise _usage("--val-fraction + --test-fraction must be below 1 (some data must train)")
+        raise usage("--val-fraction + --test-fraction must be below 1 (some data must train)")
     if args.momentum is not None and (args.optimizer or "").strip().lower() == "adam":
-        raise _usage("--momentum applies to --optimizer sgd (Adam has its own moment estimates)")
+        raise usage("--momentum applies to --optimizer sgd (Adam has its own moment estimates)")
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise _usage(f"--out {args.out!r} exists and is not a directory")
+        raise usage(f"--out {args.out!r} exists and is not a directory")
     if args.out and not args.force and not args.resume and os.path.exists(os.path.join(args.out, MODEL_FILE)):
-        raise _usage(f"{os.path.join(args.out, MODEL_FILE)!r} exists; pass --force to overwrite it "
+        raise usage(f"{os.path.join(args.out, MODEL_FILE)!r} exists; pass --force to overwrite it "
                      "(or --resume to continue its run)")
 
 
 def _build(settings: dict[str, Any], ds: Any, seed: int) -> tuple[Any, Any, Any]:
     """The network, the loss and the optimizer (validated names raise usage errors)."""
+    from ..inference import model_loss
     from ..layers import make_activation
     from ..model import MLP
     from ..optim import make_optimizer
@@ -452,9 +213,9 @@ def _build(settings: dict[str, Any], ds: Any, seed: int) -> tuple[Any, Any, Any]
     try:
         make_activation(settings["f"])
         make_activation(settings["g"])
-        loss = make_cli_loss(settings["loss"])
+        loss = model_loss(settings["loss"])
     except (ValueError, TypeError) as exc:
-        raise _usage(str(exc)) from None
+        raise usage(str(exc)) from None
     net = MLP(ds.n_features, settings["hidden"], settings["out"], settings["f"], settings["g"], seed=seed)
     kwargs: dict[str, Any] = {"lr": settings["lr"], "weight_decay": settings["weight_decay"]}
     if settings["momentum"] is not None:
@@ -462,7 +223,7 @@ def _build(settings: dict[str, Any], ds: Any, seed: int) -> tuple[Any, Any, Any]
     try:
         opt = make_optimizer(settings["optimizer"], net, **kwargs)
     except (ValueError, TypeError) as exc:
-        raise _usage(f"--optimizer: {exc}") from None
+        raise usage(f"--optimizer: {exc}") from None
     return net, loss, opt
 
 
@@ -474,19 +235,19 @@ def _describe_net(net: Any, settings: dict[str, Any]) -> str:
 
 # ====================================================================== train
 def run_train(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from ..data import DEFAULT_DATASET, Standardizer, train_val_test_split
+    from ..inference import Predictor
     from ..train import fit
+    from ..validation import make_rng
 
     _check_args(args)
-    ds = _load(args, source=args.data or DEFAULT_DATASET, task=args.task, drop=args.drop)
+    ds = load_data_arg(args, args.data or DEFAULT_DATASET, task=args.task, drop=args.drop)
     train, val, test = train_val_test_split(ds, args.val_fraction, args.test_fraction,
-                                            seed=np.random.default_rng([args.seed, 1]))
+                                            seed=make_rng((args.seed, 1)))
     settings = _settings(args, ds, train.n_samples)
-    net, loss, opt = _build(settings, ds, np.random.default_rng([args.seed, 2]))
+    net, loss, opt = _build(settings, ds, make_rng((args.seed, 2)))
     scale = args.standardize
-    model = Predictor(net, task=ds.task, loss=settings["loss"], output=settings["output"],
+    model = Predictor(net, task=ds.task, loss=settings["loss"],
                       feature_names=ds.feature_names, target_name=ds.target_name, class_labels=ds.class_labels,
                       x_scaler=Standardizer().fit(train.X) if scale else None,
                       y_scaler=Standardizer().fit(train.y) if scale and ds.task == "regression" else None,
@@ -497,7 +258,7 @@ def run_train(args: argparse.Namespace) -> int:
     resume = _resume_path(args, checkpoint)
     if args.out:
         _make_out_dir(args.out)
-    _echo(args, *_header(ds, train, val, test, net, settings, early, args))
+    echo(args, *_header(ds, train, val, test, net, settings, early, args))
     t0 = time.perf_counter()
     try:
         history = fit(net, model.inputs(train.X), model.targets(train.y), loss, optimizer=opt,
@@ -518,9 +279,9 @@ def run_train(args: argparse.Namespace) -> int:
     model.info = {"dataset": ds.name, "settings": {k: v for k, v in settings.items()}, "seed": args.seed,
                   "epochs_run": len(history), "best_epoch": history.best_epoch,
                   "standardized": bool(scale), "test_metrics": report["test"]}
-    _echo(args, _ending(history, seconds), *_table(report))
+    echo(args, _ending(history, seconds), *_table(report))
     if args.metrics_json:
-        _json_dump(args.metrics_json, report)
+        json_dump(args.metrics_json, report)
     if args.out:
         _write_out(args, model, report, history)
     if temporary and os.path.exists(checkpoint):
@@ -565,7 +326,7 @@ def _resume_path(args: argparse.Namespace, checkpoint: str) -> str | None:
         return None
     path = checkpoint if args.resume is True else args.resume
     if not os.path.isfile(path):
-        raise _usage(f"--resume: no checkpoint at {path!r}" + ("" if args.resume is not True else
+        raise usage(f"--resume: no checkpoint at {path!r}" + ("" if args.resume is not True else
                      " (pass --resume PATH, or the same --out as the interrupted run)"))
     return path
 
@@ -628,7 +389,7 @@ def _ending(history: Any, seconds: float) -> str:
 
 
 def _table(report: dict[str, Any]) -> list[str]:
-    cols = ["loss", "accuracy"] if report["task"] == "classification" else ["loss", "mse", "mae", "r2"]
+    cols = metric_columns(report["task"])
     lines = ["", f"{'':<12}" + "".join(f"{c:>12}" for c in cols)]
     for split in ("train", "validation", "test"):
         m = report[split]
@@ -638,12 +399,13 @@ def _table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _write_out(args: argparse.Namespace, model: Predictor, report: dict[str, Any], history: Any) -> None:
-    from ..io import save_model
-
-    path = save_model(os.path.join(args.out, MODEL_FILE), model.net, model.metadata())
-    _json_dump(os.path.join(args.out, METRICS_FILE), report)
+def _write_out(args: argparse.Namespace, model: Any, report: dict[str, Any], history: Any) -> None:
+    path = model.save(os.path.join(args.out, MODEL_FILE))
+    json_dump(os.path.join(args.out, METRICS_FILE), report)
     lines = [f"saved: {path} (model), {os.path.join(args.out, METRICS_FILE)} (metrics)"]
+    if not len(history):
+        echo(args, *lines, "note: no loss curve (0 epochs: the metrics are those of the initial weights)")
+        return
     try:
         from ..plots import plot_loss_curve
     except ImportError as exc:  # matplotlib (or the plots module) missing: training still succeeded
@@ -651,93 +413,16 @@ def _write_out(args: argparse.Namespace, model: Predictor, report: dict[str, Any
     else:
         plot_loss_curve(history, os.path.join(args.out, PLOT_FILE))
         lines.append(f"saved: {os.path.join(args.out, PLOT_FILE)} (loss curve)")
-    _echo(args, *lines)
+    echo(args, *lines)
 
 
-# ====================================================================== evaluate / predict / datasets
-def _labelled(args: argparse.Namespace, model: Predictor) -> tuple[Any, Any]:
-    from ..data import encode_labels, regression_targets
+def __getattr__(name: str) -> Any:
+    # ``Predictor`` lives in handgrad.inference; imported on first use so ``handgrad --help`` stays fast
+    if name == "Predictor":
+        from ..inference import Predictor
 
-    target = args.target or model.target_name
-    X, cells, where = _features_for(args, model, target)
-    if cells is None:
-        raise _usage(f"--data {args.data!r} has no target column {target!r}; name it with --target COL")
-    if model.task == "classification":
-        return X, encode_labels(cells, model.class_labels, source=args.data, column=str(target), where=where)
-    return X, regression_targets(cells, source=args.data, column=str(target), where=where)
+        return Predictor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _features_for(args: argparse.Namespace, model: Predictor, target: str | None) -> tuple[Any, Any, Any]:
-    from ..data import load_features
-
-    try:
-        return load_features(args.data, model.feature_names, target=target, delimiter=args.delimiter)
-    except FileNotFoundError as exc:
-        raise _usage(f"--data: {exc}") from None
-    except ValueError as exc:
-        if "is a directory" in str(exc) or str(exc).startswith("unknown dataset"):
-            raise _usage(f"--data: {exc}") from None
-        raise
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    model = Predictor.load(args.model)
-    X, y = _labelled(args, model)
-    m = model.metrics(X, y)
-    report = {"task": model.task, "data": args.data, **m}
-    cols = ["loss", "accuracy"] if model.task == "classification" else ["loss", "mse", "mae", "r2"]
-    _echo(args, f"{args.model} on {args.data} ({m['n_samples']} samples):",
-          *(f"  {c:<10}{m[c]:.6g}" for c in cols + (["log_loss"] if "log_loss" in m else [])))
-    if args.metrics_json:
-        _json_dump(args.metrics_json, report)
-    return 0
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    import csv
-    import io
-
-    model = Predictor.load(args.model)
-    X, _, _ = _features_for(args, model, None)
-    rows: list[list[Any]]
-    if model.task == "regression":
-        if args.proba:
-            raise _usage("--proba applies to classification models; this model does regression")
-        values = model.predict(X)
-        name = model.target_name or "prediction"
-        header = [name] if values.shape[1] == 1 else [f"{name}_{k + 1}" for k in range(values.shape[1])]
-        rows = [[repr(float(v)) for v in row] for row in values]
-    else:
-        out = model.outputs(X)
-        labels = [model.class_labels[i] for i in model.decide(out)]
-        header, rows = [model.target_name or "prediction"], [[label] for label in labels]
-        if args.proba:
-            proba = model.probabilities(out)
-            if proba is None:
-                raise _usage(f"--proba: this model's outputs (g = {model.g}, loss {model.loss_name}) are scores, "
-                             "not probabilities")
-            header += [f"p_{label}" for label in model.class_labels]
-            rows = [[*row, *(f"{p:.6g}" for p in prow)] for row, prow in zip(rows, proba)]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    if args.output:
-        from ..io import atomic_write_bytes
-
-        atomic_write_bytes(args.output, buffer.getvalue().encode())
-    else:
-        print(buffer.getvalue(), end="")
-    return 0
-
-
-def run_datasets(args: argparse.Namespace) -> int:
-    from ..data import list_datasets
-
-    infos = list_datasets()
-    width = max(len(i.name) for i in infos)
-    print(f"{'name':<{width}}  {'task':<14}  {'source':<12}  description")
-    for i in infos:
-        print(f"{i.name:<{width}}  {i.task:<14}  {i.source:<12}  {i.description}")
-    print("\nuse one with: handgrad train --data NAME   (scikit-learn ones need: pip install scikit-learn)")
-    return 0
+__all__ = ["MODEL_FILE", "register", "run_train"]

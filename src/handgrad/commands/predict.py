@@ -1,0 +1,67 @@
+"""``handgrad predict MODEL --data ...``: a saved model's predictions as CSV."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import MODEL_HELP, data_options, load_features_arg, load_model_arg, usage
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("predict", help="predictions of a saved model as CSV",
+                              description="Write a saved model's predictions as CSV (one row per input row, "
+                                          "in order): class labels, or regression values.")
+    p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    data_options(p, required=True)
+    p.add_argument("--output", "-o", metavar="CSV", help="write to this file instead of standard output")
+    p.add_argument("--proba", action="store_true", help="add one probability column per class")
+    p.set_defaults(handler=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    import csv
+    import io
+
+    model = load_model_arg(args.model)
+    X, _, _ = load_features_arg(args, model, None)
+    if model.task == "regression":
+        if args.proba:
+            raise usage("--proba applies to classification models; this model does regression")
+        header, rows = _values(model, X)
+    else:
+        header, rows = _classes(args, model, X)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    if args.output:
+        from ..io import atomic_write_bytes
+
+        atomic_write_bytes(args.output, buffer.getvalue().encode())
+    else:
+        print(buffer.getvalue(), end="")
+    return 0
+
+
+def _values(model: Any, X: Any) -> tuple[list[str], list[list[Any]]]:
+    values = model.predict(X)
+    name = model.target_name or "prediction"
+    header = [name] if values.shape[1] == 1 else [f"{name}_{k + 1}" for k in range(values.shape[1])]
+    return header, [[repr(float(v)) for v in row] for row in values]
+
+
+def _classes(args: argparse.Namespace, model: Any, X: Any) -> tuple[list[str], list[list[Any]]]:
+    from ..inference import labels
+
+    out = model.outputs(X)
+    header = [model.target_name or "prediction"]
+    rows: list[list[Any]] = [[model.class_labels[i]] for i in labels(out, model.output)]
+    if args.proba:
+        proba = model.probabilities(out)
+        if proba is None:
+            raise usage(f"--proba: this model's outputs (g = {model.g}, loss {model.loss_name}) are scores, "
+                        "not probabilities")
+        header += [f"p_{label}" for label in model.class_labels]
+        rows = [[*row, *(f"{p:.6g}" for p in prow)] for row, prow in zip(rows, proba)]
+    return header, rows
