@@ -7,7 +7,8 @@ itself. See the README for a tour of the seed's five SGD steps.
 
 from __future__ import annotations
 
-from .errors import DivergenceError, ModelFileError
+from .errors import DataSourceError, DivergenceError, ModelFileError
+from .inference import Predictor, load_predictor
 from .layers import (
     ACTIVATIONS,
     GELU,
@@ -42,7 +43,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "GELU", "LOSSES", "MLP", "SGD", "Activation", "BCELoss", "BCEWithLogitsLoss",
-    "CrossEntropyLoss", "DivergenceError", "Identity", "Layer", "LeakyReLU", "Linear", "LogSoftmax", "Loss",
-    "MSELoss", "ModelFileError", "ReLU", "Scale", "Sequential", "Sigmoid", "Softmax", "Softplus",
-    "SquaredErrorLoss", "Tanh", "TwoLayerNet", "make_activation", "make_loss", "__version__",
+    "CrossEntropyLoss", "DataSourceError", "DivergenceError", "Identity", "Layer", "LeakyReLU", "Linear", "LogSoftmax", "Loss",
+    "MSELoss", "ModelFileError", "Predictor", "ReLU", "Scale", "Sequential", "Sigmoid", "Softmax", "Softplus",
+    "SquaredErrorLoss", "Tanh", "TwoLayerNet", "load_predictor", "make_activation", "make_loss", "__version__",
 ]

@@ -27,7 +27,6 @@ from .losses import BCELoss, MSELoss
 from .model import TwoLayerNet
 
 Array = Any
-PARAMETER_NAMES = ("W1", "b1", "W2", "b2")
 GRADIENT_NAMES = ("dJdW1", "dJdb1", "dJdW2", "dJdb2")
 
 

@@ -103,6 +103,5 @@ def log_loss(labels: Any, proba: Any) -> float:
 
 
 REGRESSION_METRICS = {"mse": mse, "mae": mae, "r2": r2}
-CLASSIFICATION_METRICS = ("accuracy", "log_loss")
 
 __all__ = ["accuracy", "log_loss", "mae", "mse", "r2"]

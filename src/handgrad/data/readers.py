@@ -146,22 +146,25 @@ def read_npz(path: str, options: ReadOptions) -> Dataset:
 
 
 def _npz_arrays(path: str) -> tuple[np.ndarray, np.ndarray, list[str] | None, list[Any] | None]:
+    arrays = _npz_read(path)
+    missing = [k for k in ("X", "y") if k not in arrays]
+    if missing:
+        raise ValueError(f"{path!r} has no {' or '.join(repr(k) for k in missing)} array; found keys: "
+                         f"{', '.join(map(repr, arrays)) or 'none'} (save with np.savez(path, X=X, y=y))")
+    names = [str(n) for n in arrays["feature_names"]] if "feature_names" in arrays else None
+    labels = [_plain(v) for v in arrays["class_labels"].tolist()] if "class_labels" in arrays else None
+    return arrays["X"], arrays["y"], names, labels
+
+
+def _npz_read(path: str) -> dict[str, np.ndarray]:
+    """Every array of the archive; any failure of NumPy's reader becomes a ValueError naming the file."""
     try:
         with np.load(path, allow_pickle=False) as npz:
-            keys = list(npz.files)
-            missing = [k for k in ("X", "y") if k not in keys]
-            if missing:
-                raise ValueError(f"{path!r} has no {' or '.join(repr(k) for k in missing)} array; found keys: "
-                                 f"{', '.join(map(repr, keys)) or 'none'} (save with np.savez(path, X=X, y=y))")
-            names = [str(n) for n in npz["feature_names"]] if "feature_names" in keys else None
-            labels = [_plain(v) for v in npz["class_labels"].tolist()] if "class_labels" in keys else None
-            return npz["X"], npz["y"], names, labels
+            return {key: npz[key] for key in npz.files}
     except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):  # NumPy's own refusal: no typed error exists
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):  # NumPy's own refusal has no error type
             raise ValueError(f"{path!r} holds an object array, which handgrad never loads (pickle); "
                              "save plain numeric arrays") from None
-        if str(exc).startswith(repr(path)):
-            raise
         raise ValueError(f"{path!r} is not a valid .npz file: {exc}") from None
     except OSError as exc:
         if exc.errno:
