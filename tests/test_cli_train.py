@@ -335,6 +335,7 @@ def _env():
     return env
 
 
+@pytest.mark.slow
 def test_python_m_handgrad_train_smoke(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "handgrad", "train", "--epochs", "20", "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=120, env=_env(), cwd=tmp_path)
@@ -342,6 +343,7 @@ def test_python_m_handgrad_train_smoke(tmp_path):
     assert "test" in proc.stdout and "saved:" in proc.stdout
 
 
+@pytest.mark.slow
 def test_sigint_in_a_real_process_then_resume(tmp_path):
     out_dir = tmp_path / "run"
     argv = [sys.executable, "-m", "handgrad", "train", "--data", "moons", "--epochs", "3000", "--no-early-stopping",
@@ -367,6 +369,7 @@ def test_sigint_in_a_real_process_then_resume(tmp_path):
 
 
 # ---------------------------------------------------------------------- documented accuracy (a few seconds each)
+@pytest.mark.slow
 @pytest.mark.parametrize("data,key,bar", [("moons", "accuracy", 0.97), ("sin", "r2", 0.98), ("digits", "accuracy", 0.97)])
 def test_documented_commands_reach_their_figures(tmp_path, data, key, bar):
     if data == "digits":

@@ -40,6 +40,7 @@ CHECKED = [
 ]
 
 
+@pytest.mark.slow
 @parametrize_with_checks(CHECKED)
 def test_sklearn_estimator_checks(estimator, check, monkeypatch):
     # check_array_api_input (NumPy namespace only) runs only when this is set

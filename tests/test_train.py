@@ -534,6 +534,7 @@ def _wait_for_epoch(path, proc, at_least=2, timeout=60):
     raise AssertionError("no checkpoint appeared")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_training_process_resumes_to_the_same_weights(tmp_path, sig):
     script = tmp_path / "train_script.py"

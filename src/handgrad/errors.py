@@ -8,6 +8,8 @@ the message text.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ModelFileError(ValueError):
     """A model or checkpoint file is missing, corrupt, or does not match the architecture."""
@@ -27,8 +29,11 @@ class DataSourceError(ValueError):
 class DivergenceError(RuntimeError):
     """Training produced a non-finite loss, gradient or parameter.
 
-    The model is left at its last finite parameters.
+    The model is left at its last finite parameters; ``history`` holds the
+    records of the finished epochs when ``fit`` raised it.
     """
+
+    history: Any = None
 
 
 __all__ = ["DataSourceError", "DivergenceError", "ModelFileError"]

@@ -265,7 +265,7 @@ class Predictor:
         except (ValueError, TypeError, KeyError) as exc:
             raise ModelFileError(f"{path!r}: invalid preprocessing in the metadata ({exc})") from None
         n_in = net.in_features
-        if len(meta["feature_names"]) != n_in or (x_scaler is not None and x_scaler.mean_.shape[0] != n_in):
+        if len(meta["feature_names"]) != n_in or (x_scaler is not None and x_scaler.n_features != n_in):
             raise ModelFileError(f"{path!r}: the metadata names {len(meta['feature_names'])} features, "
                                  f"but the network takes {n_in}")
         info = {k: v for k, v in meta.items() if k not in (*needed, "cli_format", "target_name", "class_labels", "g")}
@@ -284,7 +284,7 @@ class Predictor:
         net, meta = load_model(path)
         return cls.from_metadata(net, meta, path)
 
-    def save(self, path: str | os.PathLike) -> str:
+    def save(self, path: str | os.PathLike) -> Any:
         """Write the network and this metadata to ``path`` (atomically); returns the path."""
         from .io import save_model
 

@@ -56,7 +56,7 @@ FORMAT = "handgrad"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 4 * 1024 * 1024  # our headers are a few kB; refuse anything claiming more
 STALE_TEMP_SECONDS = 3600  # orphaned temporary files older than this are removed at the next save
-DTYPES = {"F32": np.dtype(np.float32), "F64": np.dtype(np.float64)}
+DTYPES: dict[str, np.dtype[Any]] = {"F32": np.dtype(np.float32), "F64": np.dtype(np.float64)}
 DTYPE_CODES = {v: k for k, v in DTYPES.items()}
 
 
@@ -143,7 +143,7 @@ def _remove_stale_temps(directory: Path, name: str) -> None:
 
 # ====================================================================== container
 def _sha256(a: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a)).hexdigest()  # the array's buffer: no bytes copy
+    return hashlib.sha256(np.ascontiguousarray(a).data).hexdigest()  # the array's buffer: no bytes copy
 
 
 def _to_json(obj: Any, what: str) -> str:
@@ -309,12 +309,14 @@ def _expected_param_shapes(path: Any, arch: dict[str, Any]) -> dict[str, tuple[i
     layers = arch.get("layers")
     if arch.get("type") != "Sequential" or not isinstance(layers, list) or not layers:
         raise _fail(path, f"unsupported architecture {arch.get('type')!r} (expected a Sequential with layers)")
-    shapes, k = {}, 0
+    shapes: dict[str, tuple[int, ...]] = {}
+    k = 0
     for i, cfg in enumerate(layers):
         if not isinstance(cfg, dict):
             raise _fail(path, f"architecture layer {i} is not an object")
         if cfg.get("type") == "Linear":
-            n_in, n_out = cfg.get("in_features"), cfg.get("out_features")
+            n_in: Any = cfg.get("in_features")
+            n_out: Any = cfg.get("out_features")
             if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n_in, n_out)):
                 raise _fail(path, f"architecture layer {i} (Linear) has bad sizes {n_in!r} -> {n_out!r}")
             k += 1

@@ -293,9 +293,9 @@ class _HandgradMLP(BaseEstimator):
         self.loss_curve_: list[float] = []
         self.t_ = 0
         self._no_improvement_count = 0
-        self.best_loss_: float | None = np.inf
-        self.validation_scores_: list[float] | None = None
-        self.best_validation_score_: float | None = None
+        self.best_loss_: Any = np.inf
+        self.validation_scores_: Any = None
+        self.best_validation_score_: Any = None
         if self.early_stopping:
             self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
 
@@ -514,7 +514,7 @@ class HandgradRegressor(RegressorMixin, _HandgradMLP):
 
         return float(r2_score(Y, self._forward(X)))
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True  # y of shape (n, K) trains K linear outputs
         return tags
@@ -643,7 +643,7 @@ class HandgradClassifier(ClassifierMixin, _HandgradMLP):
     def _output_kind(self) -> str:
         return output_kind(self.net_, self._loss)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True  # indicator-matrix targets train one sigmoid per label
         return tags

@@ -31,7 +31,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -207,7 +207,7 @@ def _digest(*arrays: np.ndarray) -> str:
     h = hashlib.sha256()
     for a in arrays:
         h.update(repr((a.shape, a.dtype.str)).encode())
-        h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+        h.update(np.ascontiguousarray(a).data.cast("B"))
     return h.hexdigest()
 
 
@@ -243,7 +243,7 @@ def _check_task(task: Any, loss: Loss) -> str:
 def _seeded_rng(seed: Any) -> tuple[np.random.Generator, int | None]:
     """The shuffling generator and the seed to record (drawn from the OS when None; None for a Generator)."""
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy)  # drawn from the OS, recorded in the history
+        seed = cast(int, np.random.SeedSequence().entropy)  # drawn from the OS, recorded in the history
     return make_rng(seed), None if isinstance(seed, np.random.Generator) else int(seed)
 
 
@@ -450,7 +450,7 @@ class _Run:
         state = {"best_value": self.best_value if math.isfinite(self.best_value) else None, "wait": self.wait}
         save_checkpoint(path, Checkpoint(
             net=self.net, epoch=self.epoch, optimizer_state=self.opt.state_dict(),
-            rng_state=self.rng.bit_generator.state, history=self.history.to_dict(),
+            rng_state=dict(self.rng.bit_generator.state), history=self.history.to_dict(),
             hyperparameters=self.cfg["hyper"], best_params=self.best_params, state=state))
         self.saved_epoch = self.epoch
 
@@ -467,7 +467,8 @@ class _Run:
         self.rng = _rng_from_state(path, ckpt.rng_state)
         self.history = History.from_dict(ckpt.history or {})
         self.epoch = self.saved_epoch = ckpt.epoch
-        self.best_value = ckpt.state.get("best_value") if ckpt.state.get("best_value") is not None else math.inf
+        best = ckpt.state.get("best_value")
+        self.best_value = float(best) if best is not None else math.inf
         self.wait = int(ckpt.state.get("wait", 0))
         if ckpt.best_params is not None:
             be = self.net.backend

@@ -96,7 +96,7 @@ def register(subparsers: Any) -> None:
 
 
 # ====================================================================== train: choosing the network
-SEED_PROFILE = {"hidden": [16], "f": "5relu", "g": "identity", "loss": "squared_error", "optimizer": "sgd",
+SEED_PROFILE: dict[str, Any] = {"hidden": [16], "f": "5relu", "g": "identity", "loss": "squared_error", "optimizer": "sgd",
                 "lr": 0.01, "epochs": 300}
 # chosen by benchmarks/csv_vs_sklearn.py: on digits, test accuracy over seeds 0-9 went from a minimum of
 # 0.9665 (mean 0.9773) without it to 0.9703 (mean 0.9792); the CSV benchmark moved by less than 1% either way
@@ -203,7 +203,7 @@ def _check_args(args: argparse.Namespace) -> None:
                      "(or --resume to continue its run)")
 
 
-def _build(settings: dict[str, Any], ds: Any, seed: int) -> tuple[Any, Any, Any]:
+def _build(settings: dict[str, Any], ds: Any, seed: Any) -> tuple[Any, Any, Any]:
     """The network, the loss and the optimizer (validated names raise usage errors)."""
     from ..inference import model_loss
     from ..layers import make_activation

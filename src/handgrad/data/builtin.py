@@ -139,7 +139,7 @@ def _sklearn_loader(loader: str, task: str, name: str) -> Callable[..., Dataset]
             ) from None
         bunch = getattr(skd, loader)()
         X = np.asarray(bunch.data, dtype=np.float64)
-        names = [str(n) for n in getattr(bunch, "feature_names", [])] or None
+        names = [str(n) for n in getattr(bunch, "feature_names", [])]
         description = _SKLEARN_DESCRIPTIONS[name] + " (scikit-learn)"
         if task == "classification":
             labels = [str(t) for t in bunch.target_names] if hasattr(bunch, "target_names") else None

@@ -132,7 +132,7 @@ def target_dataset(X: np.ndarray, y: np.ndarray, table: Table, target: str, *, t
         return regression_dataset(X, numbers, table, target, names)
     labels, index = _classes(values, numbers)
     description = f"{table.path}: target {target!r}, {len(labels)} classes"
-    return Dataset(X, index, "classification", names, labels, os.path.basename(table.path), description, target)
+    return Dataset(X, index, "classification", names or [], labels, os.path.basename(table.path), description, target)
 
 
 def regression_dataset(X: np.ndarray, y: np.ndarray, table: Table, target: str,
@@ -141,7 +141,7 @@ def regression_dataset(X: np.ndarray, y: np.ndarray, table: Table, target: str,
     if bad.size:
         raise ValueError(f"{table.path!r}: target {target!r} contains NaN or infinity at row {int(bad[0][0])} "
                          "(0-based)")
-    return Dataset(X, y, "regression", names, None, os.path.basename(table.path), f"{table.path}: target {target!r}",
+    return Dataset(X, y, "regression", names or [], None, os.path.basename(table.path), f"{table.path}: target {target!r}",
                    target)
 
 

@@ -73,7 +73,7 @@ class Dataset:
 
     @property
     def n_classes(self) -> int | None:
-        return len(self.class_labels) if self.task == "classification" else None
+        return len(self.class_labels or []) if self.task == "classification" else None
 
     @property
     def n_targets(self) -> int:

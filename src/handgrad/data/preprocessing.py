@@ -26,7 +26,7 @@ def train_val_test_split(ds: Dataset, val_fraction: float = 0.15, test_fraction:
     rng = make_rng(seed)
     if stratify is None:
         stratify = ds.task == "classification"
-    groups = [np.flatnonzero(ds.y == k) for k in range(ds.n_classes)] if stratify else [np.arange(ds.n_samples)]
+    groups = [np.flatnonzero(ds.y == k) for k in range(ds.n_classes or 0)] if stratify else [np.arange(ds.n_samples)]
     parts: list[list[np.ndarray]] = [[], [], []]
     for idx in groups:
         idx = rng.permutation(idx)
@@ -65,6 +65,11 @@ class Standardizer:
         self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
         return self
 
+    @property
+    def n_features(self) -> int:
+        """Columns seen by :meth:`fit` (0 before it)."""
+        return 0 if self.mean_ is None else int(self.mean_.shape[0])
+
     def _check(self, X: Any, what: str) -> np.ndarray:
         if self.mean_ is None:
             raise RuntimeError(f"Standardizer.{what} called before fit")
@@ -83,7 +88,7 @@ class Standardizer:
         return self._check(X, "inverse_transform") * self.scale_ + self.mean_
 
     def to_dict(self) -> dict[str, Any]:
-        if self.mean_ is None:
+        if self.mean_ is None or self.scale_ is None:
             raise RuntimeError("Standardizer.to_dict called before fit")
         return {"type": "standardize", "mean": [float(v) for v in self.mean_],
                 "scale": [float(v) for v in self.scale_]}
