@@ -437,3 +437,37 @@ def test_csv_round_trip_is_exact(tmp_path_factory, X):
 def test_module_exports_exist():
     for name in data.__all__:
         assert hasattr(data, name), name
+
+
+def test_a_new_file_format_is_one_reader_in_the_table(tmp_path, monkeypatch):
+    import json
+
+    from handgrad.data import READERS, Table
+
+    def read_json(path, options):
+        rows = json.loads(open(path).read())
+        return Table(path, {k: [r[k] for r in rows] for k in rows[0]}, [f"row {i + 1}" for i in range(len(rows))],
+                     text_cells=False)
+
+    monkeypatch.setitem(READERS, ".json", read_json)
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([{"a": 1.0, "b": 2.0, "kind": "x"}, {"a": 3.0, "b": None, "kind": "y"}]))
+    with pytest.raises(ValueError, match=r"missing value at row 2, column 'b'"):
+        load_data(str(path))
+    path.write_text(json.dumps([{"a": 1.0, "b": 2.0, "kind": "x"}, {"a": 3.0, "b": 4.0, "kind": "y"}]))
+    ds = load_data(str(path), target="kind")
+    assert ds.task == "classification" and ds.class_labels == ["x", "y"] and ds.feature_names == ["a", "b"]
+
+
+def test_a_wrong_source_raises_a_typed_error(tmp_path):
+    from handgrad.errors import DataSourceError
+
+    with pytest.raises(DataSourceError, match="is a directory"):
+        load_data(str(tmp_path))
+    with pytest.raises(DataSourceError, match="unknown dataset"):
+        load_dataset("moonz")
+    with pytest.raises(DataSourceError, match="unsupported file type"):
+        (tmp_path / "d.xlsx").write_text("")
+        load_data(str(tmp_path / "d.xlsx"))
+    with pytest.raises(FileNotFoundError, match="did you mean the built-in dataset 'moons'"):
+        load_data("moonz")

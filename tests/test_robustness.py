@@ -426,7 +426,7 @@ def test_C2_names_are_case_and_whitespace_insensitive():
 def test_finite_check_finds_every_non_finite_and_accepts_sums_that_overflow(dtype):
     """check_finite's one-pass sum: a single NaN, +inf, -inf or +inf and -inf together (whose
     sum is NaN) is found and located; finite values whose sum overflows are accepted."""
-    from handgrad._checks import check_finite
+    from handgrad.validation import check_finite
 
     big = np.full((4, 3), np.finfo(dtype).max, dtype)
     check_finite(big)  # Σ = inf, yet every value is finite

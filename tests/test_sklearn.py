@@ -115,20 +115,18 @@ def test_same_updates_as_sklearn_mlp_from_the_same_weights(task, params, rng):
 
 
 # ---------------------------------------------------------------- the training gradient
-class _Recorder:
-    """Stands in for the optimizer: keeps the gradients of one step, updates nothing."""
+LR = 1e-2
 
-    def __init__(self, params):
-        self.params = params
-        self.grads = None
 
-    def step(self, grads):
-        self.grads = [g.copy() for g in grads]
+def _outputs_before_squashing(est, X):
+    """z, the output layer's input, through the public API: identity ŷ or the decision function."""
+    z = est.predict(X) if est.out_activation_ == "identity" else est.decision_function(X)
+    return z.reshape(X.shape[0], -1)
 
 
 def _documented_loss(est, X, Y, alpha):
     """The loss in the module docstring, written out from the forward pass alone."""
-    z = est._logits(X)
+    z = _outputs_before_squashing(est, X)
     n = X.shape[0]
     if est.out_activation_ == "identity":
         J = 0.5 * np.sum((z - Y) ** 2) / n
@@ -138,28 +136,40 @@ def _documented_loss(est, X, Y, alpha):
         J = -np.mean(log_p[np.arange(n), Y])  # Y: class indices
     else:
         J = np.sum(np.logaddexp(0, z) - Y * z) / n
-    return J + 0.5 * alpha / n * sum(np.sum(layer.params["W"] ** 2) for layer in est.net_.linears)
+    return J + 0.5 * alpha / n * sum(np.sum(W ** 2) for W in est.coefs_)
+
+
+def _encoded(kind, y):
+    if kind in ("regression", "multilabel"):
+        return y.reshape(len(y), -1) if kind == "regression" else y
+    index = np.searchsorted(np.unique(y), y)
+    return index.reshape(-1, 1) if kind == "binary" else index
 
 
 @pytest.mark.parametrize("kind", ["regression", "binary", "multiclass", "multilabel"])
 def test_training_gradient_matches_finite_differences(kind, rng):
+    """One plain SGD step over the whole batch moves θ by -lr·dJ/dθ: recover the gradient from the
+    public weights before and after, and compare it with central differences of the documented loss."""
     alpha = 0.3
+    step = dict(solver="sgd", momentum=0.0, learning_rate_init=LR, batch_size=12, shuffle=False, alpha=alpha,
+                hidden_layer_sizes=(5,), activation="tanh", random_state=0)
     if kind == "regression":
         X, y = _regression(rng, n=12, k=2)
-        est = HandgradRegressor(hidden_layer_sizes=(5,), activation="tanh", random_state=0)
+        est = HandgradRegressor(**step)
     else:
         X, y = _blobs(rng, n=12, k=2 if kind == "binary" else 3)
         if kind == "multilabel":
             y = np.stack([y == 0, y != 1], axis=1).astype(int)
-        est = HandgradClassifier(hidden_layer_sizes=(5,), activation="tanh", random_state=0)
-    est.partial_fit(X, y, **({} if kind in ("regression", "multilabel") else {"classes": np.unique(y)}))
-    _, Y = est._validate_training_data(X, y, False)
-    est._optimizer = _Recorder(est._optimizer.params)
-    J = est._train_step(X, Y, alpha)
-    assert J == pytest.approx(_documented_loss(est, X, Y, alpha), rel=1e-10)
+        est = HandgradClassifier(**step)
+    extra = {} if kind in ("regression", "multilabel") else {"classes": np.unique(y)}
+    est.partial_fit(X, y, **extra)  # builds the network (and takes a first step)
+    Y = _encoded(kind, y)
+    before = [theta.copy() for theta in est.coefs_ + est.intercepts_]
+    J_documented = _documented_loss(est, X, Y, alpha)
     eps = 1e-6
-    for theta, grad in zip(est._optimizer.params, est._optimizer.grads):
-        numeric = np.zeros_like(theta)
+    numeric = []
+    for theta in est.coefs_ + est.intercepts_:
+        num = np.zeros_like(theta)
         for index in np.ndindex(theta.shape):
             old = theta[index]
             theta[index] = old + eps
@@ -167,11 +177,14 @@ def test_training_gradient_matches_finite_differences(kind, rng):
             theta[index] = old - eps
             down = _documented_loss(est, X, Y, alpha)
             theta[index] = old
-            numeric[index] = (up - down) / (2 * eps)
-        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+            num[index] = (up - down) / (2 * eps)
+        numeric.append(num)
+    est.partial_fit(X, y)  # one step: θ ← θ - lr·dJ/dθ
+    assert est.loss_curve_[-1] == pytest.approx(J_documented, rel=1e-10)
+    for old, new, num in zip(before, est.coefs_ + est.intercepts_, numeric):
+        np.testing.assert_allclose((old - new) / LR, num, rtol=1e-5, atol=1e-8)
 
 
-# ---------------------------------------------------------------- dtypes, shapes, targets
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_float_dtype_is_kept(dtype, rng):
     X, y = _blobs(rng, dtype=dtype)

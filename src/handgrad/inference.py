@@ -133,8 +133,9 @@ def _per_output(out: np.ndarray, kind: str, multilabel: bool) -> np.ndarray:
     if kind == "logits" and not one:
         return F.softmax(out)
     if kind in ("logits", "sigmoid_logits"):
-        return F.sigmoid(out)
-    p = out if kind == "sigmoid" else np.clip(out, 0.0, 1.0)
+        p = F.sigmoid(out)
+    else:
+        p = out if kind == "sigmoid" else np.clip(out, 0.0, 1.0)
     if one or multilabel:
         return p
     total = p.sum(axis=1, keepdims=True)  # one class among K: rows that sum to 1
