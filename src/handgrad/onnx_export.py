@@ -50,7 +50,7 @@ from .layers import (
     Tanh,
     resolve_dtype,
 )
-from .torch_interop import _module_count, layer_scales
+from .torch_interop import layer_scales, module_count
 
 DEFAULT_OPSET = 21
 MIN_OPSET = 13  # Softmax/LogSoftmax act on one axis from opset 13 on
@@ -171,7 +171,7 @@ def export_onnx(net: Any, path: str | os.PathLike | None = None, *, opset: int =
     index = 0
     for layer in net.layers:
         _add_layer(g, layer, index)
-        index += _module_count(layer)
+        index += module_count(layer)
     g.nodes.append(onnx.helper.make_node("Identity", [g.value], [output_name], name="output"))
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     out_shape = net.output_shape(("N", in_features))

@@ -234,7 +234,7 @@ def layer_scales(layer: Layer) -> tuple[float | None, float | None]:
     return before, after
 
 
-def _module_count(layer: Layer) -> int:
+def module_count(layer: Layer) -> int:
     """How many modules ``torch_layers`` writes for ``layer`` (without importing torch)."""
     return 1 + sum(scale is not None for scale in layer_scales(layer))
 
@@ -247,7 +247,7 @@ def torch_names(net: Any) -> list[tuple[str, Layer, str]]:
             out.append((f"{index}.weight", layer, "W"))
             if "b" in layer.params:
                 out.append((f"{index}.bias", layer, "b"))
-        index += _module_count(layer)
+        index += module_count(layer)
     return out
 
 
