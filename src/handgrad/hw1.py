@@ -27,7 +27,6 @@ from .losses import BCELoss, MSELoss
 from .model import TwoLayerNet
 
 Array = Any
-GRADIENT_NAMES = ("dJdW1", "dJdb1", "dJdW2", "dJdb2")
 
 
 class _LiveView(MutableMapping):

@@ -37,6 +37,7 @@ import numpy as np
 
 from . import metrics as M
 from .backend import to_numpy
+from .data.dataset import check_task
 from .errors import DivergenceError, ModelFileError
 from .inference import (
     check_features,
@@ -52,10 +53,9 @@ from .inference import (
 )
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, make_loss
 from .optim import Optimizer, Schedule, clip_grad_norm, grad_norm, make_optimizer, make_schedule
-from .validation import check_finite, check_int, check_positive_float, lookup_name, make_rng
+from .validation import check_finite, check_int, check_positive_float, make_rng
 
 Array = Any
-TASKS = {"regression": "regression", "classification": "classification"}
 RNG_TYPES = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
@@ -237,7 +237,7 @@ def evaluate(net: Any, X: Any, y: Any, loss: Any = "mse", task: str | None = Non
 def _check_task(task: Any, loss: Loss) -> str:
     if task is None:
         return infer_task(loss)
-    return lookup_name("task", task, TASKS)
+    return cast(str, check_task(task))
 
 
 def _seeded_rng(seed: Any) -> tuple[np.random.Generator, int | None]:
