@@ -117,7 +117,7 @@ def test_predictor_takes_raw_rows_and_answers_with_class_labels(tmp_path, rng):
     loaded = load_predictor(path)
     scaled = (X - X.mean(axis=0)) / X.std(axis=0)
     expected = np.argmax(predict(net, scaled), axis=1)
-    np.testing.assert_array_equal(loaded.predict(X), np.array(["x", "y", "z"], dtype=object)[expected])
+    np.testing.assert_array_equal(loaded.predict(X), np.array(["x", "y", "z"])[expected])
     P = loaded.predict_proba(X)
     assert P.shape == (60, 3)
     np.testing.assert_allclose(P.sum(axis=1), 1.0)

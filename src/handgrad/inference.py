@@ -317,7 +317,7 @@ class Predictor:
         if self.task == "regression":
             return self.values(out)
         index = labels(out, self.output)
-        return np.asarray(self.class_labels, dtype=object)[index] if self.class_labels else index
+        return np.asarray(self.class_labels)[index] if self.class_labels else index
 
     @property
     def has_probabilities(self) -> bool:

@@ -35,7 +35,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .errors import DivergenceError
-from .inference import labels, output_kind, probabilities
+from .inference import labels, logits_and_outputs, output_kind, probabilities
 from .layers import Activation, Linear, make_activation
 from .losses import BCELoss, CrossEntropyLoss, SquaredErrorLoss
 from .model import MLP
@@ -423,11 +423,7 @@ class _HandgradMLP(BaseEstimator):
         return out
 
     def _logits(self, X: np.ndarray) -> np.ndarray:
-        z = X
-        for layer in self.net_.layers[:-1]:
-            z = layer.forward(z)
-        self.net_.clear_cache()
-        return z
+        return logits_and_outputs(self.net_, X)[0]
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "net_")
