@@ -241,7 +241,7 @@ def create_app(allowed_hosts: Iterable[str] | None = None) -> Starlette:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
-          announce: Callable[[str], None] = print) -> None:
+          announce: Callable[[str], None] | None = None) -> None:
     """Serve the playground until Ctrl-C; port 0 picks a free port."""
     import socket as socketlib
     import webbrowser
@@ -259,7 +259,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
     url = f"http://{shown}:{port}/"
     config = uvicorn.Config(create_app(allowed), log_level="warning", ws_max_size=65536, lifespan="off")
     server = uvicorn.Server(config)
-    announce(f"handgrad playground: {url}  (Ctrl-C to stop)")
+    (announce or (lambda line: print(line, flush=True)))(f"handgrad playground: {url}  (Ctrl-C to stop)")
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     server.run(sockets=[sock])
