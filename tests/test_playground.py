@@ -380,3 +380,32 @@ def test_command_without_the_extra_names_it(monkeypatch, capsys):
 def test_command_rejects_a_bad_port(capsys):
     assert main(["playground", "--no-browser", "--port", "70000"]) == 2
     assert "--port must be in [0, 65535]" in capsys.readouterr().err
+
+
+def test_divergence_stops_with_a_message_and_frames_stay_valid_json():
+    s = Session(parse_config(config(problem="regression", dataset="multigauss", activation="relu", hidden=[8, 8],
+                                    loss="mse", learning_rate=10, features=["x1", "x2", "x1_sq", "x2_sq"])))
+    with np.errstate(all="ignore"), pytest.raises(hg.DivergenceError, match="lower the learning rate"):
+        for _ in range(100):
+            s.train_epoch()
+    with np.errstate(all="ignore"):
+        f = s.frame()
+    json.dumps(f, allow_nan=False)
+    assert f["test_loss"] is None
+
+
+def test_divergence_reaches_the_page_as_an_error(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        ws.receive_json()
+        ws.send_text(message("config", config=config(problem="regression", dataset="multigauss", activation="relu",
+                                                     hidden=[8, 8], loss="mse", learning_rate=10,
+                                                     features=["x1", "x2", "x1_sq", "x2_sq"])))
+        receive_until(ws, "frame")
+        for _ in range(30):
+            ws.send_text(message("step"))
+            msg = ws.receive_json()
+            if msg["type"] == "error":
+                break
+        assert "training diverged" in msg["message"]
+        ws.send_text(message("reset"))
+        assert receive_until(ws, "frame")["test_loss"] is not None

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +30,8 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from handgrad import DivergenceError
 
 from .data import DATASETS, FEATURES
 from .derive import derivation, verify
@@ -76,12 +77,12 @@ class Runner:
         while not stop.is_set():
             with session.lock:
                 deadline = time.perf_counter() + TRAIN_CHUNK
-                while time.perf_counter() < deadline:
-                    J = session.train_update()
-                    if not math.isfinite(J):
-                        self.error = ("training diverged: the loss is no longer finite; lower the learning "
-                                      "rate and press reset")
-                        return
+                try:
+                    while time.perf_counter() < deadline:
+                        session.train_update()
+                except DivergenceError as exc:
+                    self.error = str(exc)
+                    return
             time.sleep(0.0002)  # let a waiting frame or message take the lock
 
 
@@ -223,7 +224,7 @@ def create_app(allowed_hosts: Iterable[str] | None = None) -> Starlette:
                 try:
                     kind, payload = parse_message(text)
                     await conn.handle(kind, payload)
-                except MessageError as exc:
+                except (MessageError, DivergenceError) as exc:
                     await conn.send({"type": "error", "message": str(exc)})
                 except WebSocketDisconnect:
                     raise

@@ -36,12 +36,13 @@ from .protocol import Config, MessageError, Target
 
 OUTPUT_GRID = 50  # the output heat map's resolution
 NEURON_GRID = 20  # each neuron's heat map's resolution
+DIVERGED = "training diverged: the loss is no longer finite; lower the learning rate and press reset"
 HISTORY = 400  # loss-curve points kept (older ones are thinned out)
 
 
 def quantize(values: np.ndarray) -> str:
     """Values clipped to [-1, 1] as base64 bytes 0..255 (the page's colour scale)."""
-    q = np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+    q = np.rint((np.clip(np.nan_to_num(values, nan=0.0), -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
     return base64.b64encode(q.tobytes()).decode("ascii")
 
 
@@ -122,6 +123,9 @@ class Session:
         x, y = self.X_train[idx], self.y_train[idx]
         self.net.forward(x)                                            # 1 forward
         J = self.net.backward_loss(self.loss, y, zero_grad=True)      # 2 loss, 3 clear, 4 backward
+        if not np.isfinite(J):
+            self.last_batch = idx
+            raise hg.DivergenceError(DIVERGED)
         self.add_penalty_gradients()
         self.optimizer.step()                                          # 5 update
         self.updates += 1
@@ -183,7 +187,7 @@ class Session:
             "history": [[e, _finite(a), _finite(b)] for e, a, b in self.history],
             "output": quantize(out), "output_grid": OUTPUT_GRID, "neuron_grid": NEURON_GRID,
             "neurons": [[quantize(a[:, i]) for i in range(a.shape[1])] for a in neurons],
-            "weights": [{"W": layer.params["W"].tolist(), "b": layer.params["b"].tolist()}
+            "weights": [{"W": _json_safe(layer.params["W"]), "b": _json_safe(layer.params["b"])}
                         for layer in self.net.linears],
         }
 
@@ -229,6 +233,11 @@ class Session:
             save_model(path, self.net, metadata)
             with open(path, "rb") as f:
                 return f.read()
+
+
+def _json_safe(a: np.ndarray) -> list:
+    """Values for the page; a diverged network's inf/NaN become ±1e308/0 (JSON has no inf or NaN)."""
+    return np.nan_to_num(a, nan=0.0, posinf=1e308, neginf=-1e308).tolist()
 
 
 def _finite(v: float) -> float | None:
