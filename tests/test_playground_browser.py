@@ -261,3 +261,27 @@ def test_page_works_from_an_installed_wheel(tmp_path, browser):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_downloads_the_model_and_the_derivation(page, server, tmp_path):
+    from handgrad.io import load_model
+
+    open_page(page, server, "#dataset=xor&hidden=3")
+    page.click("#step")
+    page.wait_for_function("window.playground.frame.epoch === 1")
+    with page.expect_download() as info:
+        page.click("#download-model")
+    path = tmp_path / "model.safetensors"
+    info.value.save_as(str(path))
+    net, meta = load_model(path)
+    assert [tuple(p.shape) for p in net.params.values()] == [(3, 2), (3,), (1, 3), (1,)]
+    W1 = np.array(page.evaluate("window.playground.frame.weights[0].W"))
+    np.testing.assert_allclose(net.params["W1"], W1)
+    page.locator('.node[data-layer="2"][data-row="0"]').click()
+    page.wait_for_function("window.playground.lastDerivation !== null")
+    for button, marker in (("#download-md", "## Chain of Jacobians"), ("#download-tex", "\\begin{document}")):
+        with page.expect_download() as info:
+            page.click(button)
+        text = Path(info.value.path()).read_text(encoding="utf-8")
+        assert marker in text and page.evaluate("window.playground.lastDerivation.chain.toPrecision(12)") in text
+    assert page.errors == []
