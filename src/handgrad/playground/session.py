@@ -84,7 +84,7 @@ class Session:
         self.optimizer = hg.SGD(self.net, lr=c.learning_rate)
         self.epoch, self.updates, self.position = 0, 0, 0
         self.history: list[list[float]] = []
-        self.last_batch: np.ndarray | None = None
+        self.last_batch: slice | None = None
 
     def apply(self, new: Config) -> None:
         """Take a new config, keeping what it leaves valid: the data unless the data set changed,
@@ -108,13 +108,13 @@ class Session:
         self.position, self.last_batch = 0, None
 
     # ------------------------------------------------------------ training
-    def next_batch(self) -> np.ndarray:
-        """Indices of the next batch; wrapping to the start of the training points ends an epoch."""
+    def next_batch(self) -> slice:
+        """Rows of the next batch (a slice: a view, no copy); wrapping to the start ends an epoch."""
         n = len(self.X_train)
         if self.position >= n:
             self.position, self.epoch = 0, self.epoch + 1
-        idx = np.arange(self.position, min(self.position + self.config.batch_size, n))
-        self.position = idx[-1] + 1
+        idx = slice(self.position, min(self.position + self.config.batch_size, n))
+        self.position = idx.stop
         return idx
 
     def train_update(self) -> float:
@@ -202,7 +202,7 @@ class Session:
         """The batch of the last update (the first batch before any update)."""
         idx = self.last_batch
         if idx is None:
-            idx = np.arange(min(self.config.batch_size, len(self.X_train)))
+            idx = slice(0, min(self.config.batch_size, len(self.X_train)))
         return self.X_train[idx], self.y_train[idx]
 
     def check_target(self, target: Target) -> Target:
