@@ -12,8 +12,14 @@ plain SGD. Printed:
   weights, per-sample loops over Float64Arrays, in the same Chromium; its weights after 200
   updates are compared with handgrad's to show it computes the same thing.
 
+With ``--tf-nn FILE``, also TensorFlow Playground's own network code: its ``src/nn.ts``
+compiled to one script that defines a global ``tfnn`` (for example
+``esbuild src/nn.ts --format=iife --global-name=tfnn --outfile=nn.js``; that code is not part
+of handgrad). The loop below mirrors the training part of its ``oneStep``: forwardProp and
+backProp per point, updateWeights every batch (its network: tanh output, squared error).
+
 Needs the playground extra, playwright and Debian's chromium (/usr/bin/chromium).
-Usage: python benchmarks/bench_playground.py [--seconds 3]
+Usage: python benchmarks/bench_playground.py [--seconds 3] [--tf-nn nn.js]
 """
 
 from __future__ import annotations
@@ -109,9 +115,43 @@ def javascript(browser, seconds: float) -> tuple[float, float]:
     return run["updates"] / run["seconds"], diff
 
 
+TF_LOOP = """([X, Y, bs, seconds]) => {
+    const nn = tfnn, net = nn.buildNetwork([2, 4, 4, 1], nn.Activations.TANH, nn.Activations.TANH, null, ["x1", "x2"]);
+    const run = (secs) => {
+        let updates = 0, i = 0;
+        const t0 = performance.now(), stop = t0 + 1000 * secs;
+        while (true) {
+            nn.forwardProp(net, X[i]);
+            nn.backProp(net, Y[i], nn.Errors.SQUARE);
+            i = (i + 1) % X.length;
+            if (i % bs === 0) {
+                nn.updateWeights(net, 0.03, 0);
+                updates++;
+                if ((updates & 255) === 0 && performance.now() > stop) break;
+            }
+        }
+        return updates / ((performance.now() - t0) / 1000);
+    };
+    run(0.5);  // JIT warm-up
+    return run(seconds);
+}"""
+
+
+def tensorflow_playground(browser, script: str, seconds: float) -> float:
+    s = Session(Config(**CONFIG.to_dict()))
+    X, Y = s.X_train.tolist(), (2 * s.y_train[:, 0] - 1).tolist()  # its labels are ±1
+    page = browser.new_page()
+    page.add_script_tag(path=script)
+    rate = page.evaluate(TF_LOOP, [X, Y, 10, seconds])
+    page.close()
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement (default 3)")
+    parser.add_argument("--tf-nn", metavar="FILE", help="TensorFlow Playground's nn.ts compiled to a script with a "
+                        "global 'tfnn' (see the module docstring)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -125,6 +165,7 @@ def main() -> None:
         version = browser.version
         live = served(browser, url, args.seconds)
         js, diff = javascript(browser, args.seconds)
+        tf = tensorflow_playground(browser, args.tf_nn, args.seconds) if args.tf_nn else None
         browser.close()
     srv.should_exit = True
     print("2-4-4-1 (tanh, tanh, sigmoid; BCE), spiral, batch 10, SGD lr 0.03, float64")
@@ -136,6 +177,8 @@ def main() -> None:
     print(f"| handgrad, in process (Session.train_update loop) | {inproc:,.0f} |")
     print(f"| handgrad, served while the page plays | {live['ups']:,.0f} |")
     print(f"| plain JavaScript loop in headless Chromium | {js:,.0f} |")
+    if tf is not None:
+        print(f"| TensorFlow Playground's nn.js in headless Chromium | {tf:,.0f} |")
     print()
     print(f"JS loop vs handgrad after 200 updates from the same weights: max |ΔW| = {diff:.2e}")
     print(f"while playing: {live['fps']:.1f} frames/s drawn; longest gap of a 10 ms page timer {live['gap_ms']:.0f} ms")
