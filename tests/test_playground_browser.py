@@ -285,3 +285,17 @@ def test_downloads_the_model_and_the_derivation(page, server, tmp_path):
         text = Path(info.value.path()).read_text(encoding="utf-8")
         assert marker in text and page.evaluate("window.playground.lastDerivation.chain.toPrecision(12)") in text
     assert page.errors == []
+
+
+@pytest.mark.slow
+def test_benchmark_prints_its_table():
+    """benchmarks/bench_playground.py runs end to end (it measures speed; this checks only that it reports)."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_playground.py"), "--seconds", "0.3"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for expected in ("| handgrad, in process", "| handgrad, served while the page plays |",
+                     "| plain JavaScript loop in headless Chromium |", "max |ΔW| = ", "frames/s drawn",
+                     "CPU in"):
+        assert expected in done.stdout, expected
+    diff = float(re.search(r"max \|ΔW\| = (\S+)", done.stdout).group(1))
+    assert diff < 1e-12  # the JavaScript loop computes what handgrad computes
