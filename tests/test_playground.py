@@ -409,3 +409,15 @@ def test_divergence_reaches_the_page_as_an_error(client):
         assert "training diverged" in msg["message"]
         ws.send_text(message("reset"))
         assert receive_until(ws, "frame")["test_loss"] is not None
+
+
+def test_no_hidden_layer_network_derives_and_walks():
+    s = Session(parse_config(config(hidden=[], features=["x1", "x2", "x1_sq"])))
+    s.train_update()
+    x, y = s.current_batch()
+    for target in (Target("W", 1, 0, 2), Target("neuron", 1, 0)):
+        d = derivation(s.net, s.loss, x, y, target)
+        assert d["difference"] < 1e-12 and len(d["factors"]) == 3
+        assert verify(s.net, s.loss, x, y, target)["difference"] < 1e-7
+    w = walkthrough(s)
+    assert len(w["steps"]["forward"]) == 1 and s.frame()["neurons"] == []

@@ -299,3 +299,21 @@ def test_benchmark_prints_its_table():
         assert expected in done.stdout, expected
     diff = float(re.search(r"max \|ΔW\| = (\S+)", done.stdout).group(1))
     assert diff < 1e-12  # the JavaScript loop computes what handgrad computes
+
+
+@pytest.mark.parametrize("preset, expected", [
+    ("hw11", {"problem": "regression", "dataset": "plane", "activation": "5relu", "hidden": [4], "loss": "mse"}),
+    ("hw12", {"problem": "classification", "dataset": "gauss", "activation": "tanh", "hidden": [4], "loss": "bce"}),
+])
+def test_homework_presets(page, server, preset, expected):
+    open_page(page, server)
+    page.select_option("#preset", preset)
+    page.wait_for_function(f"window.playground.state.activation === {expected['activation']!r} && "
+                           "window.playground.frame.weights.length === 2")
+    st = state(page)
+    assert {k: st[k] for k in expected} == expected
+    for _ in range(5):
+        page.click("#step")
+    page.wait_for_function("window.playground.frame.epoch === 5")
+    assert page.evaluate("window.playground.frame.test_loss") < 0.1
+    assert page.errors == []
