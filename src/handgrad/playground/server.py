@@ -253,6 +253,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
     sock = socketlib.socket(family, socketlib.SOCK_STREAM)
     sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(128)  # connections wait in the backlog from now on, even before uvicorn starts accepting
     port = sock.getsockname()[1]
     every_interface = host in ("0.0.0.0", "::", "")
     shown = "127.0.0.1" if every_interface else (f"[{host}]" if ":" in host else host)
