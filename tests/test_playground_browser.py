@@ -251,13 +251,16 @@ def test_page_works_from_an_installed_wheel(tmp_path, browser):
     assert where.startswith(str(venv)), where
     proc = subprocess.Popen([str(venv / "bin" / "handgrad"), "playground", "--no-browser", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    line = proc.stdout.readline()
     try:
-        line = proc.stdout.readline()
         url = re.search(r"http://\S+", line).group(0)
         page = browser.new_page()
         open_page(page, url)
         assert page.locator(".node").count() == 14
         page.close()
+    except Exception:
+        proc.terminate()
+        pytest.fail(f"the installed command printed {line!r} then {proc.communicate(timeout=10)[0]!r}")
     finally:
         proc.terminate()
         proc.wait(10)
