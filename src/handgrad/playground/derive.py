@@ -63,45 +63,54 @@ def _round(a: np.ndarray) -> list:
     return np.asarray(a, dtype=np.float64).tolist()
 
 
-def derivation(net: Any, loss: Any, x: np.ndarray, y: np.ndarray, target: Target) -> dict[str, Any]:
-    """The panel's content for one clicked weight, bias or neuron (a neuron shows its bias)."""
-    a, z, slope = forward_values(net, x)
-    L, ell = len(z), target.layer
-    J, dJ_dyhat = loss(y, a[-1])
-    kind = "b" if target.kind == "neuron" else target.kind
-    name = f"W{ell}[{target.row},{target.col}]" if kind == "W" else f"b{ell}[{target.row}]"
-    factors: list[dict[str, Any]] = [
-        {"name": "dJ/dŷ", "shape": f"(1×{a[-1].shape[1]}) per sample", "rows": _round(dJ_dyhat),
-         "note": "from the loss: " + loss.derivation.backward.render("text", y="y", p="ŷ", N=str(len(x)), K="1")
-         if hasattr(loss.derivation, "backward") else "from the loss"},
-    ]
+def _upstream(net: Any, loss: Any, n: int, a: list, slope: list, dJ_dyhat: np.ndarray,
+              ell: int) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """The factors from dJ/dŷ down to da_ℓ/dz_ℓ, and their product dJ/dz_ℓ (N, m_ℓ)."""
+    L, K = len(slope), a[-1].shape[1]
+    note = "from the loss: " + loss.derivation.backward.render("text", y="y", p="ŷ", N=str(n), K=str(K))
+    factors = [{"name": "dJ/dŷ", "shape": f"(1×{K}) per sample", "rows": _round(dJ_dyhat), "note": note},
+               {"name": f"dŷ/dz{L}", "shape": f"({K}×{K}) diagonal", "rows": _round(slope[-1]),
+                "note": "diagonal entries g′(z), one row per sample"}]
     delta = dJ_dyhat * slope[-1]
-    factors.append({"name": f"dŷ/dz{L}", "shape": f"({a[-1].shape[1]}×{a[-1].shape[1]}) diagonal", "rows": _round(slope[-1]),
-                    "note": "diagonal entries g′(z), one row per sample"})
-    for k in range(L - 1, ell - 1, -1):  # k: 1-based index of the next layer down
+    for k in range(L - 1, ell - 1, -1):  # k: 1-based index of the layer below W_{k+1}
         W_next = net.linears[k].params["W"]
         factors.append({"name": f"dz{k + 1}/da{k} = W{k + 1}", "shape": f"({W_next.shape[0]}×{W_next.shape[1]})",
                         "rows": _round(W_next), "note": "the same for every sample"})
         factors.append({"name": f"da{k}/dz{k}", "shape": f"({W_next.shape[1]}×{W_next.shape[1]}) diagonal",
                         "rows": _round(slope[k - 1]), "note": "diagonal entries f′(z), one row per sample"})
         delta = (delta @ W_next) * slope[k - 1]
-    row = target.row
+    return factors, delta
+
+
+def _local(a: list, z: list, kind: str, ell: int, row: int, col: int) -> tuple[dict[str, Any], np.ndarray]:
+    """dz_ℓ/dθ: its one non-zero entry (row ``row``) for each sample."""
+    m = z[ell - 1].shape[1]
     if kind == "W":
-        local = a[ell - 1][:, target.col]
-        factors.append({"name": f"dz{ell}/dW{ell}[{row},{target.col}]", "shape": f"({z[ell - 1].shape[1]}×1)",
-                        "rows": _round(local[:, None]), "note": f"a{ell - 1}[n,{target.col}] in row {row}, zeros elsewhere"})
-    else:
-        local = np.ones(len(x))
-        factors.append({"name": f"dz{ell}/db{ell}[{row}]", "shape": f"({z[ell - 1].shape[1]}×1)",
-                        "rows": _round(local[:, None]), "note": f"1 in row {row}, zeros elsewhere"})
-    terms = delta[:, row] * local
+        local = a[ell - 1][:, col]
+        return ({"name": f"dz{ell}/dW{ell}[{row},{col}]", "shape": f"({m}×1)", "rows": _round(local[:, None]),
+                 "note": f"a{ell - 1}[n,{col}] in row {row}, zeros elsewhere"}, local)
+    local = np.ones(len(z[0]))
+    return ({"name": f"dz{ell}/db{ell}[{row}]", "shape": f"({m}×1)", "rows": _round(local[:, None]),
+             "note": f"1 in row {row}, zeros elsewhere"}, local)
+
+
+def derivation(net: Any, loss: Any, x: np.ndarray, y: np.ndarray, target: Target) -> dict[str, Any]:
+    """The panel's content for one clicked weight, bias or neuron (a neuron shows its bias)."""
+    a, z, slope = forward_values(net, x)
+    ell, row, col = target.layer, target.row, target.col
+    kind = "b" if target.kind == "neuron" else target.kind
+    J, dJ_dyhat = loss(y, a[-1])
+    factors, delta = _upstream(net, loss, len(x), a, slope, dJ_dyhat, ell)
+    last, local = _local(a, z, kind, ell, row, col)
+    terms = delta[:, row] * local  # sample n's product of the whole chain
     chain = float(terms.sum())
-    backward = backward_value(net, loss, x, y, kind, ell, row, target.col)
+    backward = backward_value(net, loss, x, y, kind, ell, row, col)
     return {
-        "type": "derivation", "target": {"kind": target.kind, "layer": ell, "row": row, "col": target.col},
-        "name": name, "J": float(J), "forward": _layer_formulas(net), "loss": loss.derivation.forward.render(
-            "text", y="y", p="ŷ", N=str(len(x)), K="1"),
-        "factors": factors, "delta": _round(delta[:, row]), "terms": _round(terms), "chain": chain,
+        "type": "derivation", "target": {"kind": target.kind, "layer": ell, "row": row, "col": col},
+        "name": f"W{ell}[{row},{col}]" if kind == "W" else f"b{ell}[{row}]", "J": float(J),
+        "forward": _layer_formulas(net),
+        "loss": loss.derivation.forward.render("text", y="y", p="ŷ", N=str(len(x)), K=str(a[-1].shape[1])),
+        "factors": [*factors, last], "delta": _round(delta[:, row]), "terms": _round(terms), "chain": chain,
         "backward": backward, "difference": abs(chain - backward),
         "batch": {"x": _round(x), "y": _round(y)},
         "params": {key: _round(v) for key, v in net.params.items()},
