@@ -1,4 +1,4 @@
-"""The ``handgrad`` command line: ``handgrad train | evaluate | predict | datasets | explain | plot | graph | check``.
+"""The ``handgrad`` command line: ``handgrad train | evaluate | predict | datasets | explain | plot | graph | check | playground``.
 
 Each subcommand lives in its own module under :mod:`handgrad.commands` and
 registers itself here; heavy imports happen inside the handlers, so
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 # (module under handgrad.commands) -- each defines register(subparsers)
-COMMAND_MODULES = ("train", "evaluate", "predict", "datasets", "explain", "check")
+COMMAND_MODULES = ("train", "evaluate", "predict", "datasets", "explain", "check", "playground")
 
 
 class UsageError(ValueError):
