@@ -419,3 +419,39 @@ def test_cli_explain_model_loss_and_file_errors(tmp_path, capsys, rng):
     for extra in (["--preset", "regression"], ["--n", "3"], ["--hidden", "4"], ["--f", "relu"]):
         assert run_cli(["explain", "--model", str(recorded), *extra]) == 2
         assert f"leave out {extra[0]}" in capsys.readouterr().err
+
+
+def test_chain_is_formed_as_printed_and_matches_backward():
+    """∂z3/∂W2 is the K × (K·m) matrix δ_ij z2_k; the printed product equals backward."""
+    from handgrad.explain import build_network, param_jacobian
+
+    rng = np.random.default_rng(7)
+    ex = derive("classification-bce", at=rng.standard_normal((2, 3)), torch=False)
+    jac = ex.jacobian_values["∂z3/∂W2"]
+    K, m = 2, 4
+    assert jac.shape == (K, K * m)
+    z2 = ex.values["z2"][0]
+    assert np.allclose(jac.reshape(K, K, m), np.einsum("ij,k->ijk", np.eye(K), z2))
+    net, _ = build_network("classification-bce")
+    P = param_jacobian(net.linears[1], "W", ex.values["z2"])
+    product = np.einsum("no,nop->p", ex.values["dJ/dz3"], P).reshape(K, m)
+    assert np.allclose(product, ex.values["dJ/dW2"])
+    assert ex.passed and any(c.against == "handgrad backward" and c.quantity == "dJ/dW2" for c in ex.checks)
+
+
+def test_saturated_sigmoid_chain_is_a_clamp_not_a_failure():
+    ex = derive("classification-relu", at=[-60.0, 60.0, -60.0], target=[0, 1], torch=False)
+    assert ex.passed
+    ex = derive("classification-bce", at=[600.0, -600.0, 600.0], target=[0, 1], torch=False)
+    assert ex.passed
+
+
+@pytest.mark.parametrize("argv", [
+    ["explain", "--preset", "regression", "--at", "-0.5,1,2", "--target", "-1,2", "--no-torch"],
+    ["explain", "--preset", "regression", "--at", "-0.5,1,2;-1,-2,-3", "--no-torch"],
+])
+def test_negative_numbers_in_comma_lists(argv, capsys):
+    from handgrad.cli import main
+
+    assert main(argv) == 0
+    assert "Evaluated at" in capsys.readouterr().out
