@@ -249,7 +249,7 @@ def test_diff_shows_only_what_changes():
     assert not changed & {"forward:J", "forward:z1", "forward:z3", "backward:dJ/dŷ"}
     assert diff(bce, derive(*build_network("classification-bce"))) == []
     text = render_diff(mse, bce)
-    assert "@@ forward:J" in text and "forward:z1" not in text
+    assert "@@ forward pass: J" in text and "forward pass: z1" not in text
 
 
 # ---------------------------------------------------------------- points and errors
@@ -314,7 +314,7 @@ def test_cli_explain(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "z2 = max(0, z1)" in out and "✓ pass" in out and "FAIL" not in out
     assert run_cli(["explain", "--preset", "classification-mse", "--diff", "loss=bce"]) == 0
-    assert "@@ forward:J" in capsys.readouterr().out
+    assert "@@ forward pass: J" in capsys.readouterr().out
     target = tmp_path / "e.tex"
     assert run_cli(["explain", "--hidden", "4", "--hidden", "3", "--f", "gelu", "--format", "latex",
                     "-o", str(target)]) == 0
@@ -370,7 +370,7 @@ def test_cli_explain_a_trained_model(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--at gives 3 number(s) per row" in err and "takes 2 inputs" in err and str(path) in err
     assert run_cli(["explain", "--model", str(path), "--diff", "loss=mse"]) == 0
-    assert "@@ forward:J" in capsys.readouterr().out
+    assert "@@ forward pass: J" in capsys.readouterr().out
     assert run_cli(["explain", "--model", str(path), "--diff", "f=tanh"]) == 2
     assert "another loss only" in capsys.readouterr().err
 

@@ -43,6 +43,8 @@ PRESETS: dict[str, dict[str, str]] = {
 }
 DEFAULT_SIZES = {"n": 3, "m": 4, "K": 2}
 SECTIONS = ("forward", "composed", "chain", "backward", "expanded", "jacobian")
+KEY_TITLES = {"forward": "forward pass", "composed": "composed", "chain": "chain of Jacobians",
+              "backward": "matrix form", "expanded": "expanded", "jacobian": "Jacobian"}
 
 
 # ====================================================================== building
@@ -214,8 +216,15 @@ class Equation:
     def render(self, fmt: str) -> str:
         return self.latex if fmt == "latex" else self.text
 
-    def signature(self) -> tuple[str, str, str, str]:
-        return (self.text, self.shape, self.structure, self.note)
+    def signature(self) -> tuple[str, str, str]:
+        """What makes two equations the same: the formula, its shape and its structure (not a note's wording)."""
+        return (self.text, self.shape, self.structure)
+
+    @property
+    def title(self) -> str:
+        """A reader's name for the equation: 'matrix form: dJ/dz3', never the internal key."""
+        section, _, name = self.key.partition(":")
+        return f"{KEY_TITLES.get(section, section)}: {name}"
 
 
 @dataclass
@@ -563,7 +572,8 @@ def derive(net: Any, loss: Any = None, *, at: Any = None, target: Any = None, se
     equations += matrix + expanded + _jacobian_equations(steps, loss, sizes, logits)
     arch = " → ".join(["x", *(_label(layer) for layer in net.layers), "ŷ"])
     title = f"{arch}; loss: {loss.derivation.name}" + (f" ({loss.reduction})" if hasattr(loss, "reduction") else "")
-    config = {"layers": [_label(layer) for layer in net.layers], "loss": repr(loss), "sizes": sizes}
+    config = {"layers": [_label(layer) for layer in net.layers], "loss": repr(loss), "sizes": sizes,
+              "question": seed_question(net, loss)}
     ex = Explanation(title, config, sizes, equations)
     if at is not None and at is not False:
         _evaluate(ex, net, loss, at=at, target=target, seed=seed, batch=batch, check=check, torch=torch)
@@ -894,7 +904,7 @@ def render_diff(a: Explanation, b: Explanation, fmt: str = "text", standalone: b
         body = [rf"\section*{{{_latex_text('What changes')}}}", _latex_text(f"A: {a.title}") + r"\\",
                 _latex_text(f"B: {b.title}")]
         for key, ea, eb in changes:
-            body.append(rf"\subsection*{{{_latex_text(key)}}}")
+            body.append(rf"\subsection*{{{_latex_text((ea or eb).title)}}}")
             for tag, e in (("A", ea), ("B", eb)):
                 body.append(rf"\noindent {tag}: " + (rf"$\displaystyle {e.latex}$" if e else "(absent)") + r"\\")
         if not changes:
@@ -903,7 +913,8 @@ def render_diff(a: Explanation, b: Explanation, fmt: str = "text", standalone: b
     lines = [f"--- A: {a.title}", f"+++ B: {b.title}"] if fmt == "text" else \
         ["# What changes", "", f"- **A:** {a.title}", f"- **B:** {b.title}", ""]
     for key, ea, eb in changes:
-        lines += [f"@@ {key}"] if fmt == "text" else [f"## `{key}`", "", "```diff"]
+        title = (ea or eb).title
+        lines += [f"@@ {title}"] if fmt == "text" else [f"## {title}", "", "```diff"]
         lines += [f"- {line}" for line in _diff_lines(ea, eb)]
         lines += [f"+ {line}" for line in _diff_lines(eb, ea)]
         lines += [] if fmt == "text" else ["```", ""]
@@ -944,11 +955,17 @@ def softargmax(x: Any, beta: float = 1.0) -> np.ndarray:
 
 
 def one_hot_argmax(x: Any) -> np.ndarray:
-    """The one-hot vector of the (first) largest entry: the limit of softargmax as β → ∞."""
+    """The limit of softargmax(x, β) as β → ∞: the one-hot vector of the largest entry.
+
+    With ties the limit is the uniform vector over the tied maxima (softmax treats equal
+    inputs equally at every β), not a one-hot vector of the first of them.
+
+    >>> one_hot_argmax([1.0, 3.0, 3.0])
+    array([0. , 0.5, 0.5])
+    """
     x = np.asarray(x, dtype=np.float64)
-    out = np.zeros_like(x)
-    np.put_along_axis(out, np.argmax(x, axis=-1)[..., None], 1.0, axis=-1)
-    return out
+    top = x == np.max(x, axis=-1, keepdims=True)
+    return top / np.sum(top, axis=-1, keepdims=True)
 
 
 # ====================================================================== linear maps (1.3(d))
@@ -979,15 +996,30 @@ def _fmt_value(a: Any, indent: int = 0, width: int = 100) -> str:
                            separator=", ").replace("\n", "\n" + " " * indent)
 
 
-def _section_title(name: str) -> str:
+def _section_title(name: str, question: str = "") -> str:
+    """A section's heading, naming the seed's question it answers: 1.1 for regression, 1.2 for classification."""
+    refs = {"1.1": ("seed 1.1(b)", "1.1(c)", "1.1(d)"), "1.2": ("seed 1.2(a)", "1.2(a)-(b)", "1.2(a)")}.get(question)
+    fwd, chain, jac = (f" ({r})" for r in refs) if refs else ("", "", "")
+    chain = f" ({chain[2:-1]}; one sample, numerator layout)" if refs else " (one sample, numerator layout)"
     return {
-        "forward": "Forward pass, layer by layer (seed 1.1(b))",
+        "forward": f"Forward pass, layer by layer{fwd}",
         "composed": "The whole network as one expression",
-        "chain": "Backward pass as a chain of Jacobians (1.1(c); one sample, numerator layout)",
+        "chain": f"Backward pass as a chain of Jacobians{chain}",
         "backward": "Backward pass in matrix form (the whole batch, as backward computes it)",
         "expanded": "Each parameter gradient, expanded",
-        "jacobian": "The Jacobians, element by element (1.1(d))",
+        "jacobian": f"The Jacobians, element by element{jac}",
     }[name]
+
+
+def seed_question(net: Sequential, loss: Loss) -> str:
+    """Which of the seed's questions a two-layer configuration answers: "1.1" (regression:
+    identity output, squared error), "1.2" (classification: a sigmoid output), else ""."""
+    if len(net.linears) != 2:
+        return ""
+    last = net.layers[-1].derivation.name if net.layers[-1].derivation is not None else ""
+    if last == "Identity" and not isinstance(loss, (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss)):
+        return "1.1"
+    return "1.2" if last == "Sigmoid" else ""
 
 
 def _sizes_line(ex: Explanation) -> str:
@@ -1001,9 +1033,8 @@ def _render_text(ex: Explanation) -> str:
         eqs = ex.section(sec)
         if not eqs:
             continue
-        lines += ["", _section_title(sec)]
+        lines += ["", _section_title(sec, ex.config.get('question', ''))]
         width = min(max((len(e.text.splitlines()[0]) for e in eqs), default=0), 56)
-        last_note = ""
         for e in eqs:
             first, *rest = e.text.splitlines()
             if sec == "jacobian":
@@ -1012,9 +1043,8 @@ def _render_text(ex: Explanation) -> str:
                 lines.append(f"      why: {e.why}")
                 continue
             lines.append(f"  {first:<{width}}   {e.shape}".rstrip())
-            if e.note and e.note != last_note:
+            if e.note:
                 lines.append(f"      ({e.note})")
-            last_note = e.note
     lines += _text_values(ex)
     return "\n".join(lines) + "\n"
 
@@ -1043,7 +1073,7 @@ def _render_markdown(ex: Explanation) -> str:
         eqs = ex.section(sec)
         if not eqs:
             continue
-        lines += ["", f"## {_section_title(sec)}", ""]
+        lines += ["", f"## {_section_title(sec, ex.config.get('question', ''))}", ""]
         for e in eqs:
             first, *rest = e.text.splitlines()
             if sec == "jacobian":
@@ -1107,7 +1137,7 @@ def _render_latex(ex: Explanation, standalone: bool) -> str:
         eqs = ex.section(sec)
         if not eqs:
             continue
-        body.append(rf"\subsection*{{{_latex_text(_section_title(sec))}}}")
+        body.append(rf"\subsection*{{{_latex_text(_section_title(sec, ex.config.get('question', '')))}}}")
         if sec == "jacobian":
             for e in eqs:
                 body += [rf"\[ {e.latex} \]", r"\noindent " + _latex_text(f"{e.structure}: {e.why}.") + r"\par"]
@@ -1117,7 +1147,8 @@ def _render_latex(ex: Explanation, standalone: bool) -> str:
                 body += [rf"\[ {e.latex} \]", r"\noindent " + _latex_text(f"shapes {e.shape}; {e.note}.") + r"\par"]
             continue
         body += _latex_align(eqs, with_shape=sec in ("forward", "backward"))
-        body += [r"\noindent " + _latex_text(f"{e.key}: {e.note}") + r"\par" for e in eqs if e.note]
+        body += [r"\noindent $" + e.latex.partition(" = ")[0] + "$: " + _latex_text(e.note) + r"\par"
+                 for e in eqs if e.note]
     if ex.values:
         body.append(rf"\subsection*{{{_latex_text('Evaluated at ' + ex.point)}}}")
         ascii_lines = [_ascii(line) for line in _text_values(ex)[2:]]
@@ -1133,6 +1164,8 @@ def _ascii(s: str) -> str:
 
 
 def _latex_document(body: str) -> str:
+    # amssymb has no blackboard 1: the indicator 1[z > 0] is set as a bold 1, which base LaTeX renders
+    body = body.replace(r"\mathbb{1}", r"\mathbf{1}")
     return "\n".join([
         r"\documentclass[10pt]{article}",
         r"\usepackage[margin=1.6cm,landscape]{geometry}",
