@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 # (module under handgrad.commands) -- each defines register(subparsers)
-COMMAND_MODULES = ("train", "explain", "check")
+COMMAND_MODULES = ("train", "explain", "homework", "check")
 
 
 class UsageError(ValueError):

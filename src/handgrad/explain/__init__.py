@@ -1097,6 +1097,7 @@ _LATEX_TEXT = {
     "φ": r"$\varphi$", "Φ": r"$\Phi$", "π": r"$\pi$", "√": r"$\surd$", "²": r"$^2$", "³": r"$^3$", "½": r"$\frac12$",
     "≤": r"$\le$", "≥": r"$\ge$", "‖": r"$\|$", "✓": r"$\checkmark$", "✗": r"$\times$", "—": "---", "–": "--",
     "α": r"$\alpha$", "ε": r"$\varepsilon$", "θ": r"$\theta$", "ℝ": r"$\mathbb{R}$",
+    "≠": r"$\neq$", "←": r"$\leftarrow$", "ℓ": r"$\ell$", "⁺": r"$^+$", "′": "'", "∞": r"$\infty$",
 }
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "|": r"$|$",
@@ -1178,6 +1179,16 @@ def _latex_document(body: str) -> str:
     ])
 
 
+def latex_text(s: str) -> str:
+    """Plain text with Unicode math symbols, made safe for a LaTeX paragraph."""
+    return _latex_text(s)
+
+
+def latex_document(body: str) -> str:
+    """A complete LaTeX document (base packages only: amsmath, amssymb, geometry) around ``body``."""
+    return _latex_document(body)
+
+
 def draw_point(net: Sequential, loss: Loss, *, batch: int = 1, seed: Any = 0) -> tuple[np.ndarray, np.ndarray]:
     """An input batch x ~ N(0, 1) of ``batch`` rows and matching targets for ``loss``, drawn with ``seed``."""
     from .._checks import check_size
@@ -1198,5 +1209,6 @@ def draw_target(net: Sequential, loss: Loss, batch: int, rng: np.random.Generato
 
 
 __all__ = ["DEFAULT_SIZES", "PRESETS", "Check", "Equation", "Explanation", "build_network", "compose_affine",
-           "derive", "describe_model", "diff", "draw_point", "explain", "load_network", "one_hot_argmax", "render_diff",
+           "derive", "describe_model", "diff", "draw_point", "explain", "latex_document", "latex_text", "param_jacobian",
+           "seed_question", "load_network", "one_hot_argmax", "render_diff",
            "softargmax"]
