@@ -748,6 +748,15 @@ def param_jacobian(layer: Layer, key: str, x_in: np.ndarray) -> np.ndarray | Non
     return np.einsum("ij,nk->nijk", eye, x_in).reshape(N, out, out * x_in.shape[1])
 
 
+def _param_grad(st: _Step, key: str, g: np.ndarray, x_in: np.ndarray) -> np.ndarray:
+    """A non-Linear layer's parameter gradient from dJ/d(output): its own backward (a vector-Jacobian product)."""
+    layer = copy.deepcopy(st.layer)
+    layer.zero_grad()
+    layer.forward(x_in)
+    layer.backward(g)
+    return np.asarray(to_numpy(layer.grads[f"dJ_d{key}"]))
+
+
 def _fused_check(name: str, product: np.ndarray, fused: np.ndarray) -> Check:
     """The unfused product ∂J/∂ŷ · ∂ŷ/∂z against the loss's fused dJ/dz; a saturated ŷ is a clamp."""
     from ..gradcheck import compare
@@ -903,7 +912,7 @@ def render_diff(a: Explanation, b: Explanation, fmt: str = "text", standalone: b
     if fmt == "latex":
         body = [rf"\section*{{{_latex_text('What changes')}}}", _latex_text(f"A: {a.title}") + r"\\",
                 _latex_text(f"B: {b.title}")]
-        for key, ea, eb in changes:
+        for _key, ea, eb in changes:
             body.append(rf"\subsection*{{{_latex_text((ea or eb).title)}}}")
             for tag, e in (("A", ea), ("B", eb)):
                 body.append(rf"\noindent {tag}: " + (rf"$\displaystyle {e.latex}$" if e else "(absent)") + r"\\")
@@ -912,7 +921,7 @@ def render_diff(a: Explanation, b: Explanation, fmt: str = "text", standalone: b
         return _latex_document("\n".join(body)) if standalone else "\n".join(body)
     lines = [f"--- A: {a.title}", f"+++ B: {b.title}"] if fmt == "text" else \
         ["# What changes", "", f"- **A:** {a.title}", f"- **B:** {b.title}", ""]
-    for key, ea, eb in changes:
+    for _key, ea, eb in changes:
         title = (ea or eb).title
         lines += [f"@@ {title}"] if fmt == "text" else [f"## {title}", "", "```diff"]
         lines += [f"- {line}" for line in _diff_lines(ea, eb)]
