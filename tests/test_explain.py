@@ -455,3 +455,14 @@ def test_negative_numbers_in_comma_lists(argv, capsys):
 
     assert main(argv) == 0
     assert "Evaluated at" in capsys.readouterr().out
+
+
+def test_homework_notation(capsys):
+    from handgrad.cli import main
+
+    assert main(["explain", "--preset", "regression", "--notation", "homework", "--at", "random", "--no-torch"]) == 0
+    out = capsys.readouterr().out
+    assert "z1 = W(1) x + b(1)" in out and "x W1ᵀ" not in out.split("Bridge 2")[0]
+    assert "∂z3_i/∂W(2)_jk = δ_ij z2_k" in out and "K × (K·m)" in out
+    assert "equals dJ/dW2 from backward: True" in out and "Bridge 1" in out and "Z1 = X W1ᵀ + b1" in out
+    assert "∂z2_i/∂z1_j" in out

@@ -147,6 +147,9 @@ def _register_explain(sub: Any) -> None:
     p.add_argument("--diff", metavar="SPEC",
                    help="compare with another configuration: a preset name, or overrides like 'loss=bce' or "
                         "'f=relu,g=sigmoid'")
+    p.add_argument("--notation", choices=("batch", "homework"), default="batch",
+                   help="batch: samples as rows, x W1ᵀ + b1 (the code's layout, default); homework: one sample as a "
+                        "column, W(1)x + b(1), numerator layout, with the bridge between the two")
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
     p.set_defaults(handler=run_explain)
 
@@ -231,6 +234,15 @@ def run_explain(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     ex.source = source
+    if args.notation == "homework":
+        from ..explain.notation import render_homework
+
+        text = render_homework(net, loss, ex.values or None)
+        if ex.checks:
+            text += f"\nChecks: {sum(c.passed for c in ex.checks)}/{len(ex.checks)} pass\n"
+            text += "".join(f"  {c.line()}\n" for c in ex.checks)
+        _write(text, args.output)
+        return 0 if ex.passed else 1
     _write(ex.render(args.format), args.output)
     return 0 if ex.passed else 1
 

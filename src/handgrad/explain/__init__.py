@@ -334,6 +334,11 @@ def _steps(net: Sequential) -> list[_Step]:
     return steps
 
 
+def layer_steps(net: Sequential) -> list[_Step]:
+    """Each layer with its input/output symbols, widths and parameter symbols (x → z1 → ... → ŷ)."""
+    return _steps(net)
+
+
 def _render(f: Formula, syms: dict[str, Any]) -> tuple[str, str]:
     return f.render("text", **syms), f.render("latex", **syms)
 
@@ -1218,6 +1223,6 @@ def draw_target(net: Sequential, loss: Loss, batch: int, rng: np.random.Generato
 
 
 __all__ = ["DEFAULT_SIZES", "PRESETS", "Check", "Equation", "Explanation", "build_network", "compose_affine",
-           "derive", "describe_model", "diff", "draw_point", "explain", "latex_document", "latex_text", "param_jacobian",
+           "derive", "describe_model", "diff", "draw_point", "explain", "latex_document", "latex_text", "layer_steps", "param_jacobian",
            "seed_question", "load_network", "one_hot_argmax", "render_diff",
            "softargmax"]
