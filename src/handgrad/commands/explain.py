@@ -147,6 +147,10 @@ def _register_explain(sub: Any) -> None:
     p.add_argument("--diff", metavar="SPEC",
                    help="compare with another configuration: a preset name, or overrides like 'loss=bce' or "
                         "'f=relu,g=sigmoid'")
+    p.add_argument("--check-formula", metavar="FORMULA",
+                   help="judge your derivation, e.g. 'dJdW2 = dJdz3.T @ z2' (names: x, z1.., y_hat, y, W1, b1.., "
+                        "dJdz3, dJdW2 ...; @ .T * + - / ** sum diag outer tanh sigmoid exp log); parsed, never run; "
+                        "exit 1 if wrong")
     p.add_argument("--notation", choices=("batch", "homework"), default="batch",
                    help="batch: samples as rows, x W1ᵀ + b1 (the code's layout, default); homework: one sample as a "
                         "column, W(1)x + b(1), numerator layout, with the bridge between the two")
@@ -215,6 +219,15 @@ def run_explain(args: argparse.Namespace) -> int:
     from ..explain import derive, render_diff
 
     net, loss, source = _network(args)
+    if args.check_formula is not None:
+        from ..explain.formula import check_formula
+
+        try:
+            verdict = check_formula(net, args.check_formula, loss, notation=args.notation, seed=args.seed)
+        except ValueError as exc:
+            raise UsageError(f"--check-formula: {exc}") from None
+        _write(str(verdict) + "\n", args.output)
+        return 0 if verdict.right else 1
     if args.diff:
         other_net, other_loss = _diff_other(args, net)
         a, b = derive(net, loss), derive(other_net, other_loss)
