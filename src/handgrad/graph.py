@@ -140,7 +140,14 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
     labelled with its Jacobian, rendered from the layer's derivation record. ``title``
     (say, the model file the network was loaded from) is drawn above the graph.
     """
-    from .explain import _grad, _label, _loss_symbols, _param_formula, _partial, _render, _rhs, _steps
+    from .explain import grad_symbol as _grad
+    from .explain import layer_label as _label
+    from .explain import layer_steps as _steps
+    from .explain import loss_symbols as _loss_symbols
+    from .explain import param_formula as _param_formula
+    from .explain import partial_symbol as _partial
+    from .explain import render_formula as _render
+    from .explain import rhs as _rhs
     from .losses import make_loss
     from .model import Sequential
 
@@ -465,10 +472,10 @@ def _is_number(s: str) -> bool:
 
 def _short(e: Expr) -> str:
     """The expression's text, parenthesised unless it is a name, a number or a call."""
-    from .explain import _atomic
+    from .explain import is_atomic
 
     t = e.text
-    return t if _atomic(t) else f"({t})"
+    return t if is_atomic(t) else f"({t})"
 
 
 # ---------------------------------------------------------------- parsing

@@ -334,6 +334,47 @@ def _steps(net: Sequential) -> list[_Step]:
     return steps
 
 
+# The symbol and formula helpers other teaching tools (the graph) share, under public names.
+def grad_symbol(b: Sym) -> Sym:
+    """dJ/d(b) as a symbol."""
+    return _grad(b)
+
+
+def partial_symbol(a: Sym, b: Sym) -> Sym:
+    """∂a/∂b as a symbol."""
+    return _partial(a, b)
+
+
+def layer_label(layer: Layer) -> str:
+    """A layer's short label: Linear(3→4), 5·ReLU, Sigmoid ..."""
+    return _label(layer)
+
+
+def loss_symbols(psym: Sym, zsym: Sym | None = None) -> dict[str, Any]:
+    """The names a loss's formulas take: y, p (the prediction), N, K (and z, the logits)."""
+    return _loss_symbols(psym, zsym)
+
+
+def param_formula(layer: Layer, key: str) -> Formula:
+    """The gradient formula a layer declares for its parameter ``key``."""
+    return _param_formula(layer, key)
+
+
+def render_formula(f: Formula, syms: dict[str, Any]) -> tuple[str, str]:
+    """A formula rendered as (text, LaTeX) with ``syms``."""
+    return _render(f, syms)
+
+
+def rhs(s: str) -> str:
+    """The right-hand side of 'a = b' (the whole string when there is no ' = ')."""
+    return _rhs(s)
+
+
+def is_atomic(expr: str) -> bool:
+    """True when ``expr`` needs no parentheses as an operand (a name, a number, a call)."""
+    return _atomic(expr)
+
+
 def layer_steps(net: Sequential) -> list[_Step]:
     """Each layer with its input/output symbols, widths and parameter symbols (x → z1 → ... → ŷ)."""
     return _steps(net)
@@ -1223,6 +1264,7 @@ def draw_target(net: Sequential, loss: Loss, batch: int, rng: np.random.Generato
 
 
 __all__ = ["DEFAULT_SIZES", "PRESETS", "Check", "Equation", "Explanation", "build_network", "compose_affine",
-           "derive", "describe_model", "diff", "draw_point", "explain", "latex_document", "latex_text", "layer_steps", "param_jacobian",
+           "derive", "describe_model", "diff", "draw_point", "explain", "grad_symbol", "is_atomic", "latex_document", "latex_text", "layer_label", "layer_steps", "loss_symbols",
+           "param_formula", "param_jacobian", "partial_symbol", "render_formula", "rhs",
            "seed_question", "load_network", "one_hot_argmax", "render_diff",
            "softargmax"]
