@@ -90,21 +90,22 @@ class Graph:
 
     def node(self, label: str) -> Node:
         """The node with this label (ValueError if none or several)."""
-        found = [n for n in self.nodes if n.label == label]
+        found = [n for n in self.nodes if n.label == label or n.label.split("\n")[0] == label]
         if len(found) != 1:
             raise ValueError(f"{len(found)} nodes labelled {label!r}; labels: {[n.label for n in self.nodes]}")
         return found[0]
 
     def labels(self, kind: str | None = None) -> list[str]:
-        return [n.label for n in self.nodes if kind is None or n.kind == kind]
+        """Node names (a label's first line; values and gradients follow on the next lines)."""
+        return [n.label.split("\n")[0] for n in self.nodes if kind is None or n.kind == kind]
 
     def edge_labels(self, kind: str = "forward") -> list[tuple[str, str, str]]:
         """(source label, destination label, edge label) for every edge of ``kind``."""
-        by_id = {n.id: n.label for n in self.nodes}
+        by_id = {n.id: n.label.split("\n")[0] for n in self.nodes}
         return [(by_id[e.src], by_id[e.dst], e.label) for e in self.edges if e.kind == kind]
 
     def to_dot(self) -> str:
-        lines = [f"digraph {_quote(self.name)} {{", "  rankdir=LR;",
+        lines = [f"digraph {_quote(self.name)} {{", "  rankdir=LR; nodesep=0.45; ranksep=0.8; forcelabels=true;",
                  '  node [fontname="Helvetica", fontsize=11];', '  edge [fontname="Helvetica", fontsize=9];']
         if self.title:
             lines.append(f'  label={_quote(self.title)}; labelloc=t; fontname="Helvetica";')
@@ -118,10 +119,13 @@ class Graph:
             lines.append(f"  {_quote(n.id)} [label={_quote(n.label)}, {style[n.kind]}];")
         for e in self.edges:
             attrs = [f"label={_quote(e.label)}"] if e.label else []
+            src, dst = e.src, e.dst
             if e.kind == "backward":
-                attrs += ["style=dashed", f'color="{BACKWARD_COLOR}"', f'fontcolor="{BACKWARD_COLOR}"',
-                          "constraint=false"]
-            lines.append(f"  {_quote(e.src)} -> {_quote(e.dst)} [{', '.join(attrs)}];")
+                # drawn as a reversed forward edge (dir=back), so dot ranks it and gives its label room
+                # of its own instead of laying it over the forward labels
+                src, dst = e.dst, e.src
+                attrs += ["dir=back", "style=dashed", f'color="{BACKWARD_COLOR}"', f'fontcolor="{BACKWARD_COLOR}"']
+            lines.append(f"  {_quote(src)} -> {_quote(dst)} [{', '.join(attrs)}];")
         lines.append("}")
         return "\n".join(lines) + "\n"
 
@@ -397,6 +401,13 @@ def backward(output: Expr) -> dict[str, np.ndarray]:
     parents (summing over broadcast axes). Needs every leaf to have a value.
     """
     order = _topological([output])
+    grads = accumulated_gradients(output)
+    return {e.name: grads.get(e.uid, np.zeros_like(e.value)) for e in order if e.op is None and e.name is not None}
+
+
+def accumulated_gradients(output: Expr) -> dict[int, np.ndarray]:
+    """d(output)/d(node) for every node (by ``uid``), each the sum over the paths from it to the output."""
+    order = _topological([output])
     missing = [e.name for e in order if e.op is None and e.value is None]
     if missing:
         raise ValueError(f"backward needs a value for every variable; missing: {', '.join(missing)}")
@@ -409,7 +420,7 @@ def backward(output: Expr) -> dict[str, np.ndarray]:
             local = np.asarray(e.op.derivative[k](*inputs), dtype=np.float64)
             contrib = _unbroadcast(grads[e.uid] * local, p.value.shape)
             grads[p.uid] = grads.get(p.uid, 0) + contrib
-    return {e.name: grads.get(e.uid, np.zeros_like(e.value)) for e in order if e.op is None and e.name is not None}
+    return grads
 
 
 def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
@@ -422,9 +433,10 @@ def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 def _shape_label(e: Expr) -> str:
-    if e.value is None:
-        return "scalar"
-    return "()" if e.value.ndim == 0 else str(tuple(e.value.shape))
+    """An edge's label: the shape of a vector or matrix; nothing for a scalar (or an unknown value)."""
+    if e.value is None or e.value.ndim == 0:
+        return ""
+    return str(tuple(e.value.shape))
 
 
 def expression_graph(outputs: Expr | Iterable[Expr], *, grad: bool = False) -> Graph:
@@ -438,9 +450,18 @@ def expression_graph(outputs: Expr | Iterable[Expr], *, grad: bool = False) -> G
     if not outs or not all(isinstance(o, Expr) for o in outs):
         raise TypeError("expression_graph expects an Expr or a list of Expr")
     g = Graph("expression")
-    for e in _topological(outs):
+    order = _topological(outs)
+    valued = all(e.value is not None for e in order)
+    acc = accumulated_gradients(outs[-1]) if valued and grad else {}
+    top = _short(outs[-1]) if outs[-1].name is None else outs[-1].name
+    for e in order:
         vid = f"v{e.uid}"
-        g.add_node(vid, e.text, "constant" if e.constant else "variable")
+        label = e.text
+        if valued and not e.constant:
+            label += f"\n= {_number(e.value)}"
+            if e.uid in acc:
+                label += f"\n∂{top}/∂· = {_number(acc[e.uid])}"
+        g.add_node(vid, label, "constant" if e.constant else "variable")
         if e.op is None:
             continue
         fid = f"op{e.uid}"

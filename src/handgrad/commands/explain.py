@@ -381,21 +381,29 @@ def _register_graph(sub: Any) -> None:
     p.set_defaults(handler=run_graph)
 
 
-def _values(text: str | None) -> dict[str, float]:
+def _values(text: str | None) -> dict[str, Any]:
+    """'x=1.5,y=-2' -> scalars; 'x=1,2,3,y=-2' or 'x=[1,2,3]' -> x a vector (numbers after a name belong to it)."""
+    import numpy as np
+
     from ..cli import UsageError
 
-    out: dict[str, float] = {}
-    for part in (text or "").split(","):
+    out: dict[str, list[float]] = {}
+    name = None
+    for part in (text or "").replace("[", "").replace("]", "").split(","):
         if not part.strip():
             continue
-        name, sep, value = part.partition("=")
+        key, sep, value = part.partition("=")
         try:
-            if not sep:
+            if sep:
+                name = key.strip()
+                out[name] = [float(value)]
+            elif name is not None:
+                out[name].append(float(key))
+            else:
                 raise ValueError
-            out[name.strip()] = float(value)
         except ValueError:
-            raise UsageError(f"--values expects NAME=NUMBER pairs like x=1.5,y=-2, got {text!r}") from None
-    return out
+            raise UsageError(f"--values expects NAME=NUMBER pairs like x=1.5,y=-2 (a vector: x=1,2,3), got {text!r}") from None
+    return {k: (v[0] if len(v) == 1 else np.array(v)) for k, v in out.items()}
 
 
 def run_graph(args: argparse.Namespace) -> int:
