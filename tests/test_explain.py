@@ -466,3 +466,12 @@ def test_homework_notation(capsys):
     assert "∂z3_i/∂W(2)_jk = δ_ij z2_k" in out and "K × (K·m)" in out
     assert "equals dJ/dW2 from backward: True" in out and "Bridge 1" in out and "Z1 = X W1ᵀ + b1" in out
     assert "∂z2_i/∂z1_j" in out
+
+
+@pytest.mark.parametrize("preset,question,absent", [("regression", "1.1", "1.2(b)"), ("classification-bce", "1.2", "1.1(c)")])
+def test_explain_shows_the_seed_mistakes_of_its_question(preset, question, absent):
+    text = explain(preset)
+    assert f"The seed's mistakes in {question}, corrected" in text and absent not in text.split("mistakes in")[1]
+    assert ("(seed 1.1(b))" in text) == (question == "1.1")
+    md = explain(preset, fmt="markdown")
+    assert f"## The seed's mistakes in {question}" in md

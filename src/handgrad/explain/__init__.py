@@ -1100,8 +1100,33 @@ def _render_text(ex: Explanation) -> str:
             lines.append(f"  {first:<{width}}   {e.shape}".rstrip())
             if e.note:
                 lines.append(f"      ({e.note})")
+    lines += _seed_lines(ex, "text")
     lines += _text_values(ex)
     return "\n".join(lines) + "\n"
+
+
+def _seed_lines(ex: Explanation, fmt: str) -> list[str]:
+    """The seed's mistakes in the question this configuration answers, beside the corrections."""
+    from .seed import errata_for
+
+    question = ex.config.get("question", "")
+    rows = errata_for(question) if question else []
+    if not rows:
+        return []
+    if fmt == "markdown":
+        out = ["", f"## The seed's mistakes in {question}, corrected", ""]
+        return out + [f"- **{qid}** the seed says: {said}  \n  correct: {right}" for qid, said, right in rows]
+    if fmt == "latex":
+        heading = _latex_text(f"The seed's mistakes in {question}, corrected")
+        out = [rf"\subsection*{{{heading}}}",
+               r"\begin{itemize}"]
+        out += [rf"\item \textbf{{{qid}}} the seed says: {_latex_text(said)}; correct: {_latex_text(right)}"
+                for qid, said, right in rows]
+        return out + [r"\end{itemize}"]
+    out = ["", f"The seed's mistakes in {question}, corrected (handgrad homework shows each at a point)"]
+    for qid, said, right in rows:
+        out += [f"  {qid} the seed says: {said}", f"         correct: {right}"]
+    return out
 
 
 def _text_values(ex: Explanation) -> list[str]:
@@ -1139,6 +1164,7 @@ def _render_markdown(ex: Explanation) -> str:
             lines.append(f"- `{first}`" + (f" — shape `{e.shape}`" if e.shape else ""))
             if e.note:
                 lines.append(f"  - {e.note}")
+    lines += _seed_lines(ex, "markdown")
     if ex.values:
         lines += ["", f"## Evaluated at {ex.point}", "", "```text"]
         lines += _text_values(ex)[2:]
@@ -1152,7 +1178,7 @@ _LATEX_TEXT = {
     "φ": r"$\varphi$", "Φ": r"$\Phi$", "π": r"$\pi$", "√": r"$\surd$", "²": r"$^2$", "³": r"$^3$", "½": r"$\frac12$",
     "≤": r"$\le$", "≥": r"$\ge$", "‖": r"$\|$", "✓": r"$\checkmark$", "✗": r"$\times$", "—": "---", "–": "--",
     "α": r"$\alpha$", "ε": r"$\varepsilon$", "θ": r"$\theta$", "ℝ": r"$\mathbb{R}$",
-    "≠": r"$\neq$", "←": r"$\leftarrow$", "ℓ": r"$\ell$", "⁺": r"$^+$", "′": "'", "∞": r"$\infty$",
+    "≠": r"$\neq$", "←": r"$\gets$", "ℓ": r"$\ell$", "⁺": r"$^+$", "′": "'", "∞": r"$\infty$",
 }
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "|": r"$|$",
@@ -1205,6 +1231,7 @@ def _render_latex(ex: Explanation, standalone: bool) -> str:
         body += _latex_align(eqs, with_shape=sec in ("forward", "backward"))
         body += [r"\noindent $" + e.latex.partition(" = ")[0] + "$: " + _latex_text(e.note) + r"\par"
                  for e in eqs if e.note]
+    body += _seed_lines(ex, "latex")
     if ex.values:
         body.append(rf"\subsection*{{{_latex_text('Evaluated at ' + ex.point)}}}")
         ascii_lines = [_ascii(line) for line in _text_values(ex)[2:]]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import build_network, derive, one_hot_argmax, softargmax
+from .seed import ERRATA
 
 
 @dataclass
@@ -95,8 +96,8 @@ def questions(seed: int = 0) -> list[Question]:
                  "Which step changes θ? Which only computes numbers? Run one step and compare J before and after.",
                  "forward; loss; zero the gradients; backward (the chain rule computes dJ/dθ, nothing changes); "
                  "update θ ← θ − lr·dJ/dθ (the only step that is SGD)",
-                 "the backward pass \"computes the new gradient using SGD\"",
-                 "backward is backpropagation; SGD is the fifth step, the update",
+                 "",
+                 "",
                  f"lr = {step['lr']}: J = {step['J']:.6g} before, {step['J_after']:.6g} after; "
                  f"W2[0,0]: {step['W2'][0, 0]:.6g} − {step['lr']}·{step['dJ_dW2'][0, 0]:.6g} = {step['W2_new'][0, 0]:.6g}",
                  "handgrad homework --only 1.1(a)"),
@@ -110,23 +111,22 @@ def questions(seed: int = 0) -> list[Question]:
                  "finite differences.",
                  "dℓ/dW2 = (dℓ/dz3)ᵀ z2ᵀ (K × m), dℓ/db2 = (dℓ/dz3)ᵀ, dℓ/dW1 = (dℓ/dz1)ᵀ xᵀ (m × n); "
                  "∂z3_i/∂W2_jk = δ_ij z2_k",
-                 "z3 = 5 W2 z2 + b2; dℓ/dz3 z2ᵀ = z2 dℓ/dz3",
-                 "z3 = W2 z2 + b2 (the 5 is in z2 already); dℓ/dz3 z2ᵀ is (1 × K)(1 × m): undefined; z2 dℓ/dz3 is "
-                 "m × K, the numerator-layout transpose of the K × m gradient; equating the two layouts is the mistake",
+                 "",
+                 "",
                  f"K = {K}, m = {m}: (dℓ/dz3)ᵀ z2ᵀ = {_f(np.outer(dz3, z2))} equals backward's dJ/dW2 = "
                  f"{_f(v['dJ/dW2'])}; z2 dℓ/dz3 has shape {np.outer(z2, dz3).shape}",
                  "handgrad explain --preset regression --at random"),
         Question("1.1(d)", "Give dz2/dz1, dŷ/dz3 and dℓ/dŷ.",
                  "A Jacobian of an m-vector by an m-vector is m × m. Which entries can be non-zero?",
                  "dz2/dz1 = diag(5·1[z1_j > 0]) (m × m), dŷ/dz3 = I_K, dℓ/dŷ = −2(y − ŷ)ᵀ (1 × K)",
-                 "dz2/dz1 is \"in R^K\", indices 1..K", "it is m × m, j = 1..m",
+                 "", "",
                  f"m = {m}, K = {K}: dz2/dz1 = diag({_f(np.diag(ex.jacobian_values['∂z2/∂z1']))})",
                  "handgrad homework --only 1.1(d)"),
         Question("1.2(a)", "Same network with f = tanh, g = sigmoid and the squared loss: what changes?",
                  "Differentiate tanh at z = 1 both ways and compare with a finite difference.",
                  "dz2/dz1 = diag(1 − tanh(z1)²) (m × m), dŷ/dz3 = diag(σ(z3)(1 − σ(z3))) (K × K)",
-                 "tanh' = 1 − tanh(z²); both Jacobians \"in R^K\"",
-                 "1 − tanh(z)²; m × m and K × K, both diagonal",
+                 "",
+                 "",
                  f"at z = 2: 1 − tanh(2)² = {1 - np.tanh(2.0) ** 2:.6f} vs 1 − tanh(4) = {1 - np.tanh(4.0):.6f}; "
                  f"finite difference {(np.tanh(2 + 1e-6) - np.tanh(2 - 1e-6)) / 2e-6:.6f}",
                  "handgrad explain --preset classification-mse --at random"),
@@ -134,8 +134,8 @@ def questions(seed: int = 0) -> list[Question]:
                  "Evaluate the loss at y = 0, ŷ = 0.3 by hand; check dℓ/dŷ's factor 1/K by a finite difference.",
                  "ℓ = −(1/K) Σ [y_i log ŷ_i + (1 − y_i) log(1 − ŷ_i)], dℓ/dŷ_i = −(1/K)(y_i/ŷ_i − (1 − y_i)/(1 − ŷ_i)); "
                  "with sigmoid, dℓ/dz3 = (ŷ − y)ᵀ/K",
-                 "(1 − y_i)(1 − log ŷ_i); (1 − yᵀ); dℓ/dŷ_i without 1/K",
-                 "(1 − y_i) log(1 − ŷ_i); (1 − y)ᵀ log(1 − ŷ); the factor 1/K",
+                 "",
+                 "",
                  f"y = 0, ŷ = 0.3: −log(0.7) = {-np.log(0.7):.6f}, the seed's term gives {-(1 - np.log(0.3)):.6f}",
                  "handgrad explain --preset classification-bce --at random"),
         Question("1.2(c)", "Why does ReLU help in a deeper network?",
@@ -143,7 +143,7 @@ def questions(seed: int = 0) -> list[Question]:
                  "ReLU's slope is exactly 1 where active, so products of slopes do not shrink with depth; sigmoid's "
                  "slope is ≤ 1/4 and tanh's < 1 away from 0, so their products vanish (a dead ReLU, slope 0, is "
                  "ReLU's own failure)",
-                 "because its output is non-negative", "sigmoid's output is non-negative too; the reason is the slope",
+                 "", "",
                  "‖dJ/dz‖ first layer / last layer: " + ", ".join(
                      f"{f} {flow[f][0] / flow[f][-1]:.2e}" for f in ("sigmoid", "tanh", "relu"))
                  + f"; dead ReLUs per layer {_f(np.array(flow['dead_relu']))}",
@@ -152,31 +152,34 @@ def questions(seed: int = 0) -> list[Question]:
                  "Compute softmax(βx) for growing β; try a vector with a tie.",
                  "softmax(βx) is a smooth arg max: it tends to the one-hot vector of the largest entry as β → ∞ "
                  "(with ties, to the uniform vector over the tied maxima)",
-                 "softargmax is \"the largest element out of softmax\"",
-                 "it is a vector, not the largest element",
+                 "",
+                 "",
                  f"x = [1, 3, 2], β = 50: {_f(softargmax([1.0, 3.0, 2.0], 50.0))}; tie [1, 3, 3]: limit "
                  f"{_f(one_hot_argmax([1.0, 3.0, 3.0]))}",
                  "handgrad plot softmax"),
         Question("1.3(b)", "Draw the computational graph of the network and its loss.",
                  "Every function is a node; every variable an edge with its shape.",
-                 "drawn by handgrad graph (boxes: functions, circles: variables)", "left blank", "the graph, drawn",
+                 "drawn by handgrad graph (boxes: functions, circles: variables)", "", "",
                  "", "handgrad graph --preset regression --grad -o graph.svg"),
         Question("1.3(c)", "Plot the derivatives of GELU, LeakyReLU(0.01), ReLU and tanh.",
                  "What is each derivative at 0? Where does it jump?",
-                 "drawn by handgrad plot activations", "left blank", "the four plots, drawn", "",
+                 "drawn by handgrad plot activations", "", "", "",
                  "handgrad plot activations --range -3,3"),
         Question("1.3(d)", "Which transformations are linear? Why are non-linear ones needed?",
                  "Check T(a + b) = T(a) + T(b) and T(0) = 0 numerically.",
                  "rotation, reflection, scaling, shearing are linear; translation is affine; stacked linear/affine "
                  "maps are one affine map, so non-linearities are needed",
-                 "translation is a linear transformation", "translation is affine, not linear",
+                 "", "",
                  "T(x) = x + 1: T(0) = 1 ≠ 0, T(1 + 1) = 3 ≠ T(1) + T(1) = 4", "handgrad plot linear-maps"),
         Question("1.3(e)", "Write the MSE training objective.",
                  "How many networks are there? Count the θ's.",
                  "argmin_θ (1/N) Σ_i ‖F(x_i; θ) − y_i‖²: one network F for every sample",
-                 "argmin (1/N) Σ ‖F_i(x_i) − y_i‖²", "one F with parameters θ, not one F_i per sample", "",
+                 "", "", "",
                  "handgrad train --help"),
     ]
+    for q in qs:  # the seed's answer and the correction come from the one errata table
+        if q.id in ERRATA:
+            q.seed, q.correction = ERRATA[q.id]
     return qs
 
 
