@@ -468,7 +468,7 @@ def test_homework_notation(capsys):
     assert "∂z2_i/∂z1_j" in out
 
 
-@pytest.mark.parametrize("preset,question,absent", [("regression", "1.1", "1.2(b)"), ("classification-bce", "1.2", "1.1(c)")])
+@pytest.mark.parametrize("preset,question,absent", [("regression", "1.1", "1.2(b)"), ("classification-bce", "1.2", "1.1(d)")])
 def test_explain_shows_the_seed_mistakes_of_its_question(preset, question, absent):
     text = explain(preset)
     assert f"The seed's mistakes in {question}, corrected" in text and absent not in text.split("mistakes in")[1]
