@@ -597,10 +597,12 @@ def _jacobian_equations(steps: list[_Step], loss: Loss, sizes: dict[str, int], l
     top, top_dim = _loss_step(steps, logits)
     lab = _partial(Sym("J", "J"), top)
     entries = _render(loss.derivation.jacobian, _loss_symbols(top))
-    head = f"{lab.text}  (1 × {top_dim} = 1 × {sizes.get(top_dim, '?')}), a row: the gradient of a scalar"
-    head_l = rf"{lab.latex} \in \mathbb{{R}}^{{1 \times {_sub(top_dim)}}}"
+    # J reads the whole batch, so its entries carry the sample index n: row n (1 × K) belongs to sample n
+    head = (f"{lab.text}  (N × {top_dim} for the batch; row n, 1 × {top_dim} = 1 × {sizes.get(top_dim, '?')}, is "
+            f"sample n's row: the gradient of a scalar)")
+    head_l = rf"{lab.latex} \in \mathbb{{R}}^{{N \times {_sub(top_dim)}}}"
     eqs.append(Equation(f"jacobian:{lab.text}", "jacobian", f"{head}\n{entries[0]}", rf"{head_l}: \quad {entries[1]}",
-                        f"1 × {top_dim} per sample", structure=loss.derivation.structure, why=loss.derivation.why))
+                        f"N × {top_dim}; 1 × {top_dim} per sample", structure=loss.derivation.structure, why=loss.derivation.why))
     return eqs
 
 
