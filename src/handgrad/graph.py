@@ -104,6 +104,15 @@ class Graph:
         by_id = {n.id: n.label.split("\n")[0] for n in self.nodes}
         return [(by_id[e.src], by_id[e.dst], e.label) for e in self.edges if e.kind == kind]
 
+    def _repr_svg_(self) -> str | None:
+        """In Jupyter: the graph drawn by Graphviz's dot, when it is installed (else the text repr is shown)."""
+        exe = shutil.which("dot")
+        if exe is None:
+            return None
+        proc = subprocess.run([exe, "-Tsvg"], input=self.to_dot().encode("utf-8"), capture_output=True, timeout=60,
+                              check=False)
+        return proc.stdout.decode("utf-8") if proc.returncode == 0 else None
+
     def to_dot(self) -> str:
         lines = [f"digraph {_quote(self.name)} {{", "  rankdir=LR; nodesep=0.45; ranksep=0.8; forcelabels=true;",
                  '  node [fontname="Helvetica", fontsize=11];', '  edge [fontname="Helvetica", fontsize=9];']

@@ -296,6 +296,32 @@ class Explanation:
     def __str__(self) -> str:
         return self.render("text")
 
+    # ------------------------------------------------------------------ notebooks
+    def _repr_markdown_(self) -> str:
+        """In Jupyter: the Markdown rendering, with the checks as a table."""
+        return self.render("markdown")
+
+    def _repr_latex_(self) -> str:
+        """In Jupyter: every equation typeset (MathJax), one aligned block per section."""
+        rows = []
+        for sec in SECTIONS:
+            eqs = self.section(sec)
+            if eqs:
+                rows.append(r"&\text{" + _section_title(sec, self.config.get("question", "")).replace("→", "to") + "}")
+                rows += [" &= ".join(e.latex.partition(" = ")[::2]) if " = " in e.latex else "&" + e.latex for e in eqs]
+        return "$$\\begin{aligned}" + r" \\ ".join(rows).replace(r"\mathbb{1}", r"\mathbf{1}") + r"\end{aligned}$$"
+
+
+def checks_table(checks: Sequence[Check]) -> str:
+    """The checks as a Markdown table: quantity, reference, verdict, errors, note."""
+    lines = ["| quantity | against | verdict | rel. error | max abs. error | note |", "|---|---|---|---|---|---|"]
+    for c in checks:
+        rel = f"{c.rel_error:.1e}" if np.isfinite(c.rel_error) else "–"
+        mx = f"{c.max_abs_error:.1e}" if np.isfinite(c.max_abs_error) else "–"
+        note = c.note.replace("|", "\\|")
+        lines.append(f"| {c.quantity} | {c.against} | {'✓ ' if c.passed else '✗ '}{c.word} | {rel} | {mx} | {note} |")
+    return "\n".join(lines)
+
 
 def _check_fmt(fmt: Any) -> None:
     if fmt not in FORMATS:
@@ -1168,9 +1194,13 @@ def _render_markdown(ex: Explanation) -> str:
                 lines.append(f"  - {e.note}")
     lines += _seed_lines(ex, "markdown")
     if ex.values:
-        lines += ["", f"## Evaluated at {ex.point}", "", "```text"]
-        lines += _text_values(ex)[2:]
-        lines.append("```")
+        values = _text_values(ex)[2:]
+        if ex.checks:  # the checks as a table, below the values
+            values = values[:next(i for i, line in enumerate(values) if line.startswith("Checks:")) - 1]
+        lines += ["", f"## Evaluated at {ex.point}", "", "```text", *values, "```"]
+        if ex.checks:
+            lines += ["", f"### Checks: {sum(c.passed for c in ex.checks)}/{len(ex.checks)} pass", "",
+                      checks_table(ex.checks)]
     return "\n".join(lines) + "\n"
 
 
@@ -1293,7 +1323,7 @@ def draw_target(net: Sequential, loss: Loss, batch: int, rng: np.random.Generato
 
 
 __all__ = ["DEFAULT_SIZES", "PRESETS", "Check", "Equation", "Explanation", "build_network", "compose_affine",
-           "derive", "describe_model", "diff", "draw_point", "explain", "grad_symbol", "is_atomic", "latex_document", "latex_text", "layer_label", "layer_steps", "loss_symbols",
+           "derive", "describe_model", "diff", "draw_point", "explain", "checks_table", "grad_symbol", "is_atomic", "latex_document", "latex_text", "layer_label", "layer_steps", "loss_symbols",
            "param_formula", "param_jacobian", "partial_symbol", "render_formula", "rhs",
            "seed_question", "load_network", "one_hot_argmax", "render_diff",
            "softargmax"]
