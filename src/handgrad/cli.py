@@ -1,4 +1,4 @@
-"""The ``handgrad`` command line: ``handgrad train | evaluate | predict | datasets | explain | plot | graph | check``.
+"""The ``handgrad`` command line: ``handgrad train | evaluate | predict | datasets | explain | plot | graph | homework | check``.
 
 Each subcommand lives in its own module under :mod:`handgrad.commands` and
 registers itself here; heavy imports happen inside the handlers, so
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 # (module under handgrad.commands) -- each defines register(subparsers)
-COMMAND_MODULES = ("train", "explain", "homework", "check")
+COMMAND_MODULES = ("train", "explain", "plot", "graph", "homework", "check")
 
 
 class UsageError(ValueError):
