@@ -100,3 +100,11 @@ def test_kink_reported_with_both_slopes_in_explain():
     kinks = [c for c in ex.checks if c.verdict == "kink"]
     assert kinks and all("one-sided slopes" in c.note and "ReLU′(0) = 0" in c.note for c in kinks)
     assert any(c.line().split()[1] == "kink" for c in kinks)
+
+
+def test_kink_reported_even_when_the_central_difference_agrees():
+    """|x| at 0: the central difference (0) equals the analytic 0, yet the point is a kink."""
+    x = np.array([0.0, 2.0, 1e-10])
+    j = judge(lambda d: np.abs(x + d), x, np.array([0.0, 1.0, 1.0]))
+    assert j.verdict.tolist() == ["kink", "ok", "ok"]
+    assert (j.left[0], j.right[0]) == (-1.0, 1.0)
