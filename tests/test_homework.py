@@ -39,7 +39,8 @@ def test_sgd_step_lowers_the_loss_and_is_the_update():
 def test_gradient_flow_vanishes_for_sigmoid_not_so_for_relu():
     flow = gradient_flow()
     ratio = {f: flow[f][0] / flow[f][-1] for f in ("sigmoid", "tanh", "relu")}
-    assert ratio["sigmoid"] < 1e-5 and ratio["sigmoid"] < ratio["relu"]
+    assert ratio["sigmoid"] < 1e-5 < 0.1 < ratio["relu"]  # sigmoid vanishes; ReLU keeps the norm
+    assert len(flow["dead_relu"]) == 10
     assert all(0 <= d <= 1 for d in flow["dead_relu"])
 
 
@@ -66,3 +67,13 @@ def test_answer_key_latex_compiles(tmp_path):
     r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "key.tex"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout[-2000:]
+
+
+def test_draw_writes_every_picture(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["homework", "--only", "1.3(b)", "--draw", str(tmp_path / "pics")]) == 0
+    err = capsys.readouterr().err
+    files = sorted(p.name for p in (tmp_path / "pics").iterdir())
+    for stem in ("derivatives_1.3c.png", "softmax_1.3a.png", "gradient_flow_1.2c.png", "linear_maps_1.3d.png"):
+        assert stem in files
+    assert any(name.startswith("graph_1.3b.") for name in files) and "drew 1.3(b)" in err

@@ -166,6 +166,39 @@ def _mark_jumps(ax: Any, layer: Any, label: str, x: np.ndarray, d: np.ndarray, f
         found.append((label, x0, left, right, value))
 
 
+# ====================================================================== gradient flow (1.2(c))
+def plot_gradient_flow(path: str | Path, flow: dict[str, Sequence[float]], *, size: Sequence[float] = (10, 4),
+                       dpi: float = 100, fmt: str | None = None) -> Plot:
+    """‖dJ/dz‖ layer by layer (log scale, input side on the left) for each activation, beside the share
+    of dead ReLU units per layer. ``flow`` is :func:`handgrad.explain.homework.gradient_flow`'s result."""
+    path, fmt = _target(path, fmt)
+    names = [k for k in flow if k != "dead_relu"]
+    if not names:
+        raise ValueError(f"flow must hold at least one activation's norms, got keys {list(flow)}")
+    fig = _figure(size, dpi)
+    ax_n, ax_d = fig.subplots(1, 2)
+    plot = Plot(path, fmt, (0, 0), titles=["‖dJ/dz‖ by layer (input side first)", "share of dead ReLUs"])
+    for name in names:
+        norms = np.asarray(flow[name], dtype=np.float64)
+        layers = np.arange(1, norms.size + 1)
+        ax_n.semilogy(layers, norms, "o-", label=name)
+        plot.series[name] = (layers, norms)
+    ax_n.set_xlabel("layer")
+    ax_n.legend()
+    dead = np.asarray(flow.get("dead_relu", []), dtype=np.float64)
+    if dead.size:
+        ax_d.bar(np.arange(1, dead.size + 1), dead, color="C2")
+        plot.series["dead_relu"] = (np.arange(1, dead.size + 1), dead)
+    ax_d.set_ylim(0, 1)
+    ax_d.set_xlabel("layer")
+    for ax, title in zip((ax_n, ax_d), plot.titles):
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    plot.size_px = _save(fig, path, fmt, dpi)
+    return plot
+
+
 # ====================================================================== softmax (1.3(a))
 def plot_softmax(path: str | Path, x: Sequence[float] = (1.0, 3.0, 2.0, 0.5), *,
                  betas: Sequence[float] = (0.25, 1.0, 2.0, 5.0, 20.0), size: Sequence[float] = (13, 4.2),

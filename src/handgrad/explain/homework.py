@@ -54,16 +54,25 @@ def sgd_step(lr: float = 0.02, seed: int = 0) -> dict[str, Any]:
 
 def gradient_flow(depth: int = 10, width: int = 16, seed: int = 0) -> dict[str, list[float]]:
     """‖dJ/dz‖ layer by layer (input side first) through a deep stack, for sigmoid, tanh and ReLU,
-    and the share of dead ReLU units (slope 0) per layer."""
+    and the share of dead ReLU units (slope 0) per ReLU layer.
+
+    Weights are drawn N(0, gain²/width), gain √2 for ReLU (He) and 1 otherwise, biases 0,
+    so that the weights keep the norm on average and the activations' slopes decide:
+    sigmoid's slope ≤ 1/4 shrinks the gradient at every layer, ReLU's slope of 1 does not.
+    """
     from handgrad import MLP, make_loss
 
     out: dict[str, list[float]] = {}
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((64, width))
+    y = rng.standard_normal((64, 1))
     for f in ("sigmoid", "tanh", "relu"):
         net = MLP(width, [width] * depth, 1, f=f, g="identity", seed=seed, dtype=np.float64)
-        y = rng.standard_normal((64, 1))
-        net.zero_grad()
+        gain = np.sqrt(2.0) if f == "relu" else 1.0
+        for lin in net.linears:
+            W = lin.params["W"]
+            W[...] = rng.standard_normal(W.shape) * gain / np.sqrt(W.shape[1])
+            lin.params["b"][...] = 0.0
         acts = [x]
         for layer in net.layers:
             acts.append(np.asarray(layer.forward(acts[-1])))
@@ -74,7 +83,7 @@ def gradient_flow(depth: int = 10, width: int = 16, seed: int = 0) -> dict[str, 
             g = np.asarray(layer.backward(g))
             if layer.params:  # g is now dJ/d(input of a Linear): the gradient reaching that layer
                 norms.append(float(np.linalg.norm(g)))
-            elif f == "relu":
+            elif f == "relu" and layer.derivation is not None and layer.derivation.name == "ReLU":
                 dead.append(float(np.mean(acts[i] <= 0)))
         out[f] = norms[::-1]
         if f == "relu":
