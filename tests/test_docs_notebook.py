@@ -39,7 +39,7 @@ def test_notebook_outputs(executed):
     assert "equals dJ/dW2 from backward: True" in _texts(notation)
     assert "**right**" in _texts(right) and "**wrong**" in _texts(wrong) and "transpose" in _texts(wrong)
     assert "W2' = W2 - lr * dJ/dW2: True" in _texts(sgd)
-    assert "dead ReLUs" in _texts(flow)
+    assert "dead ReLUs" in _texts(flow) and "first / last: sigmoid" in _texts(flow)
     assert "## 1.3(e)" in _texts(homework)
     svg = [o["data"].get("image/svg+xml") for o in graph_cell.outputs if "data" in o]
     import shutil
