@@ -475,3 +475,16 @@ def test_explain_shows_the_seed_mistakes_of_its_question(preset, question, absen
     assert ("(seed 1.1(b))" in text) == (question == "1.1")
     md = explain(preset, fmt="markdown")
     assert f"## The seed's mistakes in {question}" in md
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_latex_at_a_point_compiles_without_internal_keys(preset, tmp_path):
+    tex = explain(preset, fmt="latex", at="random", torch=False)
+    assert r"\mathbb{1}" not in tex and not re.search(r"(forward|backward|chain|jacobian):", tex)
+    assert "$" in tex.split("summed over")[0][-400:] or "summed over" not in tex  # notes carry math
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed")
+    (tmp_path / "ex.tex").write_text(tex, encoding="utf-8")
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "ex.tex"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:]

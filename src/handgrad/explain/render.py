@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -74,7 +75,7 @@ def seed_lines(ex: Explanation, fmt: str) -> list[str]:
         heading = latex_text(f"The seed's mistakes in {question}, corrected")
         out = [rf"\subsection*{{{heading}}}",
                r"\begin{itemize}"]
-        out += [rf"\item \textbf{{{qid}}} the seed says: {latex_text(said)}; correct: {latex_text(right)}"
+        out += [rf"\item \textbf{{{qid}}} the seed says: {note_latex(said)}; correct: {note_latex(right)}"
                 for qid, said, right in rows]
         return out + [r"\end{itemize}"]
     out = ["", f"The seed's mistakes in {question}, corrected (handgrad homework shows each at a point)"]
@@ -145,6 +146,38 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "<": r"$<$", ">": r"$>$"}
 
 
+_MATH = {"∂": r"\partial ", "ŷ": r"\hat{y}", "ᵀ": r"^\top", "·": r"\cdot ", "×": r"\times ", "−": "-",
+         "⊙": r"\odot ", "σ": r"\sigma", "δ": r"\delta", "β": r"\beta", "²": "^2", "′": "'", "Σ": r"\sum ",
+         "→": r"\to ", "≤": r"\le ", "≥": r"\ge ", "ε": r"\varepsilon", "θ": r"\theta", "⁺": "^+",
+         "ℓ": r"\ell", "‖": r"\|", "≠": r"\neq ", "∞": r"\infty"}
+_MATH_MARK = re.compile(r"[∂ŷᵀ·×⊙σδβ²′Σ≤≥εθ⁺ℓ‖≠∞]|^(?:[zWbxy]\d+|d\w+/d\w+|[A-Za-z]\w*_[a-z]+)$")
+
+
+def math_text(token: str) -> str:
+    """A formula written in Unicode text (∂ŷ/∂z3, W2ᵀ, σ(z)) as LaTeX math: z3 → z_{3}, ∂ → \\partial."""
+    token = re.sub(r"_([A-Za-z0-9]+)", r"_{\1}", token)
+    token = re.sub(r"([A-Za-z])(\d+)", r"\1_{\2}", token)
+    token = re.sub(r"_\{(\w+)\}_\{(\w+)\}", r"_{\1,\2}", token)  # z3_i: one subscript, z_{3,i}
+    token = re.sub(r"\b(tanh|log|exp|max|min)\b", r"\\\1 ", token)
+    return "".join(_MATH.get(ch, ch) for ch in token)
+
+
+def note_latex(s: str) -> str:
+    """A note in words with formulas in it: each formula-like word set in math, the rest as text."""
+    pieces = []
+    for word in s.split(" "):
+        core = word.rstrip(",;:.")
+        tail = word[len(core):]
+        lead = ""
+        while core.startswith("(") and not core.endswith(")"):
+            lead, core = lead + "(", core[1:]
+        if core and _MATH_MARK.search(core):
+            pieces.append(latex_text(lead) + "$" + math_text(core) + "$" + latex_text(tail))
+        else:
+            pieces.append(latex_text(word))
+    return " ".join(pieces)
+
+
 def latex_text(s: str) -> str:
     """Plain text (with Unicode math symbols) made safe for a LaTeX paragraph."""
     out = []
@@ -182,14 +215,14 @@ def render_latex(ex: Explanation, standalone: bool) -> str:
         body.append(rf"\subsection*{{{latex_text(section_title(sec, ex.config.get('question', '')))}}}")
         if sec == "jacobian":
             for e in eqs:
-                body += [rf"\[ {e.latex} \]", r"\noindent " + latex_text(f"{e.structure}: {e.why}.") + r"\par"]
+                body += [rf"\[ {e.latex} \]", r"\noindent " + note_latex(f"{e.structure}: {e.why}.") + r"\par"]
             continue
         if sec == "chain":
             for e in eqs:
-                body += [rf"\[ {e.latex} \]", r"\noindent " + latex_text(f"shapes {e.shape}; {e.note}.") + r"\par"]
+                body += [rf"\[ {e.latex} \]", r"\noindent " + note_latex(f"shapes {e.shape}; {e.note}.") + r"\par"]
             continue
         body += latex_align(eqs, with_shape=sec in ("forward", "backward"))
-        body += [r"\noindent $" + e.latex.partition(" = ")[0] + "$: " + latex_text(e.note) + r"\par"
+        body += [r"\noindent $" + e.latex.partition(" = ")[0] + "$: " + note_latex(e.note) + r"\par"
                  for e in eqs if e.note]
     body += seed_lines(ex, "latex")
     if ex.values:
@@ -221,4 +254,4 @@ def latex_document(body: str) -> str:
     ])
 
 
-__all__ = ['ascii_text', 'format_value', 'latex_align', 'latex_document', 'latex_text', 'render_latex', 'render_markdown', 'render_text', 'section_title', 'seed_lines', 'sizes_line', 'text_values']
+__all__ = ['math_text', 'note_latex', 'ascii_text', 'format_value', 'latex_align', 'latex_document', 'latex_text', 'render_latex', 'render_markdown', 'render_text', 'section_title', 'seed_lines', 'sizes_line', 'text_values']
