@@ -100,6 +100,10 @@ def _chain_equations(steps: list[Step], loss: Loss, fused: bool, logits: bool = 
             latex = f"{grad_symbol(p).latex} = " + r" \, ".join(f.latex for f, _ in factors)
             shape = " ".join(f"({s})" for _, s in factors)
             note = "summed over the N samples of the batch"
+            if key == "W":  # numerator layout gives a row; the gradient has W's shape
+                note += (f"; the 1 × ({st.dim_out}·{st.dim_in}) row, reshaped row by row, is the {st.dim_out} × "
+                         f"{st.dim_in} gradient in {p.text}'s shape, since ∂{st.y.text}_i/∂{p.text}_jk = "
+                         f"δ_ij {st.x.text}_k")
             if fused and not logits:
                 fused_lhs = grad_symbol(steps[-1].x).text
                 note += (f"; the first two factors fuse: ∂J/∂{top.text} · ∂{top.text}/∂{steps[-1].x.text} = {fused_lhs}, "
