@@ -489,3 +489,18 @@ def test_latex_at_a_point_compiles_without_internal_keys(preset, tmp_path):
     r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "ex.tex"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout[-2000:]
+
+
+def test_large_layer_gradient_by_structure_not_a_huge_matrix():
+    from handgrad.explain import build_network
+    from handgrad.explain.evaluation import MAX_PARAM_JACOBIAN_ENTRIES
+
+    net, loss = build_network("regression", n=100, m=150, K=2)
+    assert 150 * 150 * 100 > MAX_PARAM_JACOBIAN_ENTRIES
+    ex = derive(net, loss, at="random", check=False)
+    assert "∂z1/∂W1" not in ex.jacobian_values and "∂z3/∂W2" in ex.jacobian_values
+    x, y = ex.values["x"], ex.values["y"]
+    net.forward(x)
+    net.zero_grad()
+    net.backward_loss(loss, y)
+    assert np.allclose(ex.values["dJ/dW1"], net.grads["dJ_dW1"])

@@ -22,6 +22,9 @@ EXACT_RTOL, EXACT_ATOL = 1e-10, 1e-12
 
 
 MAX_JACOBIAN_ENTRIES = 20000
+# ∂z/∂W is out × (out·in) per sample: formed only where that stays small; beyond, its product is taken
+# through its structure ∂z_i/∂W_jk = δ_ij x_k, i.e. (dJ/dz)ᵀ x
+MAX_PARAM_JACOBIAN_ENTRIES = 2_000_000
 
 
 def resolve_point(net: Sequential, loss: Loss, at: Any, target: Any, seed: Any, batch: int) -> tuple[np.ndarray, Any, str]:
@@ -120,6 +123,10 @@ def _chain(steps: list[Step], vals: list[np.ndarray], dJ_dp: np.ndarray, values:
         Jk = np.asarray(to_numpy(st.layer.jacobian(x_in)), dtype=np.float64)  # (N, out, in)
         jacobians[partial_symbol(st.y, st.x).text] = Jk
         for key, p in st.params.items():
+            size = x_in.shape[0] * st.layer.out_features ** 2 * x_in.shape[1] if isinstance(st.layer, Linear) else 0
+            if size > MAX_PARAM_JACOBIAN_ENTRIES:  # a large trained model: the same product, by its structure
+                grads[grad_symbol(p).text] = g.T @ x_in if key == "W" else g.sum(axis=0)
+                continue
             P = param_jacobian(st.layer, key, x_in)
             if P is None:
                 grads[grad_symbol(p).text] = _param_grad(st, key, g, x_in)
