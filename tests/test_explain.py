@@ -504,3 +504,13 @@ def test_large_layer_gradient_by_structure_not_a_huge_matrix():
     net.zero_grad()
     net.backward_loss(loss, y)
     assert np.allclose(ex.values["dJ/dW1"], net.grads["dJ_dW1"])
+
+
+def test_large_layer_finite_differences_on_a_sample():
+    from handgrad.explain import build_network
+    from handgrad.explain.evaluation import MAX_FD_ENTRIES
+
+    net, loss = build_network("classification-bce", n=60, m=50, K=2)
+    ex = derive(net, loss, at="random", torch=False)
+    fd_w1 = [c for c in ex.checks if c.quantity == "dJ/dW1" and c.against == "finite differences"][0]
+    assert ex.passed and f"{MAX_FD_ENTRIES} of its 3000 entries" in fd_w1.note

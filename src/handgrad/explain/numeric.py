@@ -181,8 +181,9 @@ def judge(phi: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, analytic: np.
             rows = np.any(pending.reshape(x0.shape + (-1,)), axis=-1) & usable
             if not np.any(rows):
                 break
-            hs = np.where(rows, hs, h)
-        n2, b2, l2, r2, e2, fl2 = _estimate(phi, hs, side, f0)
+            hs = np.where(rows, hs, 0.0)  # settled entries are not moved again
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n2, b2, l2, r2, e2, fl2 = _estimate(phi, hs, side, f0)
         close = np.abs(analytic - n2) <= b2 + rtol * np.abs(n2) + atol
         if shrink < 1.0:  # a smaller step only settles a point when it is itself precise
             close &= b2 <= 1e-4 * np.maximum(np.abs(n2), 1.0)
@@ -216,25 +217,16 @@ def judge(phi: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, analytic: np.
     return Judgement(analytic, numeric, bound, left, right, verdict.astype(str), one_sided)
 
 
-def looped(f: Callable[[], float], theta: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def looped(f: Callable[[], float], theta: np.ndarray, indices: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """φ for :func:`judge` over a parameter array that ``f`` reads: one entry moved at a time.
 
-    ``theta`` is perturbed in place and restored.
+    ``theta`` is perturbed in place and restored. With ``indices`` (flat positions) only
+    those entries are moved, and φ's result has one value per index. An offset of 0
+    reuses J at the point, so entries already settled cost nothing on a closer look.
     """
-    def phi(delta: np.ndarray) -> np.ndarray:
-        out = np.empty(theta.shape)
-        for i in np.ndindex(theta.shape):
-            if delta[i] == 0.0 and i != ():
-                out[i] = base()
-                continue
-            old = theta[i]
-            theta[i] = old + delta[i]
-            try:
-                out[i] = float(f())
-            finally:
-                theta[i] = old
-        return out
-
+    flat = theta.reshape(-1)  # a view: writing it moves theta
+    positions = np.arange(flat.size) if indices is None else np.asarray(indices)
+    shape = theta.shape if indices is None else positions.shape
     cache: dict[str, float] = {}
 
     def base() -> float:
@@ -242,10 +234,24 @@ def looped(f: Callable[[], float], theta: np.ndarray) -> Callable[[np.ndarray], 
             cache["J"] = float(f())
         return cache["J"]
 
+    def phi(delta: np.ndarray) -> np.ndarray:
+        d = np.asarray(delta).reshape(-1)
+        out = np.empty(positions.size)
+        for k, i in enumerate(positions):
+            if d[k] == 0.0:
+                out[k] = base()
+                continue
+            old = flat[i]
+            flat[i] = old + d[k]
+            try:
+                out[k] = float(f())
+            finally:
+                flat[i] = old
+        return out.reshape(shape)
+
+    if not np.shares_memory(flat, theta):
+        raise ValueError("looped needs a contiguous parameter array it can perturb in place")
     return phi
-
-
-
 
 
 def merge(parts: list[Judgement], axis: int = -1) -> Judgement:
