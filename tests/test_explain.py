@@ -514,3 +514,22 @@ def test_large_layer_finite_differences_on_a_sample():
     ex = derive(net, loss, at="random", torch=False)
     fd_w1 = [c for c in ex.checks if c.quantity == "dJ/dW1" and c.against == "finite differences"][0]
     assert ex.passed and f"{MAX_FD_ENTRIES} of its 3000 entries" in fd_w1.note
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "latex"])
+def test_homework_notation_formats(fmt, tmp_path, capsys):
+    from handgrad.cli import main
+
+    out = tmp_path / f"n.{'tex' if fmt == 'latex' else 'md'}"
+    argv = ["explain", "--preset", "classification-bce", "--notation", "homework", "--at", "random", "--no-torch"]
+    assert main(argv + ["--format", fmt, "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    if fmt == "markdown":
+        assert text.startswith("# handgrad explain --notation homework") and "```text" in text
+        return
+    assert r"\begin{document}" in text and r"\delta_{ij}" in text
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed")
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", out.name], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:]

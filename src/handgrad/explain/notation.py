@@ -89,4 +89,26 @@ def render_homework(net: Any, loss: Any, values: dict[str, np.ndarray] | None = 
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["PER_SAMPLE_LOSS", "render_homework"]
+def render_homework_as(text: str, fmt: str) -> str:
+    """:func:`render_homework`'s text as Markdown (a titled text block) or a LaTeX document
+    (each line in words, its formulas set in math)."""
+    from .render import latex_document, note_latex
+
+    title, _, body = text.partition("\n")
+    if fmt == "markdown":
+        return f"# {title}\n\n```text\n{body.strip()}\n```\n"
+    if fmt == "latex":
+        lines = [rf"\section*{{{note_latex(title)}}}"]
+        for line in body.strip("\n").splitlines():
+            stripped = line.strip()
+            if not stripped:
+                lines.append(r"\medskip")
+            elif not line.startswith(" "):
+                lines.append(rf"\subsection*{{{note_latex(stripped.rstrip(':'))}}}")
+            else:
+                lines.append(r"\noindent\hspace*{1em}" + note_latex(stripped) + r"\par")
+        return latex_document("\n".join(lines))
+    return text
+
+
+__all__ = ["PER_SAMPLE_LOSS", "render_homework", "render_homework_as"]

@@ -149,8 +149,8 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 _MATH = {"∂": r"\partial ", "ŷ": r"\hat{y}", "ᵀ": r"^\top", "·": r"\cdot ", "×": r"\times ", "−": "-",
          "⊙": r"\odot ", "σ": r"\sigma", "δ": r"\delta", "β": r"\beta", "²": "^2", "′": "'", "Σ": r"\sum ",
          "→": r"\to ", "≤": r"\le ", "≥": r"\ge ", "ε": r"\varepsilon", "θ": r"\theta", "⁺": "^+",
-         "ℓ": r"\ell", "‖": r"\|", "≠": r"\neq ", "∞": r"\infty"}
-_MATH_MARK = re.compile(r"[∂ŷᵀ·×⊙σδβ²′Σ≤≥εθ⁺ℓ‖≠∞]|^(?:[zWbxy]\d+|d\w+/d\w+|[A-Za-z]\w*_[a-z]+)$")
+         "ℝ": r"\mathbb{R}", "ⁿ": "^n", "ℓ": r"\ell", "‖": r"\|", "≠": r"\neq ", "∞": r"\infty"}
+_MATH_MARK = re.compile(r"[∂ŷᵀ·×⊙σδβ²′Σ≤≥εθ⁺ℓ‖≠∞ℝⁿ]|^(?:[zWbxy]\d+|d\w+/d\w+|[A-Za-z]\w*_[a-z]+)$")
 
 
 def math_text(token: str) -> str:
@@ -159,7 +159,16 @@ def math_text(token: str) -> str:
     token = re.sub(r"([A-Za-z])(\d+)", r"\1_{\2}", token)
     token = re.sub(r"_\{(\w+)\}_\{(\w+)\}", r"_{\1,\2}", token)  # z3_i: one subscript, z_{3,i}
     token = re.sub(r"\b(tanh|log|exp|max|min)\b", r"\\\1 ", token)
-    return "".join(_MATH.get(ch, ch) for ch in token)
+    token = re.sub(r"\^\(([^()]*)\)", r"^{\1}", token)  # ℝ^(m×n): the whole exponent raised
+    out = []
+    for ch in token:
+        if ch in _MATH:
+            out.append(_MATH[ch])
+        elif ord(ch) < 128:
+            out.append(ch)
+        else:  # anything else as its closest ASCII, so pdflatex with base packages always compiles
+            out.append(unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode() or "?")
+    return "".join(out)
 
 
 def note_latex(s: str) -> str:
