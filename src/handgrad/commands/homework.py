@@ -57,10 +57,12 @@ def run_homework(args: argparse.Namespace) -> int:
         qs = [q for q in qs if q.id == args.only.strip()]
         if not qs:
             raise UsageError(f"--only: no question {args.only!r}; questions are 1.1(a)-(d), 1.2(a)-(c), 1.3(a)-(e)")
-    text = render(qs, args.answer_key or "text", hints=args.hints)
     if args.draw:
         drawn = draw(args.draw, seed=args.seed)
         print("\n".join(f"drew {qid}: {path}" for qid, path in drawn), file=sys.stderr)
+        for q in qs:
+            q.picture = dict(drawn).get(q.id, "")
+    text = render(qs, args.answer_key or "text", hints=args.hints)
     if args.output and args.output != "-":
         from pathlib import Path
 

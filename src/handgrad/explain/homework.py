@@ -27,6 +27,7 @@ class Question:
     correction: str = ""
     evidence: str = ""  # numbers at the point
     command: str = ""
+    picture: str = ""  # a drawn answer's file (handgrad homework --draw)
 
 
 def _f(a: Any) -> str:
@@ -206,6 +207,8 @@ def render(qs: list[Question], fmt: str = "text", hints: bool = False) -> str:
         for key, val in rows:
             if val:
                 lines.append(f"- **{key}**: {val}" if md else f"    {key}: {val}")
+        if q.picture and not hints:
+            lines.append(f"\n![{q.id}]({q.picture})" if md else f"    drawn: {q.picture}")
         lines.append("")
     return "\n".join(lines)
 
@@ -218,7 +221,7 @@ def _latex(qs: list[Question], hints: bool) -> str:
         body.append(rf"\subsection*{{{latex_text(q.id + ' ' + q.asks)}}}")
         rows = [("hint", q.hint)] if hints else [
             ("answer", q.answer), ("the seed says", q.seed), ("correct", q.correction), ("at the point", q.evidence),
-            ("reproduce", q.command)]
+            ("reproduce", q.command)] + ([("drawn", q.picture)] if q.picture and not hints else [])
         body.append(r"\begin{itemize}")
         body += [rf"\item \textbf{{{k}}}: {latex_text(v)}" for k, v in rows if v]
         body.append(r"\end{itemize}")
