@@ -31,7 +31,9 @@ class Question:
 
 
 def _f(a: Any) -> str:
-    return np.array2string(np.asarray(a), precision=4, suppress_small=True, separator=", ", max_line_width=10_000)
+    """An array on one line: rows of a matrix side by side."""
+    text = np.array2string(np.asarray(a), precision=4, suppress_small=True, separator=", ", max_line_width=10_000)
+    return " ".join(part.strip() for part in text.splitlines())
 
 
 def sgd_step(lr: float = 0.02, seed: int = 0) -> dict[str, Any]:
@@ -51,6 +53,19 @@ def sgd_step(lr: float = 0.02, seed: int = 0) -> dict[str, Any]:
     J_after = float(loss(y, net.forward(x))[0])
     return {"x": x, "y": y, "y_hat": y_hat, "J": float(J), "W2": W2, "dJ_dW2": g,
             "W2_new": np.array(net.linears[1].params["W"]), "J_after": J_after, "lr": lr}
+
+
+def sgd_steps_text(s: dict[str, Any]) -> str:
+    """The five steps of :func:`sgd_step` as math with their numbers, one line each."""
+    lr = s["lr"]
+    return "\n".join([
+        f"1. forward:  ŷ = W2 · 5(W1 x + b1)⁺ + b2 = {_f(s['y_hat'][0])}   (x = {_f(s['x'][0])})",
+        f"2. loss:     J = ‖y − ŷ‖² = {s['J']:.6g}   (y = {_f(s['y'][0])})",
+        "3. zero:     every dJ/dθ ← 0 (gradients accumulate otherwise)",
+        f"4. backward: dJ/dW2 = (dJ/dz3)ᵀ z2ᵀ = {_f(s['dJ_dW2'])}   (no parameter changes)",
+        f"5. update:   W2′ = W2 − {lr}·dJ/dW2 = {_f(s['W2_new'])}   (SGD: the only step that changes θ)",
+        f"   J after the step: {s['J_after']:.6g} < {s['J']:.6g}",
+    ])
 
 
 def gradient_flow(depth: int = 10, width: int = 16, seed: int = 0) -> dict[str, list[float]]:
@@ -108,8 +123,7 @@ def questions(seed: int = 0) -> list[Question]:
                  "update θ ← θ − lr·dJ/dθ (the only step that is SGD)",
                  "",
                  "",
-                 f"lr = {step['lr']}: J = {step['J']:.6g} before, {step['J_after']:.6g} after; "
-                 f"W2[0,0]: {step['W2'][0, 0]:.6g} − {step['lr']}·{step['dJ_dW2'][0, 0]:.6g} = {step['W2_new'][0, 0]:.6g}",
+                 sgd_steps_text(step),
                  "handgrad homework --only 1.1(a)"),
         Question("1.1(b)", "Write each layer's input and output for x → Linear → 5·ReLU → Linear → identity.",
                  "Write the shape of every z; check z3 = W2 z2 + b2 numerically.",
@@ -205,8 +219,10 @@ def render(qs: list[Question], fmt: str = "text", hints: bool = False) -> str:
             ("answer", q.answer), ("the seed says", q.seed), ("correct", q.correction), ("at the point", q.evidence),
             ("reproduce", q.command)]
         for key, val in rows:
-            if val:
-                lines.append(f"- **{key}**: {val}" if md else f"    {key}: {val}")
+            if val and md:
+                lines.append(f"- **{key}**: " + val.replace("\n", "  \n  "))
+            elif val:
+                lines.append(f"    {key}: " + val.replace("\n", "\n      "))
         if q.picture and not hints:
             lines.append(f"\n![{q.id}]({q.picture})" if md else f"    drawn: {q.picture}")
         lines.append("")
@@ -228,4 +244,4 @@ def _latex(qs: list[Question], hints: bool) -> str:
     return latex_document("\n".join(body))
 
 
-__all__ = ["Question", "gradient_flow", "questions", "render", "sgd_step"]
+__all__ = ["Question", "gradient_flow", "questions", "render", "sgd_step", "sgd_steps_text"]
