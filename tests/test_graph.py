@@ -23,7 +23,7 @@ def test_two_layer_network_graph_has_the_seed_nodes_and_edges():
             ("Linear(3→4)", "z1", "(N, 4)"), ("z1", "5·ReLU", "(N, 4)"), ("5·ReLU", "z2", "(N, 4)"),
             ("z2", "Linear(4→2)", "(N, 4)"), ("W2", "Linear(4→2)", "(2, 4)"), ("Linear(4→2)", "z3", "(N, 2)"),
             ("Identity", "ŷ", "(N, 2)"), ("ŷ", "squared error loss", "(N, 2)"), ("y", "squared error loss", "(N, 2)"),
-            ("squared error loss", "J", "()")} <= edges
+            ("squared error loss", "J", "scalar")} <= edges
     assert len(edges) == 15 and g.edge_labels("backward") == []
     # boxes for functions, circles for variables in the DOT text
     dot = g.to_dot()

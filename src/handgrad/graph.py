@@ -195,7 +195,7 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
         g.add_node("J", "J", "variable")
         g.add_edge(top.text, "loss", f"({batch}, {widths[-1]})")
         g.add_edge("y", "loss", f"({batch}, {widths[-1]})")
-        g.add_edge("loss", "J", "()")
+        g.add_edge("loss", "J", "scalar")
         if grad:
             g.add_edge("J", top.text, f"{_grad(top).text}\n"
                        + _rhs(_render(loss.derivation.backward, _loss_symbols(top))[0]), "backward")
