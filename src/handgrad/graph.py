@@ -125,7 +125,10 @@ class Graph:
             "function": 'shape=box, style="rounded,filled", fillcolor="#fdf2d0"',
         }
         for n in self.nodes:
-            lines.append(f"  {_quote(n.id)} [label={_quote(n.label)}, {style[n.kind]}];")
+            shape = style[n.kind]
+            if "\n" in n.label and n.kind == "variable":  # a value and a gradient under the name: an ellipse
+                shape = shape.replace("shape=circle", "shape=ellipse")
+            lines.append(f"  {_quote(n.id)} [label={_quote(n.label)}, {shape}];")
         for e in self.edges:
             attrs = [f"label={_quote(e.label)}"] if e.label else []
             src, dst = e.src, e.dst
