@@ -156,6 +156,7 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
     labelled with its Jacobian, rendered from the layer's derivation record. ``title``
     (say, the model file the network was loaded from) is drawn above the graph.
     """
+    from . import Sequential, make_loss
     from .explain import grad_symbol as _grad
     from .explain import layer_label as _label
     from .explain import layer_steps as _steps
@@ -164,8 +165,6 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
     from .explain import partial_symbol as _partial
     from .explain import render_formula as _render
     from .explain import rhs as _rhs
-    from .losses import make_loss
-    from .model import Sequential
 
     if not isinstance(net, Sequential):
         raise TypeError(f"network_graph expects a handgrad Sequential/MLP, got {type(net).__name__}")

@@ -108,7 +108,7 @@ def plot_activations(path: str | Path, names: Sequence[Any] = DEFAULT_ACTIVATION
     one-sided limits and a filled dot the value the layer uses there (ReLU′(0) = 0).
     ``info["jumps"]`` lists them as (label, x, left limit, right limit, value).
     """
-    from .layers import make_activation
+    from . import make_activation
 
     path, fmt = _target(path, fmt)
     lo, hi = (float(v) for v in x_range)
@@ -453,8 +453,9 @@ def plot_linear_maps(path: str | Path, *, seed: Any = 0, size: Sequence[float] =
     """A grid under each linear map and a translation, a tanh and a ReLU layer, and a stack
     of three Linear layers beside the single affine map :func:`handgrad.explain.compose_affine`
     computes from them (their difference is stated in the panel and in ``info``)."""
+    from . import Linear, ReLU, Tanh
     from .explain import compose_affine
-    from .layers import Linear, ReLU, Tanh, make_rng
+    from .layers import make_rng
 
     path, fmt = _target(path, fmt)
     rng = make_rng(seed)

@@ -6,9 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import Linear, Sequential, Softmax
 from ..backend import to_numpy
-from ..layers import Linear, Softmax
-from ..model import Sequential
 
 
 def softargmax(x: Any, beta: float = 1.0) -> np.ndarray:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .. import Loss, Sequential, make_loss
 from ..derivation import Formula
-from ..losses import Loss, make_loss
-from ..model import Sequential
 from .evaluation import evaluate_at
 from .presets import PRESETS, build_network, seed_question
 from .records import Equation, Explanation, check_format

@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import BCELoss, CrossEntropyLoss, Layer, Linear, Loss, Sequential
 from ..backend import to_numpy
-from ..layers import Layer, Linear, make_rng
-from ..losses import BCELoss, CrossEntropyLoss, Loss
-from ..model import Sequential
+from ..layers import make_rng
 from .presets import draw_point, draw_target
 from .records import Check, Explanation
 from .symbols import Step, Sym, grad_symbol, layer_steps, loss_step, partial_symbol, reads_logits

@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import MLP, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, Sequential, make_loss
 from ..layers import make_rng
-from ..losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, make_loss
-from ..model import MLP, Sequential
 
 PRESETS: dict[str, dict[str, str]] = {
     "regression": {"f": "5relu", "g": "identity", "loss": "squared_error"},
@@ -57,10 +56,10 @@ def load_network(path: Any, loss: Any = None, *, need_loss: bool = True) -> tupl
     recorded and must agree with a recorded one. Without either, ValueError names the
     choices (unless ``need_loss`` is False; the loss is then None).
     """
+    from .. import LOSSES, SquaredErrorLoss
     from .._checks import lookup_name
     from ..errors import ModelFileError
     from ..io import load_model
-    from ..losses import LOSSES, SquaredErrorLoss
 
     net, meta = load_model(path)
     recorded = meta.get("loss")

@@ -6,10 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .. import CrossEntropyLoss, Layer, Linear, Loss, Scale, Sequential
 from ..derivation import Formula
-from ..layers import Layer, Linear, Scale
-from ..losses import CrossEntropyLoss, Loss
-from ..model import Sequential
 
 
 @dataclass(frozen=True)
