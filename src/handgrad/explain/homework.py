@@ -107,6 +107,19 @@ def gradient_flow(depth: int = 10, width: int = 16, seed: int = 0) -> dict[str, 
     return out
 
 
+def flow_table(flow: dict[str, list[float]]) -> str:
+    """:func:`gradient_flow` as a table: ‖dJ/dz‖ at each Linear's input, and the dead share of the ReLU
+    feeding it; then the ratio first / last layer for each activation."""
+    dead = [float("nan"), *flow["dead_relu"]]
+    rows = ["layer   sigmoid    tanh       ReLU       dead ReLUs"]
+    for i, (a, b, c) in enumerate(zip(flow["sigmoid"], flow["tanh"], flow["relu"])):
+        share = "" if np.isnan(dead[i]) else f"{dead[i]:.0%}"
+        rows.append(f"{i:>5}   {a:.2e}   {b:.2e}   {c:.2e}   {share}")
+    rows.append("‖dJ/dz‖ first / last: " + ", ".join(
+        f"{f} {flow[f][0] / flow[f][-1]:.1e}" for f in ("sigmoid", "tanh", "relu")))
+    return "\n".join(rows)
+
+
 def questions(seed: int = 0) -> list[Question]:
     """The twelve questions, each answered at a point drawn with ``seed``."""
     ex = derive("regression", at="random", seed=seed, torch=False)
@@ -168,9 +181,7 @@ def questions(seed: int = 0) -> list[Question]:
                  "slope is ≤ 1/4 and tanh's < 1 away from 0, so their products vanish (a dead ReLU, slope 0, is "
                  "ReLU's own failure)",
                  "", "",
-                 "‖dJ/dz‖ first layer / last layer: " + ", ".join(
-                     f"{f} {flow[f][0] / flow[f][-1]:.2e}" for f in ("sigmoid", "tanh", "relu"))
-                 + f"; dead ReLUs per layer {_f(np.array(flow['dead_relu']))}",
+                 flow_table(flow),
                  "handgrad homework --only 1.2(c)"),
         Question("1.3(a)", "What is softmax's relation to arg max?",
                  "Compute softmax(βx) for growing β; try a vector with a tie.",
@@ -244,4 +255,4 @@ def _latex(qs: list[Question], hints: bool) -> str:
     return latex_document("\n".join(body))
 
 
-__all__ = ["Question", "gradient_flow", "questions", "render", "sgd_step", "sgd_steps_text"]
+__all__ = ["Question", "gradient_flow", "questions", "render", "flow_table", "sgd_step", "sgd_steps_text"]
