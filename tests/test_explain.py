@@ -249,7 +249,7 @@ def test_diff_shows_only_what_changes():
     assert not changed & {"forward:J", "forward:z1", "forward:z3", "backward:dJ/dŷ"}
     assert diff(bce, derive(*build_network("classification-bce"))) == []
     text = render_diff(mse, bce)
-    assert "@@ forward:J" in text and "forward:z1" not in text
+    assert "@@ forward pass: J" in text and "forward pass: z1" not in text
 
 
 # ---------------------------------------------------------------- points and errors
@@ -314,7 +314,7 @@ def test_cli_explain(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "z2 = max(0, z1)" in out and "✓ pass" in out and "FAIL" not in out
     assert run_cli(["explain", "--preset", "classification-mse", "--diff", "loss=bce"]) == 0
-    assert "@@ forward:J" in capsys.readouterr().out
+    assert "@@ forward pass: J" in capsys.readouterr().out
     target = tmp_path / "e.tex"
     assert run_cli(["explain", "--hidden", "4", "--hidden", "3", "--f", "gelu", "--format", "latex",
                     "-o", str(target)]) == 0
@@ -370,7 +370,7 @@ def test_cli_explain_a_trained_model(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--at gives 3 number(s) per row" in err and "takes 2 inputs" in err and str(path) in err
     assert run_cli(["explain", "--model", str(path), "--diff", "loss=mse"]) == 0
-    assert "@@ forward:J" in capsys.readouterr().out
+    assert "@@ forward pass: J" in capsys.readouterr().out
     assert run_cli(["explain", "--model", str(path), "--diff", "f=tanh"]) == 2
     assert "another loss only" in capsys.readouterr().err
 
@@ -419,3 +419,117 @@ def test_cli_explain_model_loss_and_file_errors(tmp_path, capsys, rng):
     for extra in (["--preset", "regression"], ["--n", "3"], ["--hidden", "4"], ["--f", "relu"]):
         assert run_cli(["explain", "--model", str(recorded), *extra]) == 2
         assert f"leave out {extra[0]}" in capsys.readouterr().err
+
+
+def test_chain_is_formed_as_printed_and_matches_backward():
+    """∂z3/∂W2 is the K × (K·m) matrix δ_ij z2_k; the printed product equals backward."""
+    from handgrad.explain import build_network, param_jacobian
+
+    rng = np.random.default_rng(7)
+    ex = derive("classification-bce", at=rng.standard_normal((2, 3)), torch=False)
+    jac = ex.jacobian_values["∂z3/∂W2"]
+    K, m = 2, 4
+    assert jac.shape == (K, K * m)
+    z2 = ex.values["z2"][0]
+    assert np.allclose(jac.reshape(K, K, m), np.einsum("ij,k->ijk", np.eye(K), z2))
+    net, _ = build_network("classification-bce")
+    P = param_jacobian(net.linears[1], "W", ex.values["z2"])
+    product = np.einsum("no,nop->p", ex.values["dJ/dz3"], P).reshape(K, m)
+    assert np.allclose(product, ex.values["dJ/dW2"])
+    assert ex.passed and any(c.against == "handgrad backward" and c.quantity == "dJ/dW2" for c in ex.checks)
+
+
+def test_saturated_sigmoid_chain_is_a_clamp_not_a_failure():
+    ex = derive("classification-relu", at=[-60.0, 60.0, -60.0], target=[0, 1], torch=False)
+    assert ex.passed
+    ex = derive("classification-bce", at=[600.0, -600.0, 600.0], target=[0, 1], torch=False)
+    assert ex.passed
+
+
+@pytest.mark.parametrize("argv", [
+    ["explain", "--preset", "regression", "--at", "-0.5,1,2", "--target", "-1,2", "--no-torch"],
+    ["explain", "--preset", "regression", "--at", "-0.5,1,2;-1,-2,-3", "--no-torch"],
+])
+def test_negative_numbers_in_comma_lists(argv, capsys):
+    from handgrad.cli import main
+
+    assert main(argv) == 0
+    assert "Evaluated at" in capsys.readouterr().out
+
+
+def test_homework_notation(capsys):
+    from handgrad.cli import main
+
+    assert main(["explain", "--preset", "regression", "--notation", "homework", "--at", "random", "--no-torch"]) == 0
+    out = capsys.readouterr().out
+    assert "z1 = W(1) x + b(1)" in out and "x W1ᵀ" not in out.split("Bridge 2")[0]
+    assert "∂z3_i/∂W(2)_jk = δ_ij z2_k" in out and "K × (K·m)" in out
+    assert "equals dJ/dW2 from backward: True" in out and "Bridge 1" in out and "Z1 = X W1ᵀ + b1" in out
+    assert "∂z2_i/∂z1_j" in out
+
+
+@pytest.mark.parametrize("preset,question,absent", [("regression", "1.1", "1.2(b)"), ("classification-bce", "1.2", "1.1(d)")])
+def test_explain_shows_the_seed_mistakes_of_its_question(preset, question, absent):
+    text = explain(preset)
+    assert f"The seed's mistakes in {question}, corrected" in text and absent not in text.split("mistakes in")[1]
+    assert ("(seed 1.1(b))" in text) == (question == "1.1")
+    md = explain(preset, fmt="markdown")
+    assert f"## The seed's mistakes in {question}" in md
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_latex_at_a_point_compiles_without_internal_keys(preset, tmp_path):
+    tex = explain(preset, fmt="latex", at="random", torch=False)
+    assert r"\mathbb{1}" not in tex and not re.search(r"(forward|backward|chain|jacobian):", tex)
+    if preset in ("classification-bce", "classification-relu"):  # notes set their formulas in math
+        assert r"fuse: $\partial J/\partial \hat{y}$" in tex
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed")
+    (tmp_path / "ex.tex").write_text(tex, encoding="utf-8")
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "ex.tex"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:]
+
+
+def test_large_layer_gradient_by_structure_not_a_huge_matrix():
+    from handgrad.explain import build_network
+    from handgrad.explain.evaluation import MAX_PARAM_JACOBIAN_ENTRIES
+
+    net, loss = build_network("regression", n=100, m=150, K=2)
+    assert 150 * 150 * 100 > MAX_PARAM_JACOBIAN_ENTRIES
+    ex = derive(net, loss, at="random", check=False)
+    assert "∂z1/∂W1" not in ex.jacobian_values and "∂z3/∂W2" in ex.jacobian_values
+    x, y = ex.values["x"], ex.values["y"]
+    net.forward(x)
+    net.zero_grad()
+    net.backward_loss(loss, y)
+    assert np.allclose(ex.values["dJ/dW1"], net.grads["dJ_dW1"])
+
+
+def test_large_layer_finite_differences_on_a_sample():
+    from handgrad.explain import build_network
+    from handgrad.explain.evaluation import MAX_FD_ENTRIES
+
+    net, loss = build_network("classification-bce", n=60, m=50, K=2)
+    ex = derive(net, loss, at="random", torch=False)
+    fd_w1 = [c for c in ex.checks if c.quantity == "dJ/dW1" and c.against == "finite differences"][0]
+    assert ex.passed and f"{MAX_FD_ENTRIES} of its 3000 entries" in fd_w1.note
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "latex"])
+def test_homework_notation_formats(fmt, tmp_path, capsys):
+    from handgrad.cli import main
+
+    out = tmp_path / f"n.{'tex' if fmt == 'latex' else 'md'}"
+    argv = ["explain", "--preset", "classification-bce", "--notation", "homework", "--at", "random", "--no-torch"]
+    assert main(argv + ["--format", fmt, "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    if fmt == "markdown":
+        assert text.startswith("# handgrad explain --notation homework") and "```text" in text
+        return
+    assert r"\begin{document}" in text and r"\delta_{ij}" in text
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed")
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", out.name], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:]

@@ -23,7 +23,7 @@ def test_two_layer_network_graph_has_the_seed_nodes_and_edges():
             ("Linear(3→4)", "z1", "(N, 4)"), ("z1", "5·ReLU", "(N, 4)"), ("5·ReLU", "z2", "(N, 4)"),
             ("z2", "Linear(4→2)", "(N, 4)"), ("W2", "Linear(4→2)", "(2, 4)"), ("Linear(4→2)", "z3", "(N, 2)"),
             ("Identity", "ŷ", "(N, 2)"), ("ŷ", "squared error loss", "(N, 2)"), ("y", "squared error loss", "(N, 2)"),
-            ("squared error loss", "J", "()")} <= edges
+            ("squared error loss", "J", "scalar")} <= edges
     assert len(edges) == 15 and g.edge_labels("backward") == []
     # boxes for functions, circles for variables in the DOT text
     dot = g.to_dot()
@@ -60,7 +60,7 @@ def test_expression_graph_matches_its_expression():
     a = x * y + x
     assert float(exprs["a"].value) == pytest.approx(a)
     assert float(exprs["w"].value) == pytest.approx(y / (1 + np.exp(-a)))
-    assert all(label == "()" for _, _, label in g.edge_labels())
+    assert all(label == "" for _, _, label in g.edge_labels())  # scalars: no "()" labels
 
 
 def test_expression_api_builds_the_same_graph_as_the_text():
@@ -197,3 +197,19 @@ def test_cli_graph_of_a_model_file(tmp_path, capsys, rng):
         assert capsys.readouterr().err.count("\n") == 1
     assert run_cli(["graph", "--model", str(path), "--K", "3"]) == 2
     assert run_cli(["graph", "--model", str(path), "--expr", "a = x*y"]) == 2
+
+
+def test_expression_graph_values_gradients_and_vectors(capsys):
+    from handgrad.cli import main
+
+    exprs = G.parse_expressions("a = x*y + x; w = sigmoid(a) * y", {"x": np.array([1.0, 2.0]), "y": -2.0})
+    g = G.expression_graph(list(exprs.values())[-1], grad=True)
+    x = g.node("x")
+    assert "= [1., 2.]" in x.label and "∂w/∂·" in x.label
+    grads = G.backward(exprs["w"])
+    assert f"{grads['y']:g}" in g.node("y").label  # the accumulated gradient, summed over the paths
+    assert "()" not in [label for _, _, label in g.edge_labels()]
+    scalar = G.expression_graph(list(G.parse_expressions("w = x*y", {"x": 1.0, "y": 2.0}).values())[-1])
+    assert all(label == "" for _, _, label in scalar.edge_labels())
+    assert main(["graph", "--expr", "w = x*y", "--values", "x=1,2,3,y=-2"]) == 0
+    assert "(3,)" in capsys.readouterr().out

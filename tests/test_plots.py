@@ -164,3 +164,13 @@ def test_cli_decision_boundary_of_a_saved_network(tmp_path, capsys, rng):
     assert png_size(out) == (160, 160)
     assert run_cli(["plot", "decision-boundary", "--model", str(model), "--data", "seed", "-o", str(out)]) == 2
     capsys.readouterr()
+
+
+def test_derivative_plot_one_panel_per_function_jumps_as_gaps(tmp_path):
+    res = plots.plot_activations(tmp_path / "act.png", ["relu", "leaky_relu", "tanh"], size=(9, 5), dpi=40)
+    jumps = {j[0]: j for j in res.info["jumps"]}
+    assert set(jumps) == {"ReLU", "LeakyReLU(0.01)"}  # tanh′ is smooth
+    label, x0, left, right, value = jumps["ReLU"]
+    assert x0 == 0.0 and (left, right, value) == (0.0, 1.0, 0.0)  # ReLU′(0) = 0, as PyTorch
+    assert jumps["LeakyReLU(0.01)"][2:] == (0.01, 1.0, 0.01)
+    assert np.isnan(plots._gaps(*res.series["ReLU′"])).sum() == 1

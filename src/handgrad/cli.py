@@ -1,4 +1,4 @@
-"""The ``handgrad`` command line: ``handgrad train | evaluate | predict | datasets | explain | plot | graph | check | playground``.
+"""The ``handgrad`` command line: ``handgrad train | evaluate | predict | datasets | explain | plot | graph | homework | check | playground``.
 
 Each subcommand lives in its own module under :mod:`handgrad.commands` and
 registers itself here; heavy imports happen inside the handlers, so
@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
 # (module under handgrad.commands) -- each defines register(subparsers)
-COMMAND_MODULES = ("train", "evaluate", "predict", "datasets", "explain", "check", "playground")
+COMMAND_MODULES = (
+    "train", "evaluate", "predict", "datasets", "explain", "plot", "graph", "homework", "check", "playground",
+)
 
 
 class UsageError(ValueError):
@@ -43,9 +46,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# options whose value is a comma list of numbers: '--at -0.5,1,2' would read as an option to argparse
+NUMBER_LIST_OPTIONS = ("--at", "--target", "--range", "--x", "--betas")
+_NUMBER_LIST = re.compile(r"-[0-9.][0-9.,;eE+\- ]*")
+
+
+def join_number_lists(argv: Sequence[str]) -> list[str]:
+    """'--at -0.5,1,2' -> '--at=-0.5,1,2', so a leading minus is a number, not an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in NUMBER_LIST_OPTIONS and i + 1 < len(argv) and _NUMBER_LIST.fullmatch(argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = join_number_lists(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

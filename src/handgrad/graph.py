@@ -90,21 +90,31 @@ class Graph:
 
     def node(self, label: str) -> Node:
         """The node with this label (ValueError if none or several)."""
-        found = [n for n in self.nodes if n.label == label]
+        found = [n for n in self.nodes if n.label == label or n.label.split("\n")[0] == label]
         if len(found) != 1:
             raise ValueError(f"{len(found)} nodes labelled {label!r}; labels: {[n.label for n in self.nodes]}")
         return found[0]
 
     def labels(self, kind: str | None = None) -> list[str]:
-        return [n.label for n in self.nodes if kind is None or n.kind == kind]
+        """Node names (a label's first line; values and gradients follow on the next lines)."""
+        return [n.label.split("\n")[0] for n in self.nodes if kind is None or n.kind == kind]
 
     def edge_labels(self, kind: str = "forward") -> list[tuple[str, str, str]]:
         """(source label, destination label, edge label) for every edge of ``kind``."""
-        by_id = {n.id: n.label for n in self.nodes}
+        by_id = {n.id: n.label.split("\n")[0] for n in self.nodes}
         return [(by_id[e.src], by_id[e.dst], e.label) for e in self.edges if e.kind == kind]
 
+    def _repr_svg_(self) -> str | None:
+        """In Jupyter: the graph drawn by Graphviz's dot, when it is installed (else the text repr is shown)."""
+        exe = shutil.which("dot")
+        if exe is None:
+            return None
+        proc = subprocess.run([exe, "-Tsvg"], input=self.to_dot().encode("utf-8"), capture_output=True, timeout=60,
+                              check=False)
+        return proc.stdout.decode("utf-8") if proc.returncode == 0 else None
+
     def to_dot(self) -> str:
-        lines = [f"digraph {_quote(self.name)} {{", "  rankdir=LR;",
+        lines = [f"digraph {_quote(self.name)} {{", "  rankdir=LR; nodesep=0.45; ranksep=0.8; forcelabels=true;",
                  '  node [fontname="Helvetica", fontsize=11];', '  edge [fontname="Helvetica", fontsize=9];']
         if self.title:
             lines.append(f'  label={_quote(self.title)}; labelloc=t; fontname="Helvetica";')
@@ -115,13 +125,19 @@ class Graph:
             "function": 'shape=box, style="rounded,filled", fillcolor="#fdf2d0"',
         }
         for n in self.nodes:
-            lines.append(f"  {_quote(n.id)} [label={_quote(n.label)}, {style[n.kind]}];")
+            shape = style[n.kind]
+            if "\n" in n.label and n.kind == "variable":  # a value and a gradient under the name: an ellipse
+                shape = shape.replace("shape=circle", "shape=ellipse")
+            lines.append(f"  {_quote(n.id)} [label={_quote(n.label)}, {shape}];")
         for e in self.edges:
             attrs = [f"label={_quote(e.label)}"] if e.label else []
+            src, dst = e.src, e.dst
             if e.kind == "backward":
-                attrs += ["style=dashed", f'color="{BACKWARD_COLOR}"', f'fontcolor="{BACKWARD_COLOR}"',
-                          "constraint=false"]
-            lines.append(f"  {_quote(e.src)} -> {_quote(e.dst)} [{', '.join(attrs)}];")
+                # drawn as a reversed forward edge (dir=back), so dot ranks it and gives its label room
+                # of its own instead of laying it over the forward labels
+                src, dst = e.dst, e.src
+                attrs += ["dir=back", "style=dashed", f'color="{BACKWARD_COLOR}"', f'fontcolor="{BACKWARD_COLOR}"']
+            lines.append(f"  {_quote(src)} -> {_quote(dst)} [{', '.join(attrs)}];")
         lines.append("}")
         return "\n".join(lines) + "\n"
 
@@ -140,9 +156,15 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
     labelled with its Jacobian, rendered from the layer's derivation record. ``title``
     (say, the model file the network was loaded from) is drawn above the graph.
     """
-    from .explain import _grad, _label, _loss_symbols, _param_formula, _partial, _render, _rhs, _steps
-    from .losses import make_loss
-    from .model import Sequential
+    from . import Sequential, make_loss
+    from .explain import grad_symbol as _grad
+    from .explain import layer_label as _label
+    from .explain import layer_steps as _steps
+    from .explain import loss_symbols as _loss_symbols
+    from .explain import param_formula as _param_formula
+    from .explain import partial_symbol as _partial
+    from .explain import render_formula as _render
+    from .explain import rhs as _rhs
 
     if not isinstance(net, Sequential):
         raise TypeError(f"network_graph expects a handgrad Sequential/MLP, got {type(net).__name__}")
@@ -175,7 +197,7 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
         g.add_node("J", "J", "variable")
         g.add_edge(top.text, "loss", f"({batch}, {widths[-1]})")
         g.add_edge("y", "loss", f"({batch}, {widths[-1]})")
-        g.add_edge("loss", "J", "()")
+        g.add_edge("loss", "J", "scalar")
         if grad:
             g.add_edge("J", top.text, f"{_grad(top).text}\n"
                        + _rhs(_render(loss.derivation.backward, _loss_symbols(top))[0]), "backward")
@@ -390,6 +412,13 @@ def backward(output: Expr) -> dict[str, np.ndarray]:
     parents (summing over broadcast axes). Needs every leaf to have a value.
     """
     order = _topological([output])
+    grads = accumulated_gradients(output)
+    return {e.name: grads.get(e.uid, np.zeros_like(e.value)) for e in order if e.op is None and e.name is not None}
+
+
+def accumulated_gradients(output: Expr) -> dict[int, np.ndarray]:
+    """d(output)/d(node) for every node (by ``uid``), each the sum over the paths from it to the output."""
+    order = _topological([output])
     missing = [e.name for e in order if e.op is None and e.value is None]
     if missing:
         raise ValueError(f"backward needs a value for every variable; missing: {', '.join(missing)}")
@@ -402,7 +431,7 @@ def backward(output: Expr) -> dict[str, np.ndarray]:
             local = np.asarray(e.op.derivative[k](*inputs), dtype=np.float64)
             contrib = _unbroadcast(grads[e.uid] * local, p.value.shape)
             grads[p.uid] = grads.get(p.uid, 0) + contrib
-    return {e.name: grads.get(e.uid, np.zeros_like(e.value)) for e in order if e.op is None and e.name is not None}
+    return grads
 
 
 def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
@@ -415,9 +444,10 @@ def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 def _shape_label(e: Expr) -> str:
-    if e.value is None:
-        return "scalar"
-    return "()" if e.value.ndim == 0 else str(tuple(e.value.shape))
+    """An edge's label: the shape of a vector or matrix; nothing for a scalar (or an unknown value)."""
+    if e.value is None or e.value.ndim == 0:
+        return ""
+    return str(tuple(e.value.shape))
 
 
 def expression_graph(outputs: Expr | Iterable[Expr], *, grad: bool = False) -> Graph:
@@ -431,9 +461,18 @@ def expression_graph(outputs: Expr | Iterable[Expr], *, grad: bool = False) -> G
     if not outs or not all(isinstance(o, Expr) for o in outs):
         raise TypeError("expression_graph expects an Expr or a list of Expr")
     g = Graph("expression")
-    for e in _topological(outs):
+    order = _topological(outs)
+    valued = all(e.value is not None for e in order)
+    acc = accumulated_gradients(outs[-1]) if valued and grad else {}
+    top = _short(outs[-1]) if outs[-1].name is None else outs[-1].name
+    for e in order:
         vid = f"v{e.uid}"
-        g.add_node(vid, e.text, "constant" if e.constant else "variable")
+        label = e.text
+        if valued and not e.constant:
+            label += f"\n= {_number(e.value)}"
+            if e.uid in acc:
+                label += f"\n∂{top}/∂· = {_number(acc[e.uid])}"
+        g.add_node(vid, label, "constant" if e.constant else "variable")
         if e.op is None:
             continue
         fid = f"op{e.uid}"
@@ -465,10 +504,10 @@ def _is_number(s: str) -> bool:
 
 def _short(e: Expr) -> str:
     """The expression's text, parenthesised unless it is a name, a number or a call."""
-    from .explain import _atomic
+    from .explain import is_atomic
 
     t = e.text
-    return t if _atomic(t) else f"({t})"
+    return t if is_atomic(t) else f"({t})"
 
 
 # ---------------------------------------------------------------- parsing

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,12 +100,15 @@ def _activation_label(layer: Any) -> str:
 def plot_activations(path: str | Path, names: Sequence[Any] = DEFAULT_ACTIVATIONS, *,
                      x_range: tuple[float, float] = (-4.0, 4.0), size: Sequence[float] = (11, 4.2), dpi: float = 100,
                      fmt: str | None = None) -> Plot:
-    """Each activation f (left) and its derivative f′ (right), on one figure.
+    """Each activation f (top row) over its derivative f′ (bottom row), one column per function.
 
     ``names`` are registry names ('gelu', 'leaky_relu', '5relu', ...) or Layer objects;
     the derivative is the layer's own ``derivative(x)``, the diagonal of its Jacobian.
+    A jump in f′ is drawn as a gap, not a vertical line; at a jump, open dots mark the
+    one-sided limits and a filled dot the value the layer uses there (ReLU′(0) = 0).
+    ``info["jumps"]`` lists them as (label, x, left limit, right limit, value).
     """
-    from .layers import make_activation
+    from . import make_activation
 
     path, fmt = _target(path, fmt)
     lo, hi = (float(v) for v in x_range)
@@ -115,26 +118,82 @@ def plot_activations(path: str | Path, names: Sequence[Any] = DEFAULT_ACTIVATION
         raise ValueError("give at least one activation name")
     x = np.linspace(lo, hi, 801)
     fig = _figure(size, dpi)
-    ax_f, ax_d = fig.subplots(1, 2)
+    axes = np.asarray(fig.subplots(2, len(names), squeeze=False))
     plot = Plot(path, fmt, (0, 0), titles=["activation f(x)", "derivative f′(x) (the layer's derivative())"])
-    styles = ["-", "--", "-.", ":"]
+    plot.info["jumps"] = []
     for i, spec in enumerate(names):
         layer = make_activation(spec)
         label = _activation_label(layer)
         y = np.asarray(to_numpy(layer.forward(x[None, :])), dtype=np.float64)[0]
         d = np.asarray(to_numpy(layer.derivative(x[None, :])), dtype=np.float64)[0]
-        ls = styles[i % len(styles)]
-        ax_f.plot(x, y, ls, lw=2, label=label)
-        ax_d.plot(x, d, ls, lw=2, label=label)
+        ax_f, ax_d = axes[0, i], axes[1, i]
+        ax_f.plot(x, y, lw=2)
+        ax_d.plot(x, _gaps(x, d), lw=2)
         plot.series[label] = (x, y)
         plot.series[f"{label}′"] = (x, d)
-    for ax, title in zip((ax_f, ax_d), plot.titles):
+        _mark_jumps(ax_d, layer, label, x, d, plot.info["jumps"])
+        ax_f.set_title(label)
+        ax_d.set_title(f"{label}′")
+        for ax in (ax_f, ax_d):
+            ax.axhline(0, color="0.7", lw=0.8)
+            ax.axvline(0, color="0.7", lw=0.8)
+            ax.grid(alpha=0.3)
+        ax_d.set_xlabel("x")
+    fig.tight_layout()
+    plot.size_px = _save(fig, path, fmt, dpi)
+    return plot
+
+
+def _gaps(x: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """d with NaN between two samples where it jumps, so a jump is a gap, not a vertical line."""
+    out = d.astype(np.float64).copy()
+    step = np.abs(np.diff(d))
+    smooth = np.median(step) + 1e-9
+    jumps = np.flatnonzero(step > 50 * smooth + 1e-3)
+    out[jumps] = np.nan  # drop the sample before each jump (801 samples: invisible)
+    return out
+
+
+def _mark_jumps(ax: Any, layer: Any, label: str, x: np.ndarray, d: np.ndarray, found: list) -> None:
+    """Open dots at the one-sided limits, a filled dot at the value used, where f′ jumps (e.g. at 0)."""
+    step = np.abs(np.diff(d))
+    for j in np.flatnonzero(step > 50 * (np.median(step) + 1e-9) + 1e-3):
+        x0 = 0.0 if x[j] <= 0.0 <= x[j + 1] else float((x[j] + x[j + 1]) / 2)
+        probe = np.array([[x0 - 1e-9, x0 + 1e-9, x0]])
+        left, right, value = (float(v) for v in np.asarray(to_numpy(layer.derivative(probe)), dtype=np.float64)[0])
+        ax.plot([x0, x0], [left, right], "o", mfc="white", mec="C0", ms=6, zorder=3)
+        ax.plot([x0], [value], "o", color="C0", ms=6, zorder=4)
+        found.append((label, x0, left, right, value))
+
+
+# ====================================================================== gradient flow (1.2(c))
+def plot_gradient_flow(path: str | Path, flow: Mapping[str, Sequence[float]], *, size: Sequence[float] = (10, 4),
+                       dpi: float = 100, fmt: str | None = None) -> Plot:
+    """‖dJ/dz‖ layer by layer (log scale, input side on the left) for each activation, beside the share
+    of dead ReLU units per layer. ``flow`` is :func:`handgrad.explain.homework.gradient_flow`'s result."""
+    path, fmt = _target(path, fmt)
+    names = [k for k in flow if k != "dead_relu"]
+    if not names:
+        raise ValueError(f"flow must hold at least one activation's norms, got keys {list(flow)}")
+    fig = _figure(size, dpi)
+    ax_n, ax_d = fig.subplots(1, 2)
+    plot = Plot(path, fmt, (0, 0), titles=["‖dJ/dz‖ by layer (input side first)", "share of dead ReLUs"])
+    for name in names:
+        norms = np.asarray(flow[name], dtype=np.float64)
+        layers = np.arange(1, norms.size + 1)
+        ax_n.semilogy(layers, norms, "o-", label=name)
+        plot.series[name] = (layers, norms)
+    ax_n.set_xlabel("layer")
+    ax_n.legend()
+    dead = np.asarray(flow.get("dead_relu", []), dtype=np.float64)
+    if dead.size:
+        ax_d.bar(np.arange(1, dead.size + 1), dead, color="C2")
+        plot.series["dead_relu"] = (np.arange(1, dead.size + 1), dead)
+    ax_d.set_ylim(0, 1)
+    ax_d.set_xlabel("layer")
+    for ax, title in zip((ax_n, ax_d), plot.titles):
         ax.set_title(title)
-        ax.axhline(0, color="0.7", lw=0.8)
-        ax.axvline(0, color="0.7", lw=0.8)
-        ax.set_xlabel("x")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=9)
     fig.tight_layout()
     plot.size_px = _save(fig, path, fmt, dpi)
     return plot
@@ -389,8 +448,9 @@ def plot_linear_maps(path: str | Path, *, seed: Any = 0, size: Sequence[float] =
     """A grid under each linear map and a translation, a tanh and a ReLU layer, and a stack
     of three Linear layers beside the single affine map :func:`handgrad.explain.compose_affine`
     computes from them (their difference is stated in the panel and in ``info``)."""
+    from . import Linear, ReLU, Tanh
     from .explain import compose_affine
-    from .layers import Linear, ReLU, Tanh, make_rng
+    from .validation import make_rng
 
     path, fmt = _target(path, fmt)
     rng = make_rng(seed)

@@ -415,13 +415,4 @@ def _write_out(args: argparse.Namespace, model: Any, report: dict[str, Any], his
     echo(args, *lines)
 
 
-def __getattr__(name: str) -> Any:
-    # ``Predictor`` lives in handgrad.inference; imported on first use so ``handgrad --help`` stays fast
-    if name == "Predictor":
-        from ..inference import Predictor
-
-        return Predictor
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = ["MODEL_FILE", "register", "run_train"]

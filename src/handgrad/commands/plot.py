@@ -1,0 +1,118 @@
+"""``handgrad plot``: activations and their derivatives, softmax, a loss curve, a decision boundary,
+linear maps; PNG or SVG by the file's suffix."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .options import numbers
+
+
+def register(subparsers: Any) -> None:
+    _register_plot(subparsers)
+
+
+PLOT_KINDS = ("activations", "softmax", "loss-curve", "decision-boundary", "linear-maps")
+
+
+def _image_options(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--output", "-o", metavar="FILE", default=default, help=f"image file, .png or .svg (default {default})")
+    p.add_argument("--size", metavar="WxH", help="figure size in inches, e.g. 8x5")
+    p.add_argument("--dpi", type=float, default=100, help="pixels per inch (default 100)")
+
+
+def _register_plot(sub: Any) -> None:
+    p = sub.add_parser("plot", help="draw activations, softmax, a loss curve, a decision boundary or linear maps",
+                       description="Save a figure as PNG or SVG (chosen by the file's suffix).")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND")
+    a = kinds.add_parser("activations", help="activations and their derivatives on one figure (seed 1.3(c))")
+    a.add_argument("--names", default="gelu,leaky_relu,relu,tanh",
+                   help="comma-separated activation names (default gelu,leaky_relu,relu,tanh)")
+    a.add_argument("--range", default="-4,4", metavar="LO,HI", help="x range (default -4,4)")
+    _image_options(a, "activations.png")
+    s = kinds.add_parser("softmax", help="softmax(βx) approaching the one-hot arg max as β grows (1.3(a))")
+    s.add_argument("--x", default="1,3,2,0.5", help="the input vector (default 1,3,2,0.5)")
+    s.add_argument("--betas", default="0.25,1,2,5,20", help="values of β (default 0.25,1,2,5,20)")
+    _image_options(s, "softmax.png")
+    c = kinds.add_parser("loss-curve", help="loss per epoch from a history file (JSON, JSON lines or CSV)")
+    c.add_argument("history", metavar="HISTORY", help="a history file with per-epoch 'loss' (and 'val_loss')")
+    _image_options(c, "loss.png")
+    d = kinds.add_parser("decision-boundary", help="decision regions of a 2-D classifier")
+    d.add_argument("--model", required=True, metavar="FILE", help="a model file from 'handgrad train --out'")
+    d.add_argument("--data", required=True, metavar="NAME|PATH", help="a built-in dataset name or a data file")
+    d.add_argument("--target", metavar="COL", help="target column of a CSV file")
+    _image_options(d, "decision_boundary.png")
+    m = kinds.add_parser("linear-maps", help="linear maps, a translation and non-linear layers on a grid (1.3(d))")
+    m.add_argument("--seed", type=int, default=0, help="seed of the stacked layers (default 0)")
+    _image_options(m, "linear_maps.png")
+    p.set_defaults(handler=run_plot, plot_parser=p)
+
+
+def _size(args: argparse.Namespace) -> dict[str, Any]:
+    from ..cli import UsageError
+
+    out: dict[str, Any] = {"dpi": args.dpi}
+    if args.size:
+        try:
+            w, h = (float(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            raise UsageError(f"--size must be WIDTHxHEIGHT in inches, e.g. 8x5, got {args.size!r}") from None
+        out["size"] = (w, h)
+    return out
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from .. import plots
+    from ..cli import UsageError
+
+    if not args.kind:
+        args.plot_parser.print_help()
+        return 2
+    kw = _size(args)
+    try:
+        if args.kind == "activations":
+            lo, hi = numbers(args.range, "--range")[0]
+            names = [n for n in args.names.split(",") if n.strip()]
+            result = plots.plot_activations(args.output, names, x_range=(lo, hi), **kw)
+        elif args.kind == "softmax":
+            result = plots.plot_softmax(args.output, numbers(args.x, "--x")[0], betas=numbers(args.betas, "--betas")[0],
+                                        **kw)
+        elif args.kind == "loss-curve":
+            result = plots.plot_loss_curve(args.history, args.output, **kw)
+        elif args.kind == "linear-maps":
+            result = plots.plot_linear_maps(args.output, seed=args.seed, **kw)
+        else:
+            result = _decision_boundary(args, kw)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {result.path} ({result.format}, {result.size_px[0]}×{result.size_px[1]} px)")
+    return 0
+
+
+def _decision_boundary(args: argparse.Namespace, kw: dict[str, Any]) -> Any:
+    import os
+
+    from .. import plots
+    from ..cli import UsageError
+    from ..data import load_data
+
+    if not os.path.exists(args.model):
+        raise UsageError(f"no such model file: {args.model!r}")
+    data = load_data(args.data, target=args.target, seed=args.seed if hasattr(args, "seed") else 0)
+    if data.task != "classification":
+        raise UsageError(f"a decision boundary needs classification data; {args.data!r} is {data.task}")
+    if data.X.shape[1] != 2:
+        raise UsageError(f"a decision boundary needs 2 input features; {args.data!r} has {data.X.shape[1]}")
+    from ..errors import ModelFileError
+    from ..io import load_model
+
+    try:  # a model from 'handgrad train' knows its input scaling; a bare saved network does not
+        from ..inference import Predictor
+
+        model: Any = Predictor.load(args.model)
+    except (ImportError, ModelFileError):
+        model = load_model(args.model)[0]
+    return plots.plot_decision_boundary(model, data.X, data.y, args.output, **kw)
+
+
