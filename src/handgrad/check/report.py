@@ -65,7 +65,9 @@ def _config_lines(c: Any, color: bool, verbose: bool) -> list[str]:
             j += 1
         names = ", ".join(s.name for s in shown[i:j])
         if j - i > 1:
-            lines.append(f"      {names}  {_paint('FAIL', 'FAIL', color)}  call {qr.call}: {qr.note}")
+            mark = "not written yet" if all(s.state == "not written yet" for s in shown[i:j]) else "FAIL"
+            lines.append(f"      {names}  {_paint(mark, 'skipped' if mark != 'FAIL' else 'FAIL', color)}  "
+                         f"call {qr.call}: {qr.note}")
         else:
             lines.extend(_quantity_line(qr, color))
         i = j
