@@ -60,9 +60,6 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return _run(args)
-    except BrokenPipeError:  # `handgrad check ... | head -1`: the reader left, which is no failure
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
     except (ValueError, FileExistsError) as exc:
         if isinstance(exc, UsageError):
             raise
@@ -121,5 +118,9 @@ def _run_class(args: argparse.Namespace, options: dict) -> int:
 
 
 def _print(text: str) -> None:
-    print(text)
-    sys.stdout.flush()
+    """Print; when the reader has gone (`| head -1`), say nothing more and keep the grade's exit status."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
