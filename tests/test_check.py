@@ -461,10 +461,13 @@ def test_extended_requires_every_activation():
 
 # ---------------------------------------------------------------------- the gallery of cheats
 CHEATS = sorted(p.stem for p in GALLERY.glob("cheat_*.py"))
+needs_bwrap = pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap is not installed or does not work here")
+# cheats that would reach outside a process in the fallback (write the grader's files, leave a process)
+OUTSIDE = {"cheat_patch_grader", "cheat_grandchild"}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", CHEATS)
+@pytest.mark.parametrize("name", [pytest.param(c, marks=needs_bwrap) if c in OUTSIDE else c for c in CHEATS])
 def test_no_cheat_passes(name):
     report = check_implementation(str(GALLERY / f"{name}.py"), quick=True)
     assert not report.passed, report.render()
@@ -502,6 +505,7 @@ def test_oversized_and_compressed_results_are_refused():
     assert all(c.status == "fail" for c in flood.configs if c.required), flood.render()
 
 
+@needs_bwrap
 def test_the_grader_files_are_not_writable_to_the_checked_code():
     import handgrad.check
 
@@ -519,9 +523,6 @@ def test_forged_text_is_escaped():
     assert "\x1b" not in text and "\\x1b[8m" in text
     assert [ln for ln in text.splitlines() if ln.startswith("Result:")] == ["Result: FAIL (3 fail; optional: 1 "
                                                                              "unsupported)"]
-
-
-needs_bwrap = pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap is not installed or does not work here")
 
 
 def _processes_with(token: str) -> list[int]:
