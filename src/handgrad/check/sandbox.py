@@ -199,26 +199,57 @@ def run_worker(root: Path, request: dict, n_configs: int, limits: Limits, mode: 
                              (resource.RLIMIT_CORE, 0)):
             resource.setrlimit(which, (value, value))
 
-    extra = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if drop else {}
+    extra: dict = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if drop else {}
+    info_r = info_w = -1
+    if bwrap:  # bubblewrap tells the host pid of the namespace's first process, to wait for its end
+        info_r, info_w = os.pipe()
+        cmd[1:1] = ["--info-fd", str(info_w)]
+        extra["pass_fds"] = (info_w,)
     env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(root / "work"),
            "TMPDIR": str(root / "work"), "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=root / "work", env=env, preexec_fn=limit, start_new_session=True, **extra)
+    if info_w >= 0:
+        os.close(info_w)
     try:
         outcome = _read_events(proc, n_configs, limits)
     finally:
-        _end(proc)
+        _end(proc, _child_pid(info_r) if info_r >= 0 else None)
     return outcome, note, root / "out"
 
 
-def _end(proc: subprocess.Popen) -> None:
-    """End the sandbox: bubblewrap's namespace takes every process with it; the fallback kills its group."""
+def _child_pid(fd: int) -> int | None:
+    """The host pid of the sandbox's first process, from bubblewrap's --info-fd (None if not said)."""
+    try:
+        os.set_blocking(fd, False)
+        data = os.read(fd, 4096)
+        return int(json.loads(data)["child-pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def _end(proc: subprocess.Popen, child: int | None = None) -> None:
+    """End the sandbox: bubblewrap's namespace takes every process with it; the fallback kills its group.
+
+    The namespace's first process exits only once every other process in it is gone, so waiting
+    for it means nothing the checked code started is left when this returns."""
     for kill in (lambda: os.killpg(proc.pid, signal.SIGKILL), proc.kill):
         try:
             kill()
         except (ProcessLookupError, PermissionError):
             pass
     proc.wait()
+    deadline = time.monotonic() + 10
+    while child and time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            break
+        if state in ("Z", "X"):
+            break
+        time.sleep(0.01)
     for stream in (proc.stdout, proc.stderr):
         if stream:
             stream.close()
