@@ -167,12 +167,14 @@ def class_summary(students: list[tuple[str, str]], reports: list[CheckReport]) -
     """Counts across the class: verdicts, each named mistake (with its title), what is not written yet."""
     verdicts = Counter(r.verdict for r in reports)
     mistakes: dict[str, set[str]] = {}
+    quantities: dict[str, set[str]] = {}
     titles: dict[str, str] = {}
     todo: Counter = Counter()
     for (name, _), r in zip(students, reports):
         for f in r.findings:
             if f.hypothesis:
                 mistakes.setdefault(f.hypothesis, set()).add(name)
+                quantities.setdefault(f.hypothesis, set()).add(f.quantity)
                 titles.setdefault(f.hypothesis, f.title)
         for q, state in r.progress().items():
             if state == "not written yet":
@@ -184,7 +186,8 @@ def class_summary(students: list[tuple[str, str]], reports: list[CheckReport]) -
     if mistakes:
         lines += ["", "Named mistakes (students with each, most common first):"]
         for hid, who in sorted(mistakes.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-            lines.append(f"  {len(who):>4}  {hid}: {titles[hid]}")
+            qs = ", ".join(q for q in QUANTITIES if q in quantities[hid])
+            lines.append(f"  {len(who):>4}  {hid} (in {qs}); for example: {titles[hid]}")
     if todo:
         lines += ["", "Not written yet:"] + [f"  {n:>4}  {q}" for q, n in todo.most_common()]
     return "\n".join(lines)

@@ -42,9 +42,8 @@ from .grading import escape
 
 INSIDE = "/hg"  # where the sandbox's own folders appear inside bubblewrap
 NOBODY = 65534
-BWRAP_NOTE = ("bubblewrap sandbox: no network, own process namespace (every process it starts ends with it), "
-              "read-only interpreter and libraries without handgrad, no grader files, its own work and temporary "
-              "folders, limits on CPU time, memory, file size and processes")
+BWRAP_NOTE = ("bubblewrap sandbox (no network, own process namespace, no handgrad, no grader files, "
+              "limits on CPU time, memory, file size and processes)")
 FALLBACK_NOTE = ("fallback without bubblewrap: a separate process with limits on CPU time, memory, file size and "
                  "processes; it does NOT hide handgrad or other readable files, does NOT cut the network, and a "
                  "process that leaves its process group may outlive the check")
