@@ -59,6 +59,7 @@ def main(argv: list[str]) -> int:
         return 0
     inputs = dict(np.load(request["inputs"], allow_pickle=False))
     for i, config in enumerate(request["configs"]):
+        _watch_torch()  # again, for code that imports torch only when it runs
         _emit({"event": "start", "config": i})
         record = run_config(module, config, i, inputs, Path(request["outdir"]))
         _emit({"event": "done", "config": i, "autograd": autograd_evidence(), **record})
@@ -107,7 +108,7 @@ def _load(request: dict) -> Any:
 def _watch_torch() -> None:
     """When the checked code uses torch, record every call into its autograd engine."""
     torch = sys.modules.get("torch")
-    if torch is None:
+    if torch is None or getattr(torch.Tensor.backward, "_handgrad_watch", False):
         return
 
     def recorder(name: str, fn: Any) -> Any:
@@ -115,6 +116,7 @@ def _watch_torch() -> None:
             if name not in _AUTOGRAD:
                 _AUTOGRAD.append(name)
             return fn(*args, **kwargs)
+        wrapped._handgrad_watch = True  # type: ignore[attr-defined]
         return wrapped
 
     torch.Tensor.backward = recorder("called Tensor.backward()", torch.Tensor.backward)
