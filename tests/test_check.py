@@ -563,6 +563,10 @@ def test_the_fallback_says_what_it_does_not_protect(tmp_path):
     report = check_implementation(str(GALLERY / "homework_numpy_init.py"), quick=True, sandbox="none")
     assert report.passed and "does NOT hide handgrad" in report.sandbox
     assert "does NOT hide handgrad" in report.render()
+    wrong = check_implementation(gallery("mse_sign"), quick=True, sandbox="none")
+    assert wrong.named() == MISTAKES["mse_sign"]
+    for name in ("cheat_autograd", "cheat_fifo", "cheat_report_float16", "cheat_forged_result"):
+        assert not check_implementation(str(GALLERY / f"{name}.py"), quick=True, sandbox="none").passed
 
 
 # ---------------------------------------------------------------------- the student's loop

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .grading import escape
+
 COLORS = {"pass": "32", "FAIL": "31", "unsupported": "33", "skipped": "33", "error": "31", "timeout": "31",
           "crash": "31", "not run": "2", "bold": "1", "dim": "2", "optional": "33", "USES AUTOGRAD": "35"}
 PROGRESS = {"pass": "pass", "wrong": "wrong", "not written yet": "not written yet", "raised": "raises",
@@ -92,7 +94,7 @@ def render_report(report: Any, color: bool = False, verbose: bool = False) -> st
     tol = f", pass: relative error ≤ {report.rtol:g}" if report.rtol else ""
     profile = "extended: every activation required" if report.extended else \
         "homework: relu, sigmoid, identity required, others optional"
-    lines = [_paint(f"handgrad check {report.target}", "bold", color),
+    lines = [_paint(f"handgrad check {escape(report.target, 300)}", "bold", color),
              f"  ({where}seed {report.seed}, {n} configurations, 3 calls each{tol})", f"  profile: {profile}"]
     if report.sandbox:
         lines.append(f"  ran in: {report.sandbox}")
