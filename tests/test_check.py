@@ -7,6 +7,7 @@ one small variation per usual mistake; each must fail and be diagnosed by name.
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -718,3 +719,34 @@ def test_gradescope_format(capsys):
     assert main(["check", gallery("correct_numpy"), "--quick", "--format", "gradescope"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["score"] == 100.0 and {t["name"] for t in data["tests"]} == set(QUANTITIES)
+
+
+@needs_bwrap
+def test_resource_limits_hold_in_the_sandbox(tmp_path):
+    path = write(tmp_path, "limits", """
+        import os, threading
+        import numpy as np
+
+        started, stop = 0, threading.Event()
+        try:
+            for _ in range(400):
+                threading.Thread(target=stop.wait, daemon=True).start()
+                started += 1
+        except RuntimeError:
+            pass
+        stop.set()
+        try:
+            memory = np.ones(10 * 2**30 // 8).size and "10 GiB allocated"
+        except MemoryError:
+            memory = "10 GiB refused"
+        try:
+            open("big", "wb").write(b"x" * (100 << 20))
+            size = "100 MiB written"
+        except OSError:
+            size = "100 MiB refused"
+        raise SystemExit(f"threads {started}; {memory}; {size}; network {os.path.exists('/sys/class/net/lo')}")
+    """)
+    report = check_implementation(path, quick=True)
+    assert "10 GiB refused; 100 MiB refused" in report.error, report.error
+    if os.geteuid() == 0:  # the limit on processes holds for nobody, not for root
+        assert "threads 255;" in report.error
