@@ -590,6 +590,7 @@ def test_unsupported_dtype_is_named(name, dtype):
     report = check_implementation(str(GALLERY / f"{name}.py"), quick=True)
     assert not report.passed
     assert all(f"dtype {dtype}" in c.note for c in report.configs if c.required), report.render()
+    assert f"dtype {dtype}, which the check does not grade" in report.error and report.rtol is None
     assert "Traceback" not in report.render()
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import submission
 from .grading import RTOL, CheckReport, escape, grade_config, summarize
-from .sandbox import Limits, ResultError, WorkerOutcome, read_results, run_worker
+from .sandbox import Limits, ResultError, WorkerOutcome, make_box, read_results, run_worker
 from .sweep import AUTODIFF_HINT, CALLS, Reference, sweep
 
 MAX_TIMEOUT = 3600.0
@@ -54,8 +54,6 @@ def check_implementation(target: str | os.PathLike, *, seed: int = 0, timeout: f
     report = CheckReport(target=os.fspath(target), seed=int(seed), extended=extended)
     with tempfile.TemporaryDirectory(prefix="handgrad-check-") as tmp:
         root = Path(tmp)
-        from .sandbox import make_box
-
         box = make_box(root)
         fields = submission.prepare(kind, resolved, box["submission"], siblings)
         shutil.copyfile(WORKER, box["in"] / "worker.py")
@@ -166,4 +164,7 @@ def _fill(report: CheckReport, outcome: WorkerOutcome, refs: tuple[Reference, ..
         if result.status in ("timeout", "crash") and not required:
             result.required = True  # a hang or a crash stops the whole check, optional or not
         report.configs.append(result)
+    notes = {c.note for c in report.configs if c.status != "not run"}
+    if not report.error and len(notes) == 1 and "which the check does not grade" in (note := notes.pop()):
+        report.error, report.rtol = note, None  # one dtype refused everywhere: say it once, grade nothing
     report.findings = summarize(report.configs)
