@@ -18,6 +18,7 @@ with float64 arrays only, loaded with ``allow_pickle=False``.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -91,6 +92,10 @@ def bubblewrap() -> str | None:
 def site_entries() -> list[Path]:
     """The entries of this interpreter's site-packages that the checked code may import (handgrad left out)."""
     dirs = [Path(p) for p in [*site.getsitepackages(), site.getusersitepackages()] if Path(p).is_dir()]
+    for name in ("numpy", "torch"):  # wherever this interpreter finds them, site-packages or not
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            dirs.append(Path(spec.origin).parents[1])
     out = []
     for d in dict.fromkeys(dirs):
         for entry in sorted(d.iterdir()):
