@@ -7,6 +7,7 @@ one small variation per usual mistake; each must fail and be diagnosed by name.
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -20,8 +21,10 @@ from handgrad.check import (
     REQUIRED,
     Config,
     Reference,
+    bubblewrap,
     check_implementation,
     compare,
+    escape,
     resolve_target,
     sweep,
 )
@@ -59,6 +62,10 @@ MISTAKES = {
     "f_slope_missing": each("f_derivative_missing", ["dJdW1", "dJdb1"]),
     "g_not_applied": each("g_not_applied", ["y_hat"]) | each("sigmoid_derivative_formula_on_input@g", ALL_GRADS),
 }
+
+
+# mistakes that only show on an optional activation (tanh): named when the check is extended
+ON_OPTIONAL = {"tanh_erratum"}
 
 
 def write(tmp_path: Path, name: str, body: str) -> str:
@@ -111,11 +118,17 @@ def test_reference_matches_torch_autograd(rng):
     W1, b1, W2, b2 = (torch.tensor(ref.weights[k], requires_grad=True) for k in ("W1", "b1", "W2", "b2"))
     x, y = torch.tensor(call.x), torch.tensor(call.y)
     y_hat = torch.sigmoid(torch.tanh(x @ W1.T + b1) @ W2.T + b2)
-    torch.nn.BCELoss()(y_hat, y).backward()
+    y_hat.backward(torch.tensor(call.grad_fed))  # backward is fed its own dJ/dŷ
     np.testing.assert_allclose(call.expected["y_hat"], y_hat.detach().numpy(), rtol=1e-12)
-    # the backward was fed the float32-rounded dJ/dŷ, so compare at float32 precision
     for q, t in zip(GRADS, (W1, b1, W2, b2)):
-        np.testing.assert_allclose(call.expected[q], t.grad.numpy(), rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(call.expected[q], t.grad.numpy(), rtol=1e-10, atol=1e-14)
+    # the loss is fed a ŷ of its own, independent of the forward's
+    p = torch.tensor(call.y_hat_fed, requires_grad=True)
+    J = torch.nn.BCELoss()(p, y)
+    J.backward()
+    np.testing.assert_allclose(call.expected["J"], J.item(), rtol=1e-10)
+    np.testing.assert_allclose(call.expected["dJdy_hat"], p.grad.numpy(), rtol=1e-10)
+    assert not np.allclose(call.y_hat_fed, call.expected["y_hat"])
 
 
 # ---------------------------------------------------------------------- compare
@@ -146,8 +159,8 @@ def test_correct_numpy_passes_the_full_sweep():
     assert not report.findings
     ran = [c for c in report.configs if c.status == "pass"]
     assert len(ran) >= 14 and all(len(c.quantities) == len(QUANTITIES) for c in ran)
-    skipped = [c for c in report.configs if c.status == "skipped"]
-    assert skipped and all(c.config.optional and "unknown activation" in c.note for c in skipped)
+    unsupported = [c for c in report.configs if c.status == "unsupported"]
+    assert unsupported and all(c.config.optional and "unknown activation" in c.note for c in unsupported)
 
 
 def test_correct_torch_passes_the_full_sweep():
@@ -161,7 +174,7 @@ def test_correct_torch_passes_the_full_sweep():
 # ---------------------------------------------------------------------- every planted mistake, named
 @pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_gallery_mistake_is_caught_and_named(name):
-    report = check_implementation(gallery(name), quick=True)
+    report = check_implementation(gallery(name), quick=True, extended=name in ON_OPTIONAL)
     assert not report.passed
     assert report.named() == MISTAKES[name], report.render()
     assert all(f.hypothesis for f in report.findings), report.render()
@@ -188,7 +201,7 @@ def test_mistakes_are_named_across_the_full_sweep():
 
 
 def test_corrected_formula_comes_from_the_derivation_records():
-    report = check_implementation(gallery("tanh_erratum"), quick=True)
+    report = check_implementation(gallery("tanh_erratum"), quick=True, extended=True)
     finding = report.finding("dJdW1")
     assert "1 − tanh(z1²)" in finding.title
     assert "dJ/dz1 = dJ/dz2 ⊙ (1 − tanh²(z1))" in finding.fix
@@ -244,7 +257,8 @@ def test_crashing_implementation_is_reported():
 
 def test_sys_exit_is_reported_per_quantity():
     report = check_implementation(gallery("sys_exit"), quick=True)
-    assert all(c.status == "fail" for c in report.configs)
+    assert all(c.status == "fail" for c in report.configs if c.required)
+    assert all(c.status == "unsupported" for c in report.configs if not c.required)
     grads = [q for q in report.configs[0].quantities if q.name in GRADS]
     assert all(q.raised and "sys.exit('giving up')" in q.note and "impl_sys_exit.py:" in q.note for q in grads)
     assert all(q.passed for q in report.configs[0].quantities if q.name not in GRADS)
@@ -344,9 +358,9 @@ def test_bad_targets_and_arguments(tmp_path):
         resolve_target(str(tmp_path / "missing.py"))
     with pytest.raises(ValueError, match="no file or importable module named 'surely_not_a_module_xyz'"):
         resolve_target("surely_not_a_module_xyz")
-    with pytest.raises(ValueError, match="expected a Python file or a module name"):
+    with pytest.raises(ValueError, match="expected a Python file, a folder, a zip or a module name"):
         resolve_target("not a name!")
-    with pytest.raises(ValueError, match="timeout must be a positive number"):
+    with pytest.raises(ValueError, match=r"timeout must be a number of seconds in \(0, 3600\]"):
         check_implementation(gallery("correct_numpy"), timeout=0)
     with pytest.raises(ValueError, match="seed must be a non-negative int"):
         check_implementation(gallery("correct_numpy"), seed=-1)
@@ -402,3 +416,338 @@ def test_threads_left_running_do_not_hold_the_check(tmp_path):
     """)
     report = check_implementation(path, quick=True, timeout=5)
     assert report.passed, report.render()
+
+
+# ---------------------------------------------------------------------- correct homework passes
+HOMEWORK = ["homework_numpy_init", "homework_numpy_forward", "homework_keyerror", "homework_torch"]
+
+
+@pytest.mark.parametrize("name", HOMEWORK)
+def test_homework_only_implementations_pass(name):
+    """relu, sigmoid and identity only, raising for the rest in __init__, in forward or by KeyError."""
+    for quick in (True, False):
+        report = check_implementation(str(GALLERY / f"{name}.py"), quick=quick)
+        assert report.passed and report.verdict == "PASS", report.render()
+        assert all(c.status == "pass" for c in report.configs if c.required)
+        assert all(c.status in ("pass", "unsupported") for c in report.configs if not c.required)
+        assert not report.autograd
+        if name != "homework_keyerror" or not quick:
+            assert any(c.status == "unsupported" and "not supported" in c.note for c in report.configs)
+
+
+def test_optional_wrong_values_never_fail_the_homework(tmp_path):
+    """A name it does not know silently taken as the identity: optional configurations fail, the check passes."""
+    (tmp_path / "impl_correct_numpy.py").write_text((GALLERY / "impl_correct_numpy.py").read_text())
+    path = write(tmp_path, "fallback", """
+        from impl_correct_numpy import ACTIVATIONS, MLP as Correct, bce_loss, mse_loss
+
+        class MLP(Correct):
+            def __init__(self, n, m, f, m2, K, g):
+                super().__init__(n, m, f if f in ACTIVATIONS else "identity", m2, K,
+                                 g if g in ACTIVATIONS else "identity")
+    """)
+    report = check_implementation(path)
+    assert report.passed, report.render()
+    optional_fail = [c for c in report.configs if not c.required and c.status == "fail"]
+    assert optional_fail and "(optional)" in report.render()
+    extended = check_implementation(path, extended=True)
+    assert not extended.passed and all(c.required for c in extended.configs)
+
+
+def test_extended_requires_every_activation():
+    report = check_implementation(str(GALLERY / "homework_numpy_init.py"), quick=True, extended=True)
+    assert not report.passed
+    assert [c.status for c in report.configs] == ["pass", "pass", "error", "pass"]
+
+
+# ---------------------------------------------------------------------- the gallery of cheats
+CHEATS = sorted(p.stem for p in GALLERY.glob("cheat_*.py"))
+needs_bwrap = pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap is not installed or does not work here")
+# cheats that would reach outside a process in the fallback (write the grader's files, leave a process)
+OUTSIDE = {"cheat_patch_grader", "cheat_grandchild"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [pytest.param(c, marks=needs_bwrap) if c in OUTSIDE else c for c in CHEATS])
+def test_no_cheat_passes(name):
+    report = check_implementation(str(GALLERY / f"{name}.py"), quick=True)
+    assert not report.passed, report.render()
+    assert not any(ln.startswith("Result: PASS") for ln in report.render().splitlines())
+
+
+def test_cheat_verdicts_name_the_trick():
+    cheat = {name: check_implementation(str(GALLERY / f"{name}.py"), quick=True)
+             for name in ("cheat_handgrad", "cheat_autograd", "cheat_longdouble", "cheat_complex",
+                          "cheat_report_float16", "cheat_report_float32", "cheat_read_inputs", "cheat_fifo",
+                          "cheat_dev_zero", "cheat_event_forgery")}
+    assert cheat["cheat_handgrad"].verdict == "USES AUTOGRAD" and "No module named 'handgrad'" in \
+        cheat["cheat_handgrad"].error
+    report = cheat["cheat_autograd"]
+    assert report.verdict == "USES AUTOGRAD" and report.values_pass  # the gradients are right, and still compared
+    assert "called Tensor.backward()" in report.autograd and "Uses autograd" in report.render()
+    assert any("requires_grad_" in e for e in report.autograd)
+    for name, dtype in (("cheat_longdouble", "float128"), ("cheat_complex", "complex128")):
+        first = cheat[name].configs[0]
+        assert first.status == "error" and f"dtype {dtype}" in first.note, cheat[name].render()
+    assert "dtype float16" in cheat["cheat_report_float16"].error
+    assert cheat["cheat_report_float32"].rtol == 1e-3  # the loosest there is, and 0.5% still fails it
+    assert all(c.status == "fail" for c in cheat["cheat_read_inputs"].configs)
+    for name in ("cheat_fifo", "cheat_dev_zero"):
+        assert all("not a regular file" in c.note for c in cheat[name].configs), cheat[name].render()
+    assert all(c.status != "pass" for c in cheat["cheat_event_forgery"].configs)
+
+
+@pytest.mark.slow
+def test_oversized_and_compressed_results_are_refused():
+    bomb = check_implementation(str(GALLERY / "cheat_zip_bomb.py"), quick=True)
+    assert all("compressed or oversized" in c.note for c in bomb.configs), bomb.render()
+    flood = check_implementation(str(GALLERY / "cheat_print_flood.py"), quick=True)
+    assert not flood.passed and len(flood.stderr_tail) < 5000
+    assert all(c.status == "fail" for c in flood.configs if c.required), flood.render()
+
+
+@needs_bwrap
+def test_the_grader_files_are_not_writable_to_the_checked_code():
+    import handgrad.check
+
+    package = Path(handgrad.check.__file__).parent
+    before = {p.name: p.read_bytes() for p in package.glob("*.py")}
+    report = check_implementation(str(GALLERY / "cheat_patch_grader.py"), quick=True)
+    assert not report.passed
+    assert {p.name: p.read_bytes() for p in package.glob("*.py")} == before
+    assert not check_implementation(gallery("mse_sign"), quick=True).passed
+
+
+def test_forged_text_is_escaped():
+    report = check_implementation(str(GALLERY / "cheat_forged_result.py"), quick=True)
+    text = report.render()
+    assert "\x1b" not in text and "\\x1b[8m" in text
+    assert [ln for ln in text.splitlines() if ln.startswith("Result:")] == ["Result: FAIL (3 fail; optional: 1 "
+                                                                             "unsupported)"]
+
+
+def _processes_with(token: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if token.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@needs_bwrap
+def test_the_sandbox_ends_every_process_and_hides_handgrad(tmp_path):
+    token = f"handgrad-test-{tmp_path.name}"
+    grading = Path(__import__("handgrad.check.grading").check.grading.__file__)
+    path = write(tmp_path, "probe", f"""
+        import os, subprocess, sys
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)  # {token}"],
+                         start_new_session=True)
+        try:
+            import handgrad
+            raise SystemExit("handgrad was importable")
+        except ModuleNotFoundError:
+            pass
+        if os.path.exists({str(grading)!r}):
+            raise SystemExit("the grader's files are visible")
+        raise SystemExit("sandbox ok, uid %d, cwd %s" % (os.getuid(), os.getcwd()))
+    """)
+    report = check_implementation(path, quick=True)
+    assert "sandbox ok" in report.error and "bubblewrap" in report.sandbox, report.render()
+    assert not _processes_with(token)
+
+
+def test_the_fallback_says_what_it_does_not_protect(tmp_path):
+    report = check_implementation(str(GALLERY / "homework_numpy_init.py"), quick=True, sandbox="none")
+    assert report.passed and "does NOT hide handgrad" in report.sandbox
+    assert "does NOT hide handgrad" in report.render()
+    wrong = check_implementation(gallery("mse_sign"), quick=True, sandbox="none")
+    assert wrong.named() == MISTAKES["mse_sign"]
+    for name in ("cheat_autograd", "cheat_fifo", "cheat_report_float16", "cheat_forged_result"):
+        assert not check_implementation(str(GALLERY / f"{name}.py"), quick=True, sandbox="none").passed
+
+
+# ---------------------------------------------------------------------- the student's loop
+def test_template_is_the_interface_with_nothing_written(tmp_path, capsys):
+    path = tmp_path / "mlp.py"
+    assert main(["check", "--template", str(path)]) == 0 and path.exists()
+    assert main(["check", "--template", str(path)]) == 2  # never overwrites
+    assert "already exists" in capsys.readouterr().err
+    report = check_implementation(str(path), quick=True)
+    assert not report.passed and set(report.progress().values()) == {"not written yet"}, report.render()
+    partial = check_implementation(str(GALLERY / "template_partial.py"), quick=True)
+    progress = partial.progress()
+    assert progress["J"] == progress["dJdy_hat"] == "pass" and progress["y_hat"] == "not written yet"
+    wrong = check_implementation(gallery("mse_sign"), quick=True).progress()
+    assert wrong["dJdy_hat"] == "wrong" and wrong["y_hat"] == "pass"
+
+
+@pytest.mark.parametrize("name,dtype", [("homework_bfloat16", "bfloat16")])
+def test_unsupported_dtype_is_named(name, dtype):
+    report = check_implementation(str(GALLERY / f"{name}.py"), quick=True)
+    assert not report.passed
+    assert all(f"dtype {dtype}" in c.note for c in report.configs if c.required), report.render()
+    assert f"dtype {dtype}, which the check does not grade" in report.error and report.rtol is None
+    assert "Traceback" not in report.render()
+
+
+def test_lists_where_tensors_are_required_fail_clearly():
+    report = check_implementation(str(GALLERY / "homework_lists.py"), quick=True)
+    y_hat = report.configs[0].quantities[0]
+    assert not report.passed and "is a list; the interface returns a torch tensor" in y_hat.note
+
+
+def test_cli_usage_errors_and_a_closed_pipe(capsys):
+    assert main(["check", gallery("correct_numpy"), "--timeout", "1e308"]) == 2
+    assert "--timeout must be a number of seconds in (0, 3600]" in capsys.readouterr().err
+    assert main(["check", gallery("correct_numpy"), "--timeout", "nan"]) == 2
+    assert main(["check"]) == 2
+
+
+@pytest.mark.slow
+def test_head_one_exits_quietly():
+    import subprocess
+    import sys
+
+    for name, code in (("correct_numpy", 0), ("mse_sign", 1)):  # the exit status is still the grade's
+        cmd = f"{sys.executable} -m handgrad check {gallery(name)} --verbose | head -1"
+        done = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
+        assert done.stdout.startswith("handgrad check") and done.stderr == "" and done.returncode == code
+
+
+# ---------------------------------------------------------------------- mistakes against planted results
+PLANTS = {
+    "transposed": ("dJdW1", lambda e, t, ref: e.T),
+    "scale:-1": ("dJdy_hat", lambda e, t, ref: -e),
+    "scale:NK": ("dJdy_hat", lambda e, t, ref: e * e.size),
+    "bias_not_summed": ("dJdb2", lambda e, t, ref: ref.chain(ref.calls[t], ref.calls[t].grad_fed,
+                                                             *ref.slopes(ref.calls[t]))["dJdz3"]),
+    "gradients_not_zeroed": ("dJdW2", lambda e, t, ref: sum(c.expected["dJdW2"] for c in ref.calls[: t + 1])),
+}
+
+
+@pytest.mark.parametrize("mistake", PLANTS)
+def test_mistake_is_named_from_planted_results(rng, mistake):
+    """The grading and the catalogue, in-process: received = the reference with one quantity planted wrong."""
+    from handgrad.check.grading import grade_config, summarize
+
+    q, plant = PLANTS[mistake]
+    ref = Reference(Config("sigmoid", "relu", "mse", N=4, n=3, m=5, K=2), rng)
+    received = {f"t{t}_{k}": call.expected[k] for t, call in enumerate(ref.calls) for k in QUANTITIES}
+    for t, call in enumerate(ref.calls):
+        received[f"t{t}_{q}"] = plant(call.expected[q], t, ref)
+    event = {"status": "ran", "errors": {}, "notes": []}
+    result = grade_config(0, ref, event, received, 1e-7, required=True)
+    assert result.status == "fail"
+    assert [qr.name for qr in result.quantities if not qr.passed] == [q]
+    findings = summarize([result])
+    assert [(f.quantity, f.hypothesis) for f in findings] == [(q, mistake)]
+
+
+def test_optional_configuration_that_raises_anywhere_is_unsupported(rng):
+    from handgrad.check.grading import grade_config
+
+    ref = Reference(Config("gelu", "identity", "mse", N=3, n=2, m=4, K=5), rng)
+    for key in ("construct", "t0_y_hat", "t1_backward"):
+        event = {"status": "construct_error" if key == "construct" else "ran", "notes": [],
+                 "errors": {key: {"message": "KeyError while calling forward(x): 'gelu'", "where": "mlp.py:9",
+                                  "type": "KeyError", "interface": False}}}
+        assert grade_config(0, ref, event, {}, 1e-7, required=False).status == "unsupported"
+        assert grade_config(0, ref, event, {}, 1e-7, required=True).status in ("error", "fail")
+
+
+def test_escape_writes_control_characters_as_escapes():
+    assert escape("ok\n\x1b[8mhidden\r\x07") == "ok\\n\\x1b[8mhidden\\r\\x07"
+    assert escape("é ŷ ⊙") == "é ŷ ⊙" and len(escape("x" * 5000)) < 2100
+
+
+# ---------------------------------------------------------------------- the teacher's loop
+@pytest.mark.slow
+def test_a_class_is_graded_end_to_end(tmp_path, capsys):
+    import csv
+    import sys
+
+    sys.path.insert(0, str(GALLERY))
+    try:
+        from make_class import write_class
+    finally:
+        sys.path.remove(str(GALLERY))
+    expected = write_class(tmp_path / "class", 14)
+    (tmp_path / "rubric.toml").write_text("total = 10\n[weights]\ny_hat = 2\n")
+    out = tmp_path / "grades"
+    assert main(["check", str(tmp_path / "class"), "--out", str(out), "--quick", "--jobs", "2",
+                 "--rubric", str(tmp_path / "rubric.toml")]) == 0
+    assert "14 submissions" in capsys.readouterr().out
+    rows = {r["student"]: r for r in csv.DictReader(open(out / "gradebook.csv"))}
+    assert set(rows) == set(expected)
+    for student, named in expected.items():
+        row = rows[student]
+        if student.endswith(("correct", "accumulate")):
+            assert row["verdict"] == "PASS" and float(row["score"]) == 10.0, row
+        else:
+            assert row["verdict"] == "FAIL" and float(row["score"]) < 10.0, row
+        if named:
+            assert named[1] in row["mistakes"].split(";"), row
+        assert (out / "reports" / f"{student}.txt").exists()
+        data = json.loads((out / "reports" / f"{student}.json").read_text())
+        assert data["verdict"] == row["verdict"]
+        results = json.loads((out / "gradescope" / student / "results.json").read_text())
+        assert results["score"] == float(row["score"]) and len(results["tests"]) == len(QUANTITIES)
+    summary = (out / "summary.txt").read_text()
+    assert "transposed" in summary and "Not written yet" in summary
+
+
+def test_rubric_scores_and_rejects_bad_files(tmp_path):
+    from handgrad.check import Rubric
+
+    (tmp_path / "bad.toml").write_text("[weights]\nWx = 1\n")
+    with pytest.raises(ValueError, match="unknown quantities"):
+        Rubric.load(tmp_path / "bad.toml")
+    (tmp_path / "neg.json").write_text('{"weights": {"J": -1}}')
+    with pytest.raises(ValueError, match="non-negative"):
+        Rubric.load(tmp_path / "neg.json")
+    report = check_implementation(str(GALLERY / "cheat_autograd.py"), quick=True)
+    rubric = Rubric()
+    points = rubric.points(report)
+    assert points["dJdW1"][0] == 0 and points["y_hat"][0] == points["y_hat"][1]
+    assert Rubric(autograd=1.0).score(report) == 100.0
+
+
+def test_gradescope_format(capsys):
+    assert main(["check", gallery("correct_numpy"), "--quick", "--format", "gradescope"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["score"] == 100.0 and {t["name"] for t in data["tests"]} == set(QUANTITIES)
+
+
+@needs_bwrap
+def test_resource_limits_hold_in_the_sandbox(tmp_path):
+    path = write(tmp_path, "limits", """
+        import os, threading
+        import numpy as np
+
+        started, stop = 0, threading.Event()
+        try:
+            for _ in range(400):
+                threading.Thread(target=stop.wait, daemon=True).start()
+                started += 1
+        except RuntimeError:
+            pass
+        stop.set()
+        try:
+            memory = np.ones(10 * 2**30 // 8).size and "10 GiB allocated"
+        except MemoryError:
+            memory = "10 GiB refused"
+        try:
+            open("big", "wb").write(b"x" * (100 << 20))
+            size = "100 MiB written"
+        except OSError:
+            size = "100 MiB refused"
+        raise SystemExit(f"threads {started}; {memory}; {size}; network {os.path.exists('/sys/class/net/lo')}")
+    """)
+    report = check_implementation(path, quick=True)
+    assert "10 GiB refused; 100 MiB refused" in report.error, report.error
+    if os.geteuid() == 0:  # the limit on processes (256, threads included) holds for nobody, not for root
+        assert int(report.error.split("threads ")[1].split(";")[0]) < 256, report.error
