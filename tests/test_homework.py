@@ -86,5 +86,6 @@ def test_draw_writes_every_picture(tmp_path, capsys):
     for stem in ("derivatives_1.3c.png", "softmax_1.3a.png", "gradient_flow_1.2c.png", "linear_maps_1.3d.png"):
         assert stem in files
     assert any(name.startswith("graph_1.3b.") for name in files) and "drew 1.3(b)" in err
-    assert main(["homework", "--only", "1.3(c)", "--draw", str(tmp_path / "pics"), "--answer-key", "markdown"]) == 0
+    assert main(["homework", "--only", "1.3(c)", "--draw", str(tmp_path / "pics"), "--answer-key", "markdown",
+                 "--force"]) == 0
     assert "![1.3(c)](" in capsys.readouterr().out

@@ -601,22 +601,25 @@ def save(graph: Graph, path: str | Path, fmt: str | None = None) -> SaveResult:
         raise ValueError(f"{path} is a directory; give a file name such as graph.svg")
     if not path.parent.exists():
         raise FileNotFoundError(f"the folder {path.parent} does not exist")
+    from .outputs import replace_bytes  # atomic, never through a link or onto a device
+
     dot_text = graph.to_dot()
     if fmt in TEXT_FORMATS:
-        path.write_text(dot_text, encoding="utf-8")
+        replace_bytes(path, dot_text.encode("utf-8"), what="graph")
         return SaveResult(path, fmt, False, f"wrote the DOT text to {path}")
     exe = shutil.which("dot")
     if exe is None:
         dot_path = path.with_suffix(".dot")
-        dot_path.write_text(dot_text, encoding="utf-8")
+        replace_bytes(dot_path, dot_text.encode("utf-8"), what="graph")
         return SaveResult(dot_path, "dot", False,
                           f"Graphviz 'dot' was not found, so the graph was written as DOT text to {dot_path}; "
                           f"render it with: dot -T{fmt} {dot_path} -o {path}  "
                           "(install Graphviz: apt-get install graphviz, brew install graphviz, or graphviz.org)")
-    proc = subprocess.run([exe, f"-T{fmt}", "-o", str(path)], input=dot_text.encode("utf-8"),
+    proc = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode("utf-8"),
                           capture_output=True, timeout=60, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"dot failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace').strip()}")
+    replace_bytes(path, proc.stdout, what="graph")
     return SaveResult(path, fmt, True, f"wrote {path}")
 
 

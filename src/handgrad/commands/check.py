@@ -52,6 +52,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", metavar="DIR", help="class mode: where the gradebook goes (default handgrad-grades)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="class mode: submissions at a time")
     p.add_argument("--rubric", metavar="FILE", help="class mode: TOML or JSON weights per quantity")
+    p.add_argument("--force", action="store_true", help="class mode: replace a gradebook that handgrad wrote before")
     p.set_defaults(handler=run)
 
 
@@ -71,6 +72,9 @@ def _run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
 
     if args.template:
+        from ..outputs import check_output
+
+        check_output(args.template, force=True, kind="text", what="--template")  # never a link or a device
         path = check.write_template(args.template)
         _print(f"wrote {path}: fill in forward, backward, mse_loss and bce_loss, then run `handgrad check {path}`")
         return 0
@@ -109,8 +113,14 @@ def _is_class(args: argparse.Namespace) -> bool:
 def _run_class(args: argparse.Namespace, options: dict) -> int:
     from .. import check
 
+    from ..outputs import check_output, lock_directory
+
     rubric = check.Rubric.load(args.rubric) if args.rubric else check.Rubric()
-    result = check.check_class(args.targets, args.out or "handgrad-grades", jobs=args.jobs, rubric=rubric, **options)
+    out = args.out or "handgrad-grades"
+    with lock_directory(out):  # one grading run per gradebook folder; never a link or a submission
+        for name in ("gradebook.csv", "summary.txt"):
+            check_output(os.path.join(out, name), force=args.force, what="--out", inputs=args.targets)
+        result = check.check_class(args.targets, out, jobs=args.jobs, rubric=rubric, **options)
     _print(result.summary)
     _print(f"\nwrote {result.out / 'gradebook.csv'}, {result.out / 'summary.txt'}, reports/ and gradescope/ "
            f"({len(result.rows)} students)")

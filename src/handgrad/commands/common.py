@@ -65,15 +65,23 @@ def load_model_arg(path: str) -> Any:
 
 
 def echo(args: argparse.Namespace, *lines: str) -> None:
+    """Print unless --quiet; a closed standard output (``| head -1``) stops the printing, not the command."""
+    from ..outputs import emit
+
     if not getattr(args, "quiet", False):
-        for line in lines:
-            print(line)
+        emit(*lines)
 
 
-def json_dump(path: str, obj: Any) -> None:
-    from ..io import atomic_write_bytes
+def force_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true", help="replace an output file that handgrad wrote before")
 
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode())
+
+def json_dump(path: str, obj: Any, *, force: bool = False, inputs: Any = (), what: str = "output") -> None:
+    """Write JSON to ``path`` under handgrad.outputs' rule (never a device, link, directory or an input)."""
+    from ..outputs import write_bytes
+
+    write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode(), force=force, kind="json",
+                inputs=inputs, what=what)
 
 
 def metric_columns(task: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import MODEL_HELP, data_options, echo, json_dump, load_features_arg, load_model_arg, metric_columns, usage
+from .common import MODEL_HELP, data_options, echo, force_option, json_dump, load_features_arg, load_model_arg, metric_columns, usage
 
 
 def register(subparsers: Any) -> None:
@@ -16,6 +16,7 @@ def register(subparsers: Any) -> None:
     data_options(p, required=True)
     p.add_argument("--metrics-json", metavar="PATH", help="also write the metrics as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    force_option(p)
     p.set_defaults(handler=run_evaluate)
 
 
@@ -26,10 +27,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     m = model.metrics(X, y)
     report = {"task": model.task, "data": args.data, **m}
     cols = metric_columns(model.task)
+    if args.metrics_json:  # saved before anything is printed
+        json_dump(args.metrics_json, report, force=args.force, inputs=[args.model, args.data], what="--metrics-json")
     echo(args, f"{args.model} on {args.data} ({m['n_samples']} samples):",
          *(f"  {c:<10}{m[c]:.6g}" for c in cols + (["log_loss"] if "log_loss" in m else [])))
-    if args.metrics_json:
-        json_dump(args.metrics_json, report)
     return 0
 
 

@@ -44,6 +44,7 @@ def _register_explain(sub: Any) -> None:
                    help="batch: samples as rows, x W1ᵀ + b1 (the code's layout, default); homework: one sample as a "
                         "column, W(1)x + b(1), numerator layout, with the bridge between the two")
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--force", action="store_true", help="replace an output file that handgrad wrote before")
     p.set_defaults(handler=run_explain)
 
 
@@ -115,12 +116,12 @@ def run_explain(args: argparse.Namespace) -> int:
             verdict = check_formula(net, args.check_formula, loss, notation=args.notation, seed=args.seed)
         except ValueError as exc:
             raise UsageError(f"--check-formula: {exc}") from None
-        write(str(verdict) + "\n", args.output)
+        write(str(verdict) + "\n", args.output, force=args.force, inputs=[getattr(args, "model", None)])
         return 0 if verdict.right else 1
     if args.diff:
         other_net, other_loss = _diff_other(args, net)
         a, b = derive(net, loss), derive(other_net, other_loss)
-        write(render_diff(a, b, args.format) + ("\n" if args.format != "latex" else ""), args.output)
+        write(render_diff(a, b, args.format) + ("\n" if args.format != "latex" else ""), args.output, force=args.force, inputs=[getattr(args, "model", None)])
         return 0
     at = None
     if args.at is not None:
@@ -143,9 +144,9 @@ def run_explain(args: argparse.Namespace) -> int:
         if ex.checks:
             text += f"\nChecks: {sum(c.passed for c in ex.checks)}/{len(ex.checks)} pass\n"
             text += "".join(f"  {c.line()}\n" for c in ex.checks)
-        write(render_homework_as(text, args.format), args.output)
+        write(render_homework_as(text, args.format), args.output, force=args.force, inputs=[getattr(args, "model", None)])
         return 0 if ex.passed else 1
-    write(ex.render(args.format), args.output)
+    write(ex.render(args.format), args.output, force=args.force, inputs=[getattr(args, "model", None)])
     return 0 if ex.passed else 1
 
 

@@ -26,6 +26,7 @@ def _register_graph(sub: Any) -> None:
     p.add_argument("--grad", action="store_true", help="add backward edges labelled with the Jacobians")
     p.add_argument("--no-loss", action="store_true", help="draw the network without its loss")
     p.add_argument("--output", "-o", metavar="FILE", help="graph.dot, graph.svg, graph.png ... (default: DOT to stdout)")
+    p.add_argument("--force", action="store_true", help="replace a graph file that handgrad wrote before")
     p.set_defaults(handler=run_graph)
 
 
@@ -71,8 +72,13 @@ def run_graph(args: argparse.Namespace) -> int:
             net, loss, source = network(args, need_loss=not args.no_loss)
             g = graph.network_graph(net, None if args.no_loss else loss, grad=args.grad, title=source)
         if not args.output or args.output == "-":
-            sys.stdout.write(g.to_dot())
+            from ..outputs import emit
+
+            emit(g.to_dot(), end="")
             return 0
+        from ..outputs import check_output
+
+        check_output(args.output, force=args.force, what="--output", inputs=[getattr(args, "model", None)])
         result = graph.save(g, args.output)
     except ModelFileError:  # a bad --model file: its one line, exit 1
         raise

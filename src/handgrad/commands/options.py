@@ -96,17 +96,13 @@ def numbers(text: str, what: str) -> list[list[float]]:
     return rows
 
 
-def write(text: str, output: str | None, quiet: bool = False) -> None:
+def write(text: str, output: str | None, quiet: bool = False, *, force: bool = False, inputs: Any = ()) -> None:
+    """Text to standard output, or to ``output`` under handgrad.outputs' rule (``force``: --force)."""
+    from ..outputs import emit, write_text
+
     if output is None or output == "-":
-        sys.stdout.write(text)
+        emit(text, end="")
         return
-    from pathlib import Path
-
-    path = Path(output)
-    if path.is_dir():
-        from ..cli import UsageError
-
-        raise UsageError(f"--output {output!r} is a directory; give a file name")
-    path.write_text(text, encoding="utf-8")
+    path = write_text(output, text, force=force, inputs=inputs, what="--output")
     if not quiet:
         print(f"wrote {path}", file=sys.stderr)

@@ -20,6 +20,7 @@ def _image_options(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--output", "-o", metavar="FILE", default=default, help=f"image file, .png or .svg (default {default})")
     p.add_argument("--size", metavar="WxH", help="figure size in inches, e.g. 8x5")
     p.add_argument("--dpi", type=float, default=100, help="pixels per inch (default 100)")
+    p.add_argument("--force", action="store_true", help="replace an image file that handgrad wrote before")
 
 
 def _register_plot(sub: Any) -> None:
@@ -71,6 +72,10 @@ def run_plot(args: argparse.Namespace) -> int:
         return 2
     kw = _size(args)
     try:
+        from ..outputs import check_output
+
+        check_output(args.output, force=args.force, what="--output",
+                     inputs=[getattr(args, k, None) for k in ("history", "model", "data")])
         if args.kind == "activations":
             lo, hi = numbers(args.range, "--range")[0]
             names = [n for n in args.names.split(",") if n.strip()]

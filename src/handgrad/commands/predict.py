@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import MODEL_HELP, data_options, load_features_arg, load_model_arg, usage
+from .common import MODEL_HELP, data_options, force_option, load_features_arg, load_model_arg, usage
 
 
 def register(subparsers: Any) -> None:
@@ -16,6 +16,7 @@ def register(subparsers: Any) -> None:
     data_options(p, required=True)
     p.add_argument("--output", "-o", metavar="CSV", help="write to this file instead of standard output")
     p.add_argument("--proba", action="store_true", help="add one probability column per class")
+    force_option(p)
     p.set_defaults(handler=run_predict)
 
 
@@ -35,12 +36,13 @@ def run_predict(args: argparse.Namespace) -> int:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    if args.output:
-        from ..io import atomic_write_bytes
+    from ..outputs import emit, write_text
 
-        atomic_write_bytes(args.output, buffer.getvalue().encode())
+    if args.output:
+        write_text(args.output, buffer.getvalue(), force=args.force, kind="csv", inputs=[args.model, args.data],
+                   what="--output")
     else:
-        print(buffer.getvalue(), end="")
+        emit(buffer.getvalue(), end="")
     return 0
 
 

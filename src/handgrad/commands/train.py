@@ -195,11 +195,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise usage("--val-fraction + --test-fraction must be below 1 (some data must train)")
     if args.momentum is not None and (args.optimizer or "").strip().lower() == "adam":
         raise usage("--momentum applies to --optimizer sgd (Adam has its own moment estimates)")
-    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+    if args.out and os.path.lexists(args.out) and not os.path.isdir(args.out):
         raise usage(f"--out {args.out!r} exists and is not a directory")
-    if args.out and not args.force and not args.resume and os.path.exists(os.path.join(args.out, MODEL_FILE)):
-        raise usage(f"{os.path.join(args.out, MODEL_FILE)!r} exists; pass --force to overwrite it "
-                     "(or --resume to continue its run)")
 
 
 def _build(settings: dict[str, Any], ds: Any, seed: Any) -> tuple[Any, Any, Any]:
@@ -234,12 +231,43 @@ def _describe_net(net: Any, settings: dict[str, Any]) -> str:
 
 # ====================================================================== train
 def run_train(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from ..outputs import lock_directory
+
+    _check_args(args)
+    with lock_directory(args.out) if args.out else contextlib.nullcontext():  # one run per --out at a time
+        return _run_train(args)
+
+
+def _claim_outputs(args: argparse.Namespace, checkpoint: str, temporary: bool, resume: str | None) -> None:
+    """Refuse, before training, every output the run may not write (the rule is handgrad.outputs')."""
+    from ..outputs import OutputError, check_output
+
+    inputs = [p for p in (args.data, resume) if p and os.path.exists(p)]
+    claims = [(args.metrics_json, "json", "--metrics-json", args.force)]
+    if args.out:
+        claims += [(os.path.join(args.out, name), kind, "--out", args.force or bool(resume))
+                   for name, kind in ((MODEL_FILE, "model"), (METRICS_FILE, "json"), (PLOT_FILE, "png"))]
+    if not temporary:  # a resumed run's own checkpoint is both its input and its output
+        claims.append((checkpoint, "checkpoint", "--checkpoint", args.force or resume == checkpoint))
+    for path, kind, what, force in claims:
+        if not path:
+            continue
+        try:
+            check_output(path, force=force, kind=kind, what=what,
+                         inputs=[p for p in inputs if not (resume == p == path)])
+        except OutputError as exc:
+            hint = " (or --resume to continue its run)" if not resume and os.path.isfile(checkpoint) else ""
+            raise usage(f"{exc}{hint}") from None
+
+
+def _run_train(args: argparse.Namespace) -> int:
     from ..data import DEFAULT_DATASET, Standardizer, train_val_test_split
     from ..inference import Predictor
     from ..train import fit
     from ..validation import make_rng
 
-    _check_args(args)
     ds = load_data_arg(args, args.data or DEFAULT_DATASET, task=args.task, drop=args.drop)
     train, val, test = train_val_test_split(ds, args.val_fraction, args.test_fraction,
                                             seed=make_rng((args.seed, 1)))
@@ -255,8 +283,7 @@ def run_train(args: argparse.Namespace) -> int:
     early = bool(args.early_stopping and validation is not None)
     checkpoint, temporary = _checkpoint_path(args)
     resume = _resume_path(args, checkpoint)
-    if args.out:
-        _make_out_dir(args.out)
+    _claim_outputs(args, checkpoint, temporary, resume)
     echo(args, *_header(ds, train, val, test, net, settings, early, args))
     t0 = time.perf_counter()
     try:
@@ -278,13 +305,13 @@ def run_train(args: argparse.Namespace) -> int:
     model.info = {"dataset": ds.name, "settings": {k: v for k, v in settings.items()}, "seed": args.seed,
                   "epochs_run": len(history), "best_epoch": history.best_epoch,
                   "standardized": bool(scale), "test_metrics": report["test"]}
-    echo(args, _ending(history, seconds), *_table(report))
+    # everything is saved before the summary is printed: a closed stdout (| head -1) loses nothing
     if args.metrics_json:
-        json_dump(args.metrics_json, report)
-    if args.out:
-        _write_out(args, model, report, history)
+        json_dump(args.metrics_json, report, force=True, what="--metrics-json")  # claimed before training
+    saved = _write_out(args, model, report, history) if args.out else []
     if temporary and os.path.exists(checkpoint):
         os.remove(checkpoint)  # the run finished: its temporary checkpoint is no longer needed
+    echo(args, _ending(history, seconds), *_table(report), *saved)
     return 0
 
 
@@ -328,13 +355,6 @@ def _resume_path(args: argparse.Namespace, checkpoint: str) -> str | None:
         raise usage(f"--resume: no checkpoint at {path!r}" + ("" if args.resume is not True else
                      " (pass --resume PATH, or the same --out as the interrupted run)"))
     return path
-
-
-def _make_out_dir(path: str) -> None:
-    try:
-        os.makedirs(path, exist_ok=True)  # --out names a directory to create, like mkdir -p
-    except OSError as exc:
-        raise OSError(f"cannot create --out directory {path!r}: {exc.strerror or exc} (errno {exc.errno})") from None
 
 
 def _interrupted(args: argparse.Namespace, checkpoint: str) -> int:
@@ -398,13 +418,13 @@ def _table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _write_out(args: argparse.Namespace, model: Any, report: dict[str, Any], history: Any) -> None:
+def _write_out(args: argparse.Namespace, model: Any, report: dict[str, Any], history: Any) -> list[str]:
+    """Write the model, the metrics and the loss curve into --out (claimed before training); the lines to print."""
     path = model.save(os.path.join(args.out, MODEL_FILE))
-    json_dump(os.path.join(args.out, METRICS_FILE), report)
+    json_dump(os.path.join(args.out, METRICS_FILE), report, force=True, what="--out")
     lines = [f"saved: {path} (model), {os.path.join(args.out, METRICS_FILE)} (metrics)"]
     if not len(history):
-        echo(args, *lines, "note: no loss curve (0 epochs: the metrics are those of the initial weights)")
-        return
+        return [*lines, "note: no loss curve (0 epochs: the metrics are those of the initial weights)"]
     try:
         from ..plots import plot_loss_curve
     except ImportError as exc:  # matplotlib (or the plots module) missing: training still succeeded
@@ -412,7 +432,7 @@ def _write_out(args: argparse.Namespace, model: Any, report: dict[str, Any], his
     else:
         plot_loss_curve(history, os.path.join(args.out, PLOT_FILE))
         lines.append(f"saved: {os.path.join(args.out, PLOT_FILE)} (loss curve)")
-    echo(args, *lines)
+    return lines
 
 
 __all__ = ["MODEL_FILE", "register", "run_train"]
