@@ -522,11 +522,16 @@ def parse_expressions(source: str, values: dict[str, Any] | None = None) -> dict
     """
     if not isinstance(source, str) or not source.strip():
         raise ValueError(f"expected expressions such as 'a = x*y + x; w = sigmoid(a) * y', got {source!r}")
+    statements = [part.strip() for line in source.splitlines() for part in line.split(";")]
+    text = "\n".join(p for p in statements if p)
+    _check_nesting(text)
     try:
-        statements = [part.strip() for line in source.splitlines() for part in line.split(";")]
-        tree = ast.parse("\n".join(p for p in statements if p), mode="exec")
+        tree = ast.parse(text, mode="exec")
     except SyntaxError as exc:
-        raise ValueError(f"cannot parse {source!r}: {exc.msg}") from None
+        raise ValueError(f"cannot parse {source!r:.200}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"the expression is too deeply nested (the limit is {MAX_DEPTH} levels)") from None
+    _check_depth(tree)
     values = dict(values or {})
     env: dict[str, Expr] = {}
     out: dict[str, Expr] = {}
@@ -546,6 +551,38 @@ def parse_expressions(source: str, values: dict[str, Any] | None = None) -> dict
     if unused:
         raise ValueError(f"values given for names not in the expressions: {', '.join(sorted(unused))}")
     return out
+
+
+MAX_DEPTH = 200  # levels of nesting (brackets, unary signs, chained operators); deeper input is refused
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse, before parsing, brackets or runs of signs deeper than MAX_DEPTH (the parser would recurse)."""
+    depth = deepest = run = 0
+    for ch in text:
+        if ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+        if ch in "+-~":
+            run += 1
+            deepest = max(deepest, depth + run)
+        elif not ch.isspace():
+            run = 0
+    if deepest > MAX_DEPTH:
+        raise ValueError(f"the expression is too deeply nested ({deepest} levels; the limit is {MAX_DEPTH})")
+
+
+def _check_depth(tree: ast.AST) -> None:
+    """The parsed tree's depth, measured without recursion; a long chain of operators nests too."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH + 3:  # Module -> statement -> expression add three levels
+            raise ValueError(f"the expression is too deeply nested (over {MAX_DEPTH} levels of operators, "
+                             "brackets or calls); split it into named steps: a = ...; b = f(a)")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 def _build(node: ast.AST, env: dict[str, Expr], values: dict[str, Any]) -> Expr:
