@@ -333,9 +333,9 @@ def grad_norm(net: Any) -> float:
     """
     total = 0.0
     for _, layer in net.named_layers():
-        packed = layer.packed() if hasattr(layer, "packed") else None
-        if packed is not None:  # W and b in one flat array: one product
-            total += _sum_of_squares(packed[1])
+        store = layer.packed()
+        if store is not None:  # every gradient of the layer in one flat array: one product
+            total += _sum_of_squares(store.grad)
             continue
         for g in layer.grads.values():
             total += _sum_of_squares(g)
