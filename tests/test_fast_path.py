@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from handgrad import MLP, SGD, Linear, ReLU, Sequential, Sigmoid, Tanh, make_loss
-from handgrad.fast import Workspace, kernels_for
-from handgrad.fast import blas
+from handgrad.fast import Workspace, blas, kernels_for
 from handgrad.model import MAX_PLANS
 
 # (f, g, loss): every fast layer and every fast loss, plus layers and losses that take the plain pair inside a plan

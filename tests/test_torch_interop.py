@@ -7,9 +7,9 @@ import pytest
 
 from handgrad import GELU, MLP, LeakyReLU, Linear, ReLU, Scale, Sequential, Softmax, Tanh
 from handgrad.torch_interop import (
-    _module_count,
     from_torch,
     load_state_dict,
+    module_count,
     state_dict,
     to_torch,
     torch_layers,
@@ -170,4 +170,4 @@ def test_state_dict_on_the_torch_backend(rng):
 @pytest.mark.parametrize("layer", [Linear(2, 3, seed=0), ReLU(), ReLU(scale=5), Tanh(scale=2), Softmax(),
                                    Softmax(beta=3), Scale(2.0), LeakyReLU(0.3, scale=4), GELU("tanh")], ids=repr)
 def test_module_count_matches_torch_layers(layer):
-    assert _module_count(layer) == len(torch_layers(layer, torch.float32))
+    assert module_count(layer) == len(torch_layers(layer, torch.float32))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from .errors import DivergenceError, ModelFileError
 from .layers import (
-    ACTIVATIONS,
     GELU,
     Activation,
     Identity,
@@ -23,7 +22,6 @@ from .layers import (
     Softmax,
     Softplus,
     Tanh,
-    make_activation,
 )
 from .losses import (
     LOSSES,
@@ -37,6 +35,7 @@ from .losses import (
 )
 from .model import MLP, Sequential, TwoLayerNet
 from .optim import SGD
+from .registry import ACTIVATIONS, activation_names, make_activation, register_activation, register_loss
 
 __version__ = "0.1.0"
 
@@ -44,5 +43,6 @@ __all__ = [
     "ACTIVATIONS", "GELU", "LOSSES", "MLP", "SGD", "Activation", "BCELoss", "BCEWithLogitsLoss",
     "CrossEntropyLoss", "DivergenceError", "Identity", "Layer", "LeakyReLU", "Linear", "LogSoftmax", "Loss",
     "MSELoss", "ModelFileError", "ReLU", "Scale", "Sequential", "Sigmoid", "Softmax", "Softplus",
-    "SquaredErrorLoss", "Tanh", "TwoLayerNet", "make_activation", "make_loss", "__version__",
+    "SquaredErrorLoss", "Tanh", "TwoLayerNet", "activation_names", "make_activation", "make_loss",
+    "register_activation", "register_loss", "__version__",
 ]

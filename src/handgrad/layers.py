@@ -11,7 +11,6 @@ A layer's ``forward(x)`` stores in ``self.cache`` only what its backward needs;
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
@@ -635,105 +634,19 @@ class LogSoftmax(Layer):
         return "LogSoftmax()" if self.beta == 1.0 else f"LogSoftmax(beta={_number(self.beta)})"
 
 
-# ====================================================================== registry
-ACTIVATIONS: dict[str, Any] = {
-    "identity": Identity,
-    "linear": Identity,
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "leakyrelu": LeakyReLU,
-    "gelu": GELU,
-    "gelu_tanh": lambda scale=1.0: GELU("tanh", scale),
-    "tanh": Tanh,
-    "sigmoid": Sigmoid,
-    "logistic": Sigmoid,
-    "softplus": Softplus,
-    "softmax": lambda scale=1.0: Softmax(),
-    "log_softmax": lambda scale=1.0: LogSoftmax(),
-}
-_SCALED = re.compile(r"^([0-9]*\.?[0-9]+)\s*\*?\s*([a-z_]+)$")
+# ====================================================================== names
+_MOVED_TO_REGISTRY = ("ACTIVATIONS", "LAYER_TYPES", "activation_name", "layer_config", "layer_from_config",
+                      "make_activation")
 
 
-def make_activation(spec: Any) -> Layer:
-    """A layer from a name ('relu', 'tanh', '5relu', '5*relu', 'leaky_relu', ...) or a Layer.
+def __getattr__(name: str) -> Any:
+    """The activation names live in :mod:`handgrad.registry`; ``handgrad.layers.make_activation``
+    and its neighbours keep working from there."""
+    if name in _MOVED_TO_REGISTRY:
+        from . import registry
 
-    Names are case-insensitive; '-', '_' and spaces are alike. A leading number
-    scales the activation: '5relu' is the seed's 5·ReLU.
-    """
-    if isinstance(spec, Layer):
-        return spec
-    if isinstance(spec, type) and issubclass(spec, Layer):
-        return spec()
-    if isinstance(spec, str):
-        from ._checks import normalize_name
-
-        match = _SCALED.match(normalize_name(spec))
-        if match:
-            factory = lookup_name("activation", match.group(2), ACTIVATIONS)
-            if match.group(2) in ("softmax", "log_softmax"):
-                raise ValueError(f"softmax cannot be scaled; got {spec!r} (use Softmax(beta=...))")
-            return factory(scale=float(match.group(1)))
-    return lookup_name("activation", spec, ACTIVATIONS)()
-
-
-def activation_name(layer: Layer) -> str:
-    """The registry name of an activation layer ('5relu' for ReLU(scale=5))."""
-    base = {Identity: "identity", ReLU: "relu", LeakyReLU: "leaky_relu", Tanh: "tanh", Sigmoid: "sigmoid",
-            Softplus: "softplus", Softmax: "softmax", LogSoftmax: "log_softmax"}.get(type(layer))
-    if isinstance(layer, GELU):
-        base = "gelu_tanh" if layer.approximate == "tanh" else "gelu"
-    if base is None:
-        raise ValueError(f"{layer!r} is not a registered activation")
-    scale = getattr(layer, "scale", 1.0)
-    return base if scale == 1.0 else f"{_number(scale)}{base}"
-
-
-# ====================================================================== configs
-LAYER_TYPES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (Linear, Scale, Identity, ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, GELU, Softmax, LogSoftmax)
-}
-
-
-def layer_config(layer: Layer) -> dict[str, Any]:
-    """A layer's architecture as plain JSON-able data (no weights)."""
-    kind = type(layer).__name__
-    if kind not in LAYER_TYPES:
-        raise ValueError(f"cannot describe {layer!r}: not one of {', '.join(LAYER_TYPES)}")
-    if isinstance(layer, Linear):
-        return {"type": kind, "in_features": layer.in_features, "out_features": layer.out_features,
-                "bias": "b" in layer.params}
-    config: dict[str, Any] = {"type": kind}
-    for attr in ("scale", "negative_slope", "approximate", "beta", "c"):
-        if hasattr(layer, attr):
-            config[attr] = getattr(layer, attr)
-    return config
-
-
-def layer_from_config(config: Any, *, dtype: Any = np.float32, backend: Any = "numpy") -> Layer:
-    """Rebuild a layer from :func:`layer_config` data; only known types, never code."""
-    if not isinstance(config, dict) or config.get("type") not in LAYER_TYPES:
-        got = config.get("type") if isinstance(config, dict) else type(config).__name__
-        raise ValueError(f"unknown layer type {got!r}; known: {', '.join(LAYER_TYPES)}")
-    kwargs = {k: v for k, v in config.items() if k != "type"}
-    cls = LAYER_TYPES[config["type"]]
-    if cls is Linear:
-        allowed = {"in_features", "out_features", "bias"}
-        _only(kwargs, allowed, "Linear")
-        return Linear(kwargs["in_features"], kwargs["out_features"], bias=kwargs.get("bias", True),
-                      dtype=dtype, backend=backend, seed=0)
-    if cls is Scale:
-        _only(kwargs, {"c"}, "Scale")
-        return Scale(kwargs["c"])
-    allowed = {"scale", "negative_slope", "approximate", "beta"}
-    _only(kwargs, allowed, cls.__name__)
-    return cls(**kwargs)
-
-
-def _only(kwargs: dict, allowed: set, name: str) -> None:
-    unknown = set(kwargs) - allowed
-    if unknown:
-        raise ValueError(f"{name} config has unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ====================================================================== helpers
@@ -757,7 +670,6 @@ def _number(v: float) -> str:
 
 
 __all__ = [
-    "ACTIVATIONS", "GELU", "Activation", "Identity", "Layer", "LeakyReLU", "Linear", "LogSoftmax",
-    "ReLU", "Scale", "Sigmoid", "Softmax", "Softplus", "Tanh", "activation_name", "make_activation", "make_rng",
-    "resolve_dtype", "layer_config", "layer_from_config", "LAYER_TYPES",
+    "GELU", "Activation", "Identity", "Layer", "LeakyReLU", "Linear", "LogSoftmax", "ReLU", "Scale", "Sigmoid",
+    "Softmax", "Softplus", "Tanh", "make_rng", "resolve_dtype",
 ]

@@ -27,8 +27,9 @@ from .backend import Backend, backend_of
 from .fast.plan import Plan
 from .fast.update import sgd_update
 from .fast.workspace import StalePlanError
-from .layers import Layer, Linear, activation_name, make_activation, make_rng, resolve_dtype
+from .layers import Layer, Linear, make_rng, resolve_dtype
 from .losses import LOSSES, Loss, make_loss
+from .registry import activation_name, layer_config, make_activation
 from .storage import PackedParameters
 
 Array = Any
@@ -351,8 +352,6 @@ class Sequential:
 
     def config(self) -> dict[str, Any]:
         """The architecture as plain data (for save/load): a list of layer configs."""
-        from .layers import layer_config
-
         return {"type": "Sequential", "layers": [layer_config(layer) for layer in self.layers]}
 
     def __repr__(self) -> str:

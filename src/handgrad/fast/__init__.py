@@ -17,6 +17,6 @@ from __future__ import annotations
 
 from .kernels import KERNELS, FastOp, kernels_for
 from .plan import Plan
-from .workspace import NotFast, StalePlanError, Workspace
+from .workspace import NotFastError, StalePlanError, Workspace
 
-__all__ = ["KERNELS", "FastOp", "NotFast", "Plan", "StalePlanError", "Workspace", "kernels_for"]
+__all__ = ["KERNELS", "FastOp", "NotFastError", "Plan", "StalePlanError", "Workspace", "kernels_for"]

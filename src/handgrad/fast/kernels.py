@@ -21,7 +21,7 @@ import numpy as np
 from .. import functional as F
 from ..layers import GELU, Identity, LeakyReLU, Linear, LogSoftmax, ReLU, Scale, Sigmoid, Softmax, Softplus, Tanh
 from .blas import ROW_MAJOR, blas_ger, dot
-from .workspace import NotFast, StalePlanError, Workspace
+from .workspace import NotFastError, StalePlanError, Workspace
 
 Kernels = tuple[Callable[..., Any], Callable[..., Any]]
 BLAS_BIAS_MIN_SIZE = 65536  # z (N, out) from this many elements gets its bias added by BLAS's ger (below, NumPy's add is faster)
@@ -45,10 +45,10 @@ class FastOp:
 
 def kernels_for(layer: Any, ws: Workspace) -> Kernels:
     """``(forward, backward)`` for ``layer`` bound to ``ws``: its fast kernels where it has
-    them, else its plain pair. Raises :class:`NotFast` where the layer cannot run in a plan."""
+    them, else its plain pair. Raises :class:`NotFastError` where the layer cannot run in a plan."""
     op = KERNELS.get(type(layer))
     if op is None:
-        raise NotFast
+        raise NotFastError
     kernels = op.bind(layer, ws) if op.bind is not None else None
     if kernels is not None:
         return kernels
@@ -62,7 +62,7 @@ def _linear(layer: Linear, ws: Workspace) -> Kernels:
     just zeroed, else added; dJ/dx = dJ/dz W, skipped when no one needs it."""
     store = layer.packed()
     if store is None or store.theta.dtype != ws.dtype:
-        raise NotFast  # the plan's update works on packed parameters only
+        raise NotFastError  # the plan's update works on packed parameters only
     W, dW, b, db = layer.params["W"], layer.grads["dJ_dW"], layer.params.get("b"), layer.grads.get("dJ_db")
     if not ws.fresh:
         ws.out = np.empty(ws.shape_out, ws.dtype)  # z

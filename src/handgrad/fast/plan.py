@@ -18,12 +18,12 @@ import numpy as np
 
 from ..layers import Identity, Layer, Linear
 from ..losses import BCELoss, CrossEntropyLoss, MSELoss, SquaredErrorLoss
-from . import losses as fl
 from . import blas
+from . import losses as fl
 from .blas import blas_axpy
 from .kernels import KERNELS, kernels_for
 from .update import merged_ranges
-from .workspace import NotFast, Workspace
+from .workspace import NotFastError, Workspace
 
 
 class Plan:
@@ -71,7 +71,7 @@ class Plan:
                 forward, backward = kernels_for(layer, ws)
                 plan.forwards.append(forward)
                 plan.backwards.append(backward)
-        except NotFast:
+        except NotFastError:
             return None
         plan.stores = [layer.packed() for layer in plan.trainable]
         plan.axpy = blas_axpy(plan.dtype)

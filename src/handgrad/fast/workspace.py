@@ -10,7 +10,7 @@ class StalePlanError(Exception):
     then drops its plans and rebuilds them on the next pass)."""
 
 
-class NotFast(Exception):
+class NotFastError(Exception):
     """A layer's current state does not suit the fast path (e.g. a Linear whose parameters
     are not stored packed): the network runs the plain path for that shape."""
 
