@@ -117,12 +117,12 @@ def test_same_updates_as_sklearn_mlp_from_the_same_weights(task, params, rng):
 class _Recorder:
     """Stands in for the optimizer: keeps the gradients of one step, updates nothing."""
 
-    def __init__(self, params):
-        self.params = params
-        self.grads = None
+    def __init__(self, net):
+        self.params = [layer.params[key] for _, layer, key, _ in net.parameter_slots()]
+        self.net, self.grads = net, None
 
-    def step(self, grads):
-        self.grads = [g.copy() for g in grads]
+    def step(self):
+        self.grads = [layer.grads[gkey].copy() for _, layer, _, gkey in self.net.parameter_slots()]
 
 
 def _documented_loss(est, X, Y, alpha):
@@ -153,7 +153,7 @@ def test_training_gradient_matches_finite_differences(kind, rng):
         est = HandgradClassifier(hidden_layer_sizes=(5,), activation="tanh", random_state=0)
     est.partial_fit(X, y, **({} if kind in ("regression", "multilabel") else {"classes": np.unique(y)}))
     _, Y = est._validate_training_data(X, y, False)
-    est._optimizer = _Recorder(est._optimizer.params)
+    est._optimizer = _Recorder(est.net_)
     J = est._train_step(X, Y, alpha)
     assert J == pytest.approx(_documented_loss(est, X, Y, alpha), rel=1e-10)
     eps = 1e-6

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -328,15 +328,28 @@ class Sequential:
                 layer.zero_grad()
         return J
 
-    def train_step(self, x: Array, y: Array, loss: Any, lr: float) -> Any:
-        """One step of plain SGD: forward, zero the gradients, loss and backward, update.
+    def train_step(self, x: Array, y: Array, loss: Any, lr: float | None = None, *, optimizer: Any = None,
+                   before_update: Callable[[Any], Any] | None = None) -> Any:
+        """One training step, the seed's five steps: forward, zero the gradients, loss and
+        backward, update. The one step that ``fit`` and the scikit-learn estimators run too.
 
-        Returns the loss J of the batch (before the update). ``loss`` is a Loss or its name.
+        Returns J of the batch (before the update). ``loss`` is a Loss or its name. The update
+        is plain SGD at rate ``lr``, or ``optimizer.step()``. ``before_update(J)``, if given,
+        runs between the backward and the update and returns the J to report: clipping,
+        divergence checks or extra loss terms go there, and an exception it raises skips the
+        update.
         """
+        if (lr is None) == (optimizer is None):
+            raise TypeError("train_step needs either lr (plain SGD) or optimizer, not both or neither")
         loss = make_loss(loss) if not isinstance(loss, Loss) else loss
-        self.forward(x)
-        J = self.backward_loss(loss, y, zero_grad=True)
-        self.sgd_step(lr)
+        self.forward(x)                                     # 1. forward
+        J = self.backward_loss(loss, y, zero_grad=True)     # 3. zero the gradients, 2. loss, 4. backward
+        if before_update is not None:
+            J = before_update(J)
+        if optimizer is None:
+            self.sgd_step(lr)                               # 5. update θ ← θ - lr·dJ/dθ
+        else:
+            optimizer.step()                                # 5. update (SGD, momentum, Adam)
         return J
 
     # ------------------------------------------------------------ conversion

@@ -15,6 +15,11 @@ Adam       m ← β₁m + (1-β₁)g;  v ← β₂v + (1-β₂)g²;
            θ ← θ - (lr/(1-β₁ᵗ)) · m / (√v/√(1-β₂ᵗ) + ε)
 =========  =================================================================
 
+``convention="sklearn"`` switches SGD and Adam to scikit-learn's forms of the same rules
+(the velocity holds the step itself, v ← μv - lr·g, θ ← θ + v; Adam's ε is added to √v
+before the bias correction), which the scikit-learn estimators use: one optimizer, two
+bookkeepings, so that their results match scikit-learn's update for update.
+
 Learning-rate schedules are plain functions of the epoch that return a factor, so
 the rate of epoch e is ``lr · schedule(e)`` and a resumed run needs no schedule state.
 Optimizer state exports as plain arrays plus JSON (:meth:`Optimizer.state_dict`) for
@@ -32,19 +37,28 @@ import numpy as np
 
 from ._checks import check_positive_float, check_size, lookup_name
 from .backend import backend_of, namespace_of, to_numpy
+from .fast.update import sgd_update
 
 Array = Any
 
 
 # ====================================================================== validation
-def _check_unit_interval(name: str, value: Any) -> float:
-    """A coefficient in [0, 1): momentum, β₁, β₂."""
+def _check_unit_interval(name: str, value: Any, *, closed: bool = False) -> float:
+    """A coefficient in [0, 1) (or [0, 1] when ``closed``): momentum, β₁, β₂."""
+    interval = "[0, 1]" if closed else "[0, 1)"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in [0, 1), got {type(value).__name__} {value!r}")
+        raise TypeError(f"{name} must be a number in {interval}, got {type(value).__name__} {value!r}")
     value = float(value)
-    if not (0.0 <= value < 1.0):  # also rejects NaN
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    if not (0.0 <= value < 1.0 or (closed and value == 1.0)):  # also rejects NaN
+        raise ValueError(f"{name} must be in {interval}, got {value}")
     return value
+
+
+CONVENTIONS = ("pytorch", "sklearn")
+
+
+def _check_convention(value: Any) -> str:
+    return lookup_name("convention", value, {k: k for k in CONVENTIONS})
 
 
 def _check_bool(name: str, value: Any) -> bool:
@@ -173,7 +187,9 @@ class SGD(Optimizer):
                     θ ← θ - lr·v
         Nesterov:   θ ← θ - lr·(g + μ·v)
 
-    These are PyTorch's ``torch.optim.SGD`` formulas (dampening 0).
+    These are PyTorch's ``torch.optim.SGD`` formulas (dampening 0). With
+    ``convention="sklearn"``, scikit-learn's ``SGDOptimizer``: v ← μ·v - lr·g, θ ← θ + v
+    (Nesterov: θ ← θ + μ·v - lr·g) -- the same steps while lr is constant.
 
     >>> from handgrad import MLP
     >>> SGD(MLP(2, 4, 1, seed=0), lr=0.1, momentum=0.9)
@@ -184,28 +200,36 @@ class SGD(Optimizer):
     buffer_names = ("velocity",)
 
     def __init__(self, net: Any, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, convention: str = "pytorch") -> None:
         super().__init__(net, lr, weight_decay=weight_decay)
-        self.momentum = _check_unit_interval("momentum", momentum)
+        self.convention = _check_convention(convention)
+        # scikit-learn accepts momentum 1 (no decay of the velocity)
+        self.momentum = _check_unit_interval("momentum", momentum, closed=self.convention == "sklearn")
         self.nesterov = _check_bool("nesterov", nesterov)
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0.0")
 
     def step(self) -> None:
         lr, mu = self.lr, self.momentum
-        if mu == 0.0 and self.weight_decay == 0.0 and hasattr(self.net, "sgd_step") and self._numpy_net():
-            self.net.sgd_step(lr)  # the same θ ← θ - lr·g, one update per packed layer
+        if mu == 0.0 and self.weight_decay == 0.0:
+            self.net.sgd_step(lr)  # θ ← θ - lr·g, one update per packed storage
             self.t += 1
             return
+        scratch = self.__dict__.setdefault("_update_scratch", {})
         for name, theta, dJ_dtheta in self.slots():
             g = self._decayed(theta, dJ_dtheta)
-            if type(theta) is np.ndarray:
-                self._step_numpy(name, theta, g, lr, mu)
-                continue
             if mu == 0.0:
-                theta -= lr * g                      # θ ← θ - lr·g
+                sgd_update(theta, g, lr, scratch)    # θ ← θ - lr·g
                 continue
             v = self._buffer(name, theta, "velocity")
+            if self.convention == "sklearn":
+                v *= mu                              # v ← μ·v
+                v -= lr * g                          #     - lr·g
+                theta += (mu * v - lr * g) if self.nesterov else v  # θ ← θ + μ·v - lr·g, or θ + v
+                continue
+            if type(theta) is np.ndarray:
+                self._step_numpy(theta, g, v, lr, mu, self._scratch(name, theta))
+                continue
             v *= mu                                  # v ← μ·v
             v += g                                   #     + g
             if self.nesterov:
@@ -214,18 +238,9 @@ class SGD(Optimizer):
                 theta -= lr * v                      # θ ← θ - lr·v
         self.t += 1
 
-    def _numpy_net(self) -> bool:
-        backend = getattr(self.net, "backend", None)
-        return backend is not None and backend.name == "numpy"
-
-    def _step_numpy(self, name: str, theta: np.ndarray, g: np.ndarray, lr: float, mu: float) -> None:
-        """The same update, term for term and bit for bit, through one reused scratch array."""
-        tmp = self._scratch(name, theta)
-        if mu == 0.0:
-            np.multiply(g, lr, out=tmp)              # lr·g
-            theta -= tmp                             # θ ← θ - lr·g
-            return
-        v = self._buffer(name, theta, "velocity")
+    def _step_numpy(self, theta: np.ndarray, g: np.ndarray, v: np.ndarray, lr: float, mu: float,
+                    tmp: np.ndarray) -> None:
+        """The momentum update, term for term and bit for bit, through one reused scratch array."""
         v *= mu                                      # v ← μ·v
         v += g                                       #     + g
         if self.nesterov:
@@ -237,8 +252,9 @@ class SGD(Optimizer):
         theta -= tmp                                 # θ ← θ - ...
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
-                "weight_decay": self.weight_decay}
+        hyper = {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                 "weight_decay": self.weight_decay}
+        return hyper if self.convention == "pytorch" else {**hyper, "convention": self.convention}
 
 
 # ====================================================================== Adam
@@ -254,14 +270,17 @@ class Adam(Optimizer):
         θ ← θ - lr · m̂ / (√v̂ + ε)
 
     computed as θ ← θ - (lr/(1-β₁ᵗ)) · m / (√v/√(1-β₂ᵗ) + ε), PyTorch's order of operations.
+    With ``convention="sklearn"``, scikit-learn's: θ ← θ - lr_t · m / (√v + ε),
+    lr_t = lr·√(1-β₂ᵗ)/(1-β₁ᵗ) (ε added before the bias correction).
     """
 
     name = "adam"
     buffer_names = ("m", "v")
 
     def __init__(self, net: Any, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, convention: str = "pytorch") -> None:
         super().__init__(net, lr, weight_decay=weight_decay)
+        self.convention = _check_convention(convention)
         if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (_check_unit_interval("betas[0]", betas[0]), _check_unit_interval("betas[1]", betas[1]))
@@ -277,6 +296,14 @@ class Adam(Optimizer):
             g = self._decayed(theta, dJ_dtheta)
             m = self._buffer(name, theta, "m")
             v = self._buffer(name, theta, "v")
+            if self.convention == "sklearn":
+                m *= beta1                             # m ← β₁·m
+                m += (1 - beta1) * g                   #     + (1-β₁)·g
+                v *= beta2                             # v ← β₂·v
+                v += (1 - beta2) * (g * g)             #     + (1-β₂)·g²
+                lr_t = self.lr * bias2_sqrt / bias1    # lr·√(1-β₂ᵗ)/(1-β₁ᵗ)
+                theta -= lr_t * m / (namespace_of(v).sqrt(v) + self.eps)  # θ ← θ - lr_t·m/(√v + ε)
+                continue
             if type(theta) is np.ndarray:
                 self._step_numpy(theta, g, m, v, self._scratch(name, theta), step_size, bias2_sqrt)
                 continue
@@ -307,7 +334,8 @@ class Adam(Optimizer):
         theta -= tmp                                   # θ ← θ - lr·m̂/(√v̂ + ε)
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
+        hyper = {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
+        return hyper if self.convention == "pytorch" else {**hyper, "convention": self.convention}
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
