@@ -37,6 +37,22 @@ def test_a_registered_activation_works_by_name(swish, rng):
     np.testing.assert_allclose(net.layers[1].forward(x[:, :1]), x[:, :1] / (1 + np.exp(-x[:, :1])), rtol=1e-12)
 
 
+def test_a_registered_activation_runs_inside_the_fast_plan(swish, rng):
+    """Its plain pair runs inside the plan (the Linears keep their kernels): the same numbers."""
+    import copy
+
+    fast = hg.MLP(3, [6, 5], 2, f="swish", seed=0)
+    plain = copy.deepcopy(fast)
+    plain.fast_path = False
+    x, y = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(4, 2)).astype(np.float32)
+    for _ in range(2):
+        J_fast, J_plain = fast.train_step(x, y, "mse", 0.1), plain.train_step(x, y, "mse", 0.1)
+    assert fast._last_plan is not None
+    np.testing.assert_allclose(J_fast, J_plain, rtol=1e-6)
+    for k in fast.params:
+        np.testing.assert_allclose(fast.params[k], plain.params[k], rtol=1e-5, atol=1e-7, err_msg=k)
+
+
 def test_a_registered_activation_passes_gradcheck_and_explains_itself(swish, rng):
     report = check_layer(hg.make_activation("3swish"), rng.normal(size=(4, 5)))
     assert report.passed, str(report)

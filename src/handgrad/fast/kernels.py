@@ -19,7 +19,20 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..layers import GELU, Identity, LeakyReLU, Linear, LogSoftmax, ReLU, Scale, Sigmoid, Softmax, Softplus, Tanh
+from ..layers import (
+    GELU,
+    Activation,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Scale,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .blas import ROW_MAJOR, blas_ger, dot
 from .workspace import NotFastError, StalePlanError, Workspace
 
@@ -43,10 +56,20 @@ class FastOp:
     caches_output: bool = False
 
 
+def fast_op(layer: Any) -> FastOp | None:
+    """How the plan runs ``layer``: its type's entry in :data:`KERNELS`; for any other
+    elementwise activation (a registered one, a subclass) its plain pair, with its output
+    left alone; None where a network holding it runs the plain path."""
+    op = KERNELS.get(type(layer))
+    if op is None and isinstance(layer, Activation):
+        return PLAIN_ACTIVATION
+    return op
+
+
 def kernels_for(layer: Any, ws: Workspace) -> Kernels:
     """``(forward, backward)`` for ``layer`` bound to ``ws``: its fast kernels where it has
     them, else its plain pair. Raises :class:`NotFastError` where the layer cannot run in a plan."""
-    op = KERNELS.get(type(layer))
+    op = fast_op(layer)
     if op is None:
         raise NotFastError
     kernels = op.bind(layer, ws) if op.bind is not None else None
@@ -295,3 +318,4 @@ KERNELS: dict[type, FastOp] = {
     GELU: FastOp(),
     LogSoftmax: FastOp(caches_output=True),
 }
+PLAIN_ACTIVATION = FastOp(caches_output=True)

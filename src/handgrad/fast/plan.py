@@ -21,7 +21,7 @@ from ..losses import BCELoss, CrossEntropyLoss, MSELoss, SquaredErrorLoss
 from . import blas
 from . import losses as fl
 from .blas import blas_axpy
-from .kernels import KERNELS, kernels_for
+from .kernels import fast_op, kernels_for
 from .update import merged_ranges
 from .workspace import NotFastError, Workspace
 
@@ -44,7 +44,7 @@ class Plan:
         last_is_identity = type(layers[-1]) is Identity and layers[-1].scale == 1.0
         if n >= 2 and last_is_identity and isinstance(layers[-2], Linear):
             fresh[-2], fresh[-1] = True, False  # the last Linear's fresh z is ŷ itself
-        ops = [KERNELS[type(layer)] for layer in layers]
+        ops = [fast_op(layer) for layer in layers]
         self.workspaces = [
             Workspace(shapes[i], shapes[i + 1], dtype, first=i == 0, fresh=fresh[i],
                       inplace=ops[i].overwrites_input and i > 0 and not ops[i - 1].caches_output)
@@ -63,7 +63,7 @@ class Plan:
     @classmethod
     def build(cls, layers: list[Layer], x_shape: tuple, dtype: np.dtype) -> Plan | None:
         """A bound plan, or None where some layer cannot run on the fast path."""
-        if any(type(layer) not in KERNELS for layer in layers):
+        if any(fast_op(layer) is None for layer in layers):
             return None
         plan = cls(layers, x_shape, dtype)
         try:
