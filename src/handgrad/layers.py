@@ -77,7 +77,7 @@ class Layer:
         """Set every gradient to 0 (gradients accumulate across backward calls)."""
         store = self.packed()
         if store is not None:
-            store.zero_grad()
+            store.grad.fill(0)  # every gradient of the layer in one fill
         else:
             for g in self.grads.values():
                 _zero_(g)
@@ -100,7 +100,13 @@ class Layer:
         """The layer's flat parameter storage, or None when its parameters are not stored packed
         (another backend, or arrays replaced in ``params``/``grads``)."""
         store = self.storage
-        return store if store is not None and store.holds(self) else None
+        if store is None:
+            return None
+        params, grads = self.params, self.grads  # PackedParameters.holds, inlined: it runs every step
+        for key, gkey, block, grad_block in store.blocks:
+            if params.get(key) is not block or grads.get(gkey) is not grad_block:
+                return None
+        return store if len(params) == store.size else None
 
     def clear_cache(self) -> None:
         self.cache = None
@@ -231,11 +237,12 @@ class Linear(Layer):
         return self.params.get("b")
 
     def forward(self, x: Array) -> Array:
-        x = self._check_input(x)
+        x = self.check_input(x)
         z, self.cache = F.linear_forward(x, self.params["W"], self.params.get("b"))
         return z
 
-    def _check_input(self, x: Array) -> Array:
+    def check_input(self, x: Array) -> Array:
+        """x as an array of the weights' dtype; ValueError unless it is (N, in_features)."""
         x = as_array(x, "x", self.params["W"].dtype)
         check_2d(x, "x", self._label())
         if x.shape[1] != self.in_features:
@@ -258,7 +265,7 @@ class Linear(Layer):
     def jacobian(self, x: Array) -> Array:
         """∂z/∂x per sample: W repeated N times, shape (N, out, in)."""
         xp = namespace_of(self.params["W"])
-        x = self._check_input(x)
+        x = self.check_input(x)
         return xp.broadcast_to(self.params["W"][None, :, :], (x.shape[0], self.out_features, self.in_features))
 
     def output_shape(self, input_shape: tuple) -> tuple:

@@ -201,7 +201,7 @@ class Sequential:
             return None
         first = self.layers[0]
         if isinstance(first, Linear):
-            first._check_input(x)  # the plain pass's check and message, before any buffer exists
+            first.check_input(x)  # the plain pass's check and message, before any buffer exists
         plan = Plan.build(self.layers, x.shape, dtype)
         if plan is None:
             return None

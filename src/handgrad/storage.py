@@ -25,10 +25,13 @@ class PackedParameters:
     keys : the parameter names, in storage order (``("W", "b")``).
     """
 
-    __slots__ = ("theta", "grad", "keys", "_views")
+    __slots__ = ("theta", "grad", "keys", "blocks", "size")
 
     def __init__(self, theta: np.ndarray, grad: np.ndarray, keys: tuple[str, ...], views: tuple) -> None:
-        self.theta, self.grad, self.keys, self._views = theta, grad, keys, views
+        self.theta, self.grad, self.keys = theta, grad, keys
+        #: (param key, grad key, θ block, dJ/dθ block) per parameter, as handed out
+        self.blocks = tuple((k, "dJ_d" + k, views[2 * i], views[2 * i + 1]) for i, k in enumerate(keys))
+        self.size = len(keys)
 
     @classmethod
     def pack(cls, layer: Any, storage: tuple[np.ndarray, np.ndarray] | None = None) -> PackedParameters | None:
@@ -62,11 +65,11 @@ class PackedParameters:
 
     def holds(self, layer: Any) -> bool:
         """Whether ``layer.params`` and ``layer.grads`` still are this storage's blocks."""
-        views = iter(self._views)
-        for k in self.keys:
-            if layer.params.get(k) is not next(views) or layer.grads.get("dJ_d" + k) is not next(views):
+        params, grads = layer.params, layer.grads
+        for key, gkey, block, grad_block in self.blocks:
+            if params.get(key) is not block or grads.get(gkey) is not grad_block:
                 return False
-        return len(layer.params) == len(self.keys)
+        return len(params) == self.size
 
     def zero_grad(self) -> None:
         """Every gradient of the layer to 0, in one fill."""
