@@ -151,8 +151,8 @@ def sigmoid(x: Array, out: Array | None = None, work: tuple[Array, Array] | None
     mask = np.greater_equal(x, 0, out=mask)
     e = np.exp(np.negative(np.abs(x, out=out), out=out), out=out)  # e = exp(-|x|)
     denominator = np.add(e, 1, out=denominator)  # 1 + e
-    numerator = np.copyto(e, 1, where=mask) or e  # 1 where x ≥ 0, else e
-    return np.divide(numerator, denominator, out=numerator)
+    np.copyto(e, 1, where=mask)  # the numerator: 1 where x ≥ 0, else e
+    return np.divide(e, denominator, out=e)
 
 
 def sigmoid_forward(x: Array) -> tuple[Array, Array]:

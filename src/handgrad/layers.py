@@ -442,7 +442,7 @@ class LeakyReLU(Activation):
     def _derivative(self, x):
         return F.leaky_relu_derivative(x, self.negative_slope)
 
-    def symbols(self):
+    def symbols(self) -> dict[str, Any]:
         return {**super().symbols(), "alpha": _number(self.negative_slope)}
 
     def _config(self):
@@ -592,7 +592,7 @@ class Softmax(Layer):
         x = as_array(x, "x")
         return F.softmax_jacobian(F.softmax(x, self.beta), self.beta)
 
-    def symbols(self):
+    def symbols(self) -> dict[str, Any]:
         return {"c": "", "beta": "" if self.beta == 1.0 else (f"{_number(self.beta)}·", rf"{_number(self.beta)}\,")}
 
     def __repr__(self):

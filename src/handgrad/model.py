@@ -346,7 +346,7 @@ class Sequential:
         J = self.backward_loss(loss, y, zero_grad=True)     # 3. zero the gradients, 2. loss, 4. backward
         if before_update is not None:
             J = before_update(J)
-        if optimizer is None:
+        if lr is not None:
             self.sgd_step(lr)                               # 5. update θ ← θ - lr·dJ/dθ
         else:
             optimizer.step()                                # 5. update (SGD, momentum, Adam)
@@ -432,8 +432,8 @@ class MLP(Sequential):
         """Pack every Linear's θ = (W, b) -- and dJ/dθ -- into one flat array for the whole
         network, layer after layer, so that SGD's update is one BLAS call. Only here: the
         layers were created by this network, so no one holds their old arrays."""
-        stores = [(layer, layer.packed()) for layer in self.layers if isinstance(layer, Linear)]
-        stores = [(layer, store) for layer, store in stores if store is not None]
+        stores = [(layer, store) for layer in self.layers if isinstance(layer, Linear)
+                  for store in [layer.packed()] if store is not None]
         if len(stores) < 2 or len({store.theta.dtype for _, store in stores}) != 1:
             return
         dtype, sizes = stores[0][1].theta.dtype, [store.theta.size for _, store in stores]

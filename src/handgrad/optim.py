@@ -153,7 +153,8 @@ class Optimizer:
         hyper = dict(state.get("hyperparameters", {}))
         fresh = OPTIMIZERS.get(self.name, type(self))(self.net, **hyper)  # validates every hyperparameter
         params = {name: theta for name, theta, _ in self.slots()}
-        new_state, problems = {}, []
+        new_state: dict[str, dict[str, Array]] = {}
+        problems: list[str] = []
         for key, arr in state.get("buffers", {}).items():
             buffer, _, pname = key.partition(".")
             if buffer not in self.buffer_names or pname not in params:
@@ -252,8 +253,8 @@ class SGD(Optimizer):
         theta -= tmp                                 # θ ← θ - ...
 
     def hyperparameters(self) -> dict[str, Any]:
-        hyper = {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
-                 "weight_decay": self.weight_decay}
+        hyper: dict[str, Any] = {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                                 "weight_decay": self.weight_decay}
         return hyper if self.convention == "pytorch" else {**hyper, "convention": self.convention}
 
 
@@ -334,7 +335,8 @@ class Adam(Optimizer):
         theta -= tmp                                   # θ ← θ - lr·m̂/(√v̂ + ε)
 
     def hyperparameters(self) -> dict[str, Any]:
-        hyper = {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
+        hyper: dict[str, Any] = {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
+                                 "weight_decay": self.weight_decay}
         return hyper if self.convention == "pytorch" else {**hyper, "convention": self.convention}
 
 

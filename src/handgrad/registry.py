@@ -68,7 +68,7 @@ class ActivationSpec:
     layer_type: type
     matches: Callable[[Layer], bool] | None = None
     scalable: bool = True
-    torch: Callable[[Any, Layer], Any] | None = None
+    torch: Callable[[Any, Any], Any] | None = None
     onnx: OnnxSpec | None = None
 
     def describes(self, layer: Layer) -> bool:
@@ -256,7 +256,7 @@ def layer_from_config(config: Any, *, dtype: Any = None, backend: Any = "numpy")
     if kind == "Activation":
         kwargs = {k: v for k, v in config.items() if k != "type"}
         _only(kwargs, {"name", "scale"}, "Activation")
-        entry = activation_spec(kwargs.get("name"))
+        entry = activation_spec(str(kwargs.get("name")))
         return entry.make(scale=kwargs.get("scale", 1.0)) if entry.scalable else entry.make()
     if kind not in LAYER_TYPES:
         got = kind if isinstance(config, dict) else type(config).__name__
@@ -294,11 +294,11 @@ def register_loss(name: str, loss: type[Loss], aliases: tuple[str, ...] = (), re
 
 
 # ---------------------------------------------------------------------- built-ins
-def _gelu(approximate: str) -> Callable[[Layer], bool]:
+def _gelu(approximate: str) -> Callable[[Any], bool]:
     return lambda layer: type(layer) is GELU and layer.approximate == approximate
 
 
-def _onnx_gelu(layer: Layer, opset: int) -> tuple[str, dict[str, Any]] | None:
+def _onnx_gelu(layer: Any, opset: int) -> tuple[str, dict[str, Any]] | None:
     return ("Gelu", {"approximate": layer.approximate}) if opset >= 20 else None
 
 

@@ -117,7 +117,9 @@ def _linear(layer: Linear, ws: Workspace) -> Kernels:
         return z
 
     def backward(dJ_dz: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        x, W_cached = layer.cache or layer.backward(dJ_dz)  # no cache: the plain backward raises
+        if layer.cache is None:
+            return layer.backward(dJ_dz)  # which raises: backward before forward
+        x, W_cached = layer.cache
         grads = layer.grads
         if grads["dJ_dW"] is not dW or grads.get("dJ_db") is not db or W_cached is not W or dJ_dz.dtype is not dtype:
             return layer.backward(dJ_dz, need_input_grad)  # arrays were swapped: the plain pair
@@ -144,7 +146,7 @@ def _identity(layer: Identity, ws: Workspace) -> Kernels:
     hand_on = ws.inplace and not ws.fresh
     fresh, first, shape_out, dtype, out_buf = ws.fresh, ws.first, ws.shape_out, ws.dtype, ws.out
 
-    def forward(x):
+    def forward(x: np.ndarray) -> np.ndarray:
         if layer.scale != 1.0:
             return layer.forward(x)
         layer.cache = True
@@ -154,7 +156,7 @@ def _identity(layer: Identity, ws: Workspace) -> Kernels:
         np.copyto(out, x)
         return out
 
-    def backward(dJ_dy, need_input_grad=True):
+    def backward(dJ_dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
         if layer.scale != 1.0:
             return layer.backward(dJ_dy)
         return dJ_dy.copy() if first else dJ_dy
@@ -177,7 +179,7 @@ def _relu(layer: ReLU, ws: Workspace) -> Kernels:
     fresh, inplace, first, shape, dtype, out_buf = ws.fresh, ws.inplace, ws.first, ws.shape_out, ws.dtype, ws.out
     backward_slope = mask if c is None else slope
 
-    def forward(x):
+    def forward(x: np.ndarray) -> np.ndarray:
         if layer.scale != scale_value:
             raise StalePlanError
         np.greater(x, zero, out=mask)
@@ -188,7 +190,7 @@ def _relu(layer: ReLU, ws: Workspace) -> Kernels:
         np.multiply(mask, c, out=slope)
         return np.multiply(y, c, out=y)
 
-    def backward(dJ_dy, need_input_grad=True):
+    def backward(dJ_dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
         """dJ/dx = dJ/dy ⊙ c·1[x > 0], in place over dJ/dy."""
         return np.multiply(dJ_dy, backward_slope, out=np.empty(shape, dtype) if first else dJ_dy)
 
@@ -212,7 +214,7 @@ def _leaky_relu(layer: LeakyReLU, ws: Workspace) -> Kernels | None:
     c, zero, alphas, mask, slope = ws.scale, ws.zero, ws.zeros, ws.mask, ws.slope
     fresh, inplace, first, shape, dtype, out_buf = ws.fresh, ws.inplace, ws.first, ws.shape_out, ws.dtype, ws.out
 
-    def forward(x):
+    def forward(x: np.ndarray) -> np.ndarray:
         if layer.scale != scale_value or layer.negative_slope != alpha:
             raise StalePlanError
         np.greater(x, zero, out=mask)
@@ -220,7 +222,7 @@ def _leaky_relu(layer: LeakyReLU, ws: Workspace) -> Kernels | None:
         y = np.multiply(x, slope, out=np.empty(shape, dtype) if fresh else (x if inplace else out_buf))
         return y if c is None else np.multiply(y, c, out=y)
 
-    def backward(dJ_dy, need_input_grad=True):
+    def backward(dJ_dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
         g = np.multiply(dJ_dy, c, out=np.empty(shape, dtype) if first else dJ_dy) if c is not None else dJ_dy
         return np.multiply(g, slope, out=np.empty(shape, dtype) if first and c is None else g)
 
@@ -234,13 +236,13 @@ def _tanh(layer: Tanh, ws: Workspace) -> Kernels:
     ws.slope = np.empty(ws.shape_in, ws.dtype)  # 1 - y²
     slope = ws.slope
 
-    def forward(x):
+    def forward(x: np.ndarray) -> np.ndarray:
         if layer.scale != 1.0:
             return layer.forward(x)
         y = layer.cache = np.tanh(x, out=ws.output(x))
         return y
 
-    def backward(dJ_dy, need_input_grad=True):
+    def backward(dJ_dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
         if layer.scale != 1.0:
             return layer.backward(dJ_dy)
         y = layer.cache if layer.cache is not None else layer.backward(dJ_dy)  # no cache: the plain backward raises
@@ -260,13 +262,13 @@ def _sigmoid(layer: Sigmoid, ws: Workspace) -> Kernels:
     ws.mask = np.empty(ws.shape_in, bool)  # x ≥ 0
     work, slope = (ws.slope, ws.mask), ws.slope
 
-    def forward(x):
+    def forward(x: np.ndarray) -> np.ndarray:
         if layer.scale != 1.0:
             return layer.forward(x)
         y = layer.cache = F.sigmoid(x, ws.output(x), work)
         return y
 
-    def backward(dJ_dy, need_input_grad=True):
+    def backward(dJ_dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
         if layer.scale != 1.0:
             return layer.backward(dJ_dy)
         y = layer.cache if layer.cache is not None else layer.backward(dJ_dy)  # no cache: the plain backward raises
@@ -286,7 +288,7 @@ def _softmax(layer: Softmax, ws: Workspace) -> Kernels:
     row_max, row_sum = ws.buffer("row_max", (n, 1)), ws.buffer("row_sum", (n, 1))
     fresh, shape, dtype, out_buf = ws.fresh, ws.shape_out, ws.dtype, ws.out
 
-    def forward(x):
+    def forward(x: np.ndarray) -> np.ndarray:
         if layer.beta != 1.0:
             return layer.forward(x)
         np.maximum.reduce(x, axis=1, keepdims=True, out=row_max)
@@ -298,7 +300,7 @@ def _softmax(layer: Softmax, ws: Workspace) -> Kernels:
         layer.cache = y
         return y
 
-    def backward(dJ_dy, need_input_grad=True):
+    def backward(dJ_dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
         return layer.backward(dJ_dy)
 
     return forward, backward

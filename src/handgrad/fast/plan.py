@@ -21,9 +21,11 @@ from ..losses import BCELoss, CrossEntropyLoss, MSELoss, SquaredErrorLoss
 from . import blas
 from . import losses as fl
 from .blas import blas_axpy
-from .kernels import fast_op, kernels_for
+from .kernels import FastOp, fast_op, kernels_for
 from .update import merged_ranges
 from .workspace import NotFastError, Workspace
+
+PLAIN = FastOp()
 
 
 class Plan:
@@ -44,7 +46,7 @@ class Plan:
         last_is_identity = type(layers[-1]) is Identity and layers[-1].scale == 1.0
         if n >= 2 and last_is_identity and isinstance(layers[-2], Linear):
             fresh[-2], fresh[-1] = True, False  # the last Linear's fresh z is ŷ itself
-        ops = [fast_op(layer) for layer in layers]
+        ops = [fast_op(layer) or PLAIN for layer in layers]  # build() checked that each has one
         self.workspaces = [
             Workspace(shapes[i], shapes[i + 1], dtype, first=i == 0, fresh=fresh[i],
                       inplace=ops[i].overwrites_input and i > 0 and not ops[i - 1].caches_output)

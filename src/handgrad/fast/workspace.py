@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -40,7 +42,15 @@ class Workspace:
         self.shape_in, self.shape_out, self.dtype = shape_in, shape_out, np.dtype(dtype)
         self.first, self.fresh, self.inplace = first, fresh, inplace
         self.buffers: dict[str, np.ndarray] = {}
-        self.out = self.dx = self.ones = self.zeros = self.mask = self.slope = self.scale = None
+        # the buffers a kernel binder allocates (None until it does); Any: NumPy's stubs have
+        # no overload for a ufunc's out= that may be None
+        self.out: Any = None
+        self.dx: Any = None
+        self.ones: Any = None
+        self.zeros: Any = None
+        self.mask: Any = None
+        self.slope: Any = None
+        self.scale: Any = None
         self.bias_add: tuple | None = None  # Linear: (BLAS ger, N, out, address of ones, address of out)
         self.zero = np.zeros((), self.dtype)
 
