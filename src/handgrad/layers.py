@@ -103,9 +103,12 @@ class Layer:
         if store is None:
             return None
         params, grads = self.params, self.grads  # PackedParameters.holds, inlined: it runs every step
-        for key, gkey, block, grad_block in store.blocks:
-            if params.get(key) is not block or grads.get(gkey) is not grad_block:
-                return None
+        try:
+            for key, gkey, block, grad_block in store.blocks:
+                if params[key] is not block or grads[gkey] is not grad_block:
+                    return None
+        except KeyError:  # a parameter or gradient was removed
+            return None
         return store if len(params) == store.size else None
 
     def clear_cache(self) -> None:

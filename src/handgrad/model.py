@@ -260,7 +260,7 @@ class Sequential:
             return self._backward_loss_zeroed(loss, y, input_grad)
         plan = self._last_plan
         if plan is not None and type(y) is np.ndarray:
-            J = plan.loss(loss, y, self._last_input, self._last_output, self.fused_pair(loss), input_grad)
+            J = plan.loss(loss, y, self._last_input, self._last_output, self.fused_pair, input_grad)
             if J is not None:
                 return J
         fused = self.fused_pair(loss)

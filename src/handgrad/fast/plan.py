@@ -12,6 +12,7 @@ its results (tests/test_fast_path.py); anything it does not cover returns None o
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ class Plan:
     packed parameters' SGD update, for one input shape and dtype."""
 
     __slots__ = ("x_shape", "dtype", "layers", "workspaces", "shapes", "buffers", "dJ_dout", "forwards",
-                 "backwards", "trainable", "stores", "update_calls", "axpy", "two_over_numel")
+                 "backwards", "trainable", "stores", "updates", "update_calls", "axpy", "two_over_numel")
 
     def __init__(self, layers: list[Layer], x_shape: tuple, dtype: np.dtype) -> None:
         self.x_shape, self.dtype, self.layers = x_shape, np.dtype(dtype), list(layers)
@@ -58,6 +59,7 @@ class Plan:
         self.backwards: list = []
         self.trainable = [layer for layer in layers if layer.grads]  # the Linears
         self.stores: list = []  # per Linear: its packed parameters when bound, checked before an update
+        self.updates: list = []  # (Linear, its packed parameters) pairs
         self.update_calls: list = []  # (size, θ address, dJ/dθ address): one per run of adjacent Linears
         self.axpy: Any = None
         self.two_over_numel = np.array(2.0 / math.prod(shapes[-1]), dtype)  # the MSE gradient's 2/(N·K)
@@ -76,6 +78,7 @@ class Plan:
         except NotFastError:
             return None
         plan.stores = [layer.packed() for layer in plan.trainable]
+        plan.updates = list(zip(plan.trainable, plan.stores))
         plan.axpy = blas_axpy(plan.dtype)
         if plan.axpy is not None:  # SGD's θ += (-lr)·dJ/dθ as BLAS calls over the packed arrays
             plan.update_calls = merged_ranges(
@@ -102,17 +105,17 @@ class Plan:
             g = backwards[0](g, input_grad)
         return g if input_grad else None
 
-    def loss(self, loss: Any, y: np.ndarray, z: np.ndarray, y_hat: np.ndarray, fused: bool,
+    def loss(self, loss: Any, y: np.ndarray, z: np.ndarray, y_hat: np.ndarray, fuses: Callable[[Any], bool],
              input_grad: bool) -> Any:
         """MSE, squared error, sigmoid + BCE and softmax + cross-entropy straight into the
-        gradient buffer, then the backward. ``z`` is the output layer's input, ``fused`` says
-        whether the output layer and the loss fuse.
+        gradient buffer, then the backward. ``z`` is the output layer's input; ``fuses(loss)``
+        says whether the output layer and the loss fuse (asked only for BCE and cross-entropy).
 
         Returns J, or None to take the checked path (another loss, another shape or dtype,
         or targets that the checked path must reject with its message).
         """
         kind, g = type(loss), self.dJ_dout
-        if kind is CrossEntropyLoss and fused:
+        if kind is CrossEntropyLoss and fuses(loss):
             return self._cross_entropy(y, z, y_hat, input_grad)
         if y.shape != y_hat.shape or y.dtype != self.dtype:
             return None
@@ -121,7 +124,7 @@ class Plan:
             J = fl.mse_into(y, y_hat, g, self.two_over_numel)
         elif kind is SquaredErrorLoss:
             J = fl.squared_error_into(y, y_hat, g, loss.reduction)
-        elif kind is BCELoss and fused:
+        elif kind is BCELoss and fuses(loss):
             if not (y.min() >= 0.0 and y.max() <= 1.0):
                 return None  # the checked path names the bad targets
             J, last = fl.bce_with_logits_into(y, z, y_hat, g, self.buffer("scratch", y_hat.shape)), last - 1
@@ -166,7 +169,7 @@ class Plan:
         (nothing done) without BLAS or when some Linear's parameters were replaced."""
         if self.axpy is None or not self.update_calls or not blas.USE_BLAS:
             return False
-        for layer, store in zip(self.trainable, self.stores):
+        for layer, store in self.updates:
             if layer.packed() is not store:
                 return False
         axpy = self.axpy
