@@ -145,3 +145,10 @@ def test_register_loss():
         assert isinstance(hg.make_loss("half-mse"), Half)
     finally:
         del hg.LOSSES["half_mse"]
+
+
+def test_a_registered_activation_works_in_the_cli(swish, capsys):
+    from handgrad.cli import main
+
+    assert main(["train", "--f", "swish", "--epochs", "3"]) == 0
+    assert "f = swish" in capsys.readouterr().out
