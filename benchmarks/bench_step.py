@@ -10,6 +10,12 @@ shapes, into preallocated outputs: no implementation of the step can do less wor
     python benchmarks/bench_step.py            # C1-C5, 7 rounds, about 70 s
     python benchmarks/bench_step.py --quick    # 3 short rounds, about 30 s
     python benchmarks/bench_step.py --configs C1,C3 --rounds 9 --markdown table.md
+    python benchmarks/bench_step.py --baseline /tmp/base/src   # A/B against another handgrad tree
+
+``--baseline DIR`` (a directory holding a ``handgrad`` package, e.g. the ``src`` of a
+``git worktree add /tmp/base <commit>``) times that tree's handgrad in the same process,
+interleaved with this one, as the rows "baseline handgrad" and "baseline train_step":
+on a shared machine an A/B in one run is the only fair comparison.
 
 JAX and scikit-learn are optional: their columns are left out when not installed.
 """
@@ -105,6 +111,52 @@ def handgrad_fused_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[
     if not hasattr(net, "train_step"):
         return None
     loss = make_loss(cfg.loss)
+    return lambda: net.train_step(x, y, loss, LR)
+
+
+# ---------------------------------------------------------------------- another handgrad tree
+BASELINE: list = []  # [the baseline tree's handgrad module], set by --baseline
+
+
+def load_baseline(src: str) -> None:
+    """Import the handgrad package under ``src`` as ``handgrad_baseline`` (a copy in a
+    temporary directory: its modules import each other relatively, so the new name holds)."""
+    import importlib
+    import shutil
+    import tempfile
+
+    package = os.path.join(src, "handgrad")
+    if not os.path.isfile(os.path.join(package, "__init__.py")):
+        raise SystemExit(f"--baseline: no handgrad package in {src!r}")
+    root = tempfile.mkdtemp(prefix="handgrad-baseline-")
+    shutil.copytree(package, os.path.join(root, "handgrad_baseline"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    sys.path.insert(0, root)
+    BASELINE.append(importlib.import_module("handgrad_baseline"))
+
+
+def baseline_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[], None] | None:
+    if not BASELINE:
+        return None
+    hg = BASELINE[0]
+    net = hg.MLP(cfg.n_in, [cfg.hidden], cfg.n_out, f=cfg.f, g=cfg.g, seed=0, dtype=np.float32)
+    loss, opt = hg.make_loss(cfg.loss), hg.SGD(net, lr=LR)
+
+    def step() -> None:
+        net.forward(x)
+        net.zero_grad()
+        net.backward_loss(loss, y)
+        opt.step()
+
+    return step
+
+
+def baseline_fused_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[], None] | None:
+    if not BASELINE or not hasattr(BASELINE[0].Sequential, "train_step"):
+        return None
+    hg = BASELINE[0]
+    net = hg.MLP(cfg.n_in, [cfg.hidden], cfg.n_out, f=cfg.f, g=cfg.g, seed=0, dtype=np.float32)
+    loss = hg.make_loss(cfg.loss)
     return lambda: net.train_step(x, y, loss, LR)
 
 
@@ -239,6 +291,8 @@ IMPLEMENTATIONS: list[tuple[str, Callable]] = [
     ("GEMM floor", gemm_floor_step),
     ("handgrad", handgrad_step),
     ("handgrad train_step", handgrad_fused_step),
+    ("baseline handgrad", baseline_step),
+    ("baseline train_step", baseline_fused_step),
     ("PyTorch eager", torch_step),
     ("JAX jit", jax_step),
     ("scikit-learn partial_fit", sklearn_step),
@@ -275,9 +329,10 @@ def run_config(cfg: Config, rounds: int, block_s: float, skip: set[str]) -> dict
             steps[name] = step
     sizes = {name: calibrate(step, block_s) for name, step in steps.items()}
     times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):  # interleaved: every implementation once per round
-        for name, step in steps.items():
-            times[name].append(time_block(step, sizes[name]))
+    order = np.random.default_rng(0)
+    for _ in range(rounds):  # interleaved: every implementation once per round, in a shuffled order
+        for name in order.permutation(list(steps)):
+            times[name].append(time_block(steps[name], sizes[name]))
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -360,7 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 7, quick 3)")
     parser.add_argument("--skip", default="", help="implementations to leave out, comma-separated")
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
+    parser.add_argument("--baseline", default=None, metavar="DIR",
+                        help="also time the handgrad package in DIR (e.g. another checkout's src), interleaved")
     args = parser.parse_args(argv)
+    if args.baseline:
+        load_baseline(args.baseline)
     keys = [k.strip().upper() for k in args.configs.split(",") if k.strip()]
     unknown = [k for k in keys if k not in CONFIGS]
     if unknown:
