@@ -318,7 +318,7 @@ def calibrate(step: Callable[[], None], target_s: float) -> int:
         n *= 4
 
 
-def run_config(cfg: Config, rounds: int, block_s: float, skip: set[str]) -> dict[str, float]:
+def run_config(cfg: Config, rounds: int, block_s: float, skip: set[str], stat: Callable = statistics.median) -> dict[str, float]:
     x, y = make_batch(cfg, np.random.default_rng(0))
     steps = {}
     for name, factory in IMPLEMENTATIONS:
@@ -333,7 +333,7 @@ def run_config(cfg: Config, rounds: int, block_s: float, skip: set[str]) -> dict
     for _ in range(rounds):  # interleaved: every implementation once per round, in a shuffled order
         for name in order.permutation(list(steps)):
             times[name].append(time_block(steps[name], sizes[name]))
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return {name: stat(ts) for name, ts in times.items()}
 
 
 # ---------------------------------------------------------------------- report
@@ -415,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 7, quick 3)")
     parser.add_argument("--skip", default="", help="implementations to leave out, comma-separated")
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
+    parser.add_argument("--stat", choices=("median", "min"), default="median",
+                        help="per-step time reported over the rounds (min: least disturbed by other load)")
     parser.add_argument("--baseline", default=None, metavar="DIR",
                         help="also time the handgrad package in DIR (e.g. another checkout's src), interleaved")
     args = parser.parse_args(argv)
@@ -436,10 +438,10 @@ def main(argv: list[str] | None = None) -> int:
         header = machine_report()
         for line in header:
             print(line)
-        print(f"float32, {THREADS} threads, lr {LR}, median of {rounds} interleaved rounds", flush=True)
+        print(f"float32, {THREADS} threads, lr {LR}, {args.stat} of {rounds} interleaved rounds", flush=True)
         for k in keys:
             t0 = time.perf_counter()
-            results[k] = run_config(CONFIGS[k], rounds, block_s, skip)
+            results[k] = run_config(CONFIGS[k], rounds, block_s, skip, min if args.stat == "min" else statistics.median)
             print(f"  {CONFIGS[k].label()}: done in {time.perf_counter() - t0:.0f} s", flush=True)
     load1 = os.getloadavg()
     load = f"load average (1 min) before {load0[0]:.2f}, after {load1[0]:.2f} on {os.cpu_count()} CPUs"
@@ -447,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     if args.markdown:
         with open(args.markdown, "w") as fh:
-            fh.write("\n".join([*header, f"float32, {THREADS} threads, median of {rounds} interleaved rounds",
+            fh.write("\n".join([*header, f"float32, {THREADS} threads, {args.stat} of {rounds} interleaved rounds",
                                 *lines, ""]))
     return 0
 
