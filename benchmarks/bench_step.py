@@ -10,6 +10,12 @@ shapes, into preallocated outputs: no implementation of the step can do less wor
     python benchmarks/bench_step.py            # C1-C5, 7 rounds, about 70 s
     python benchmarks/bench_step.py --quick    # 3 short rounds, about 30 s
     python benchmarks/bench_step.py --configs C1,C3 --rounds 9 --markdown table.md
+    python benchmarks/bench_step.py --baseline /tmp/base/src   # A/B against another handgrad tree
+
+``--baseline DIR`` (a directory holding a ``handgrad`` package, e.g. the ``src`` of a
+``git worktree add /tmp/base <commit>``) times that tree's handgrad in the same process,
+interleaved with this one, as the rows "baseline handgrad" and "baseline train_step":
+on a shared machine an A/B in one run is the only fair comparison.
 
 JAX and scikit-learn are optional: their columns are left out when not installed.
 """
@@ -105,6 +111,52 @@ def handgrad_fused_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[
     if not hasattr(net, "train_step"):
         return None
     loss = make_loss(cfg.loss)
+    return lambda: net.train_step(x, y, loss, LR)
+
+
+# ---------------------------------------------------------------------- another handgrad tree
+BASELINE: list = []  # [the baseline tree's handgrad module], set by --baseline
+
+
+def load_baseline(src: str) -> None:
+    """Import the handgrad package under ``src`` as ``handgrad_baseline`` (a copy in a
+    temporary directory: its modules import each other relatively, so the new name holds)."""
+    import importlib
+    import shutil
+    import tempfile
+
+    package = os.path.join(src, "handgrad")
+    if not os.path.isfile(os.path.join(package, "__init__.py")):
+        raise SystemExit(f"--baseline: no handgrad package in {src!r}")
+    root = tempfile.mkdtemp(prefix="handgrad-baseline-")
+    shutil.copytree(package, os.path.join(root, "handgrad_baseline"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    sys.path.insert(0, root)
+    BASELINE.append(importlib.import_module("handgrad_baseline"))
+
+
+def baseline_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[], None] | None:
+    if not BASELINE:
+        return None
+    hg = BASELINE[0]
+    net = hg.MLP(cfg.n_in, [cfg.hidden], cfg.n_out, f=cfg.f, g=cfg.g, seed=0, dtype=np.float32)
+    loss, opt = hg.make_loss(cfg.loss), hg.SGD(net, lr=LR)
+
+    def step() -> None:
+        net.forward(x)
+        net.zero_grad()
+        net.backward_loss(loss, y)
+        opt.step()
+
+    return step
+
+
+def baseline_fused_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[], None] | None:
+    if not BASELINE or not hasattr(BASELINE[0].Sequential, "train_step"):
+        return None
+    hg = BASELINE[0]
+    net = hg.MLP(cfg.n_in, [cfg.hidden], cfg.n_out, f=cfg.f, g=cfg.g, seed=0, dtype=np.float32)
+    loss = hg.make_loss(cfg.loss)
     return lambda: net.train_step(x, y, loss, LR)
 
 
@@ -239,6 +291,8 @@ IMPLEMENTATIONS: list[tuple[str, Callable]] = [
     ("GEMM floor", gemm_floor_step),
     ("handgrad", handgrad_step),
     ("handgrad train_step", handgrad_fused_step),
+    ("baseline handgrad", baseline_step),
+    ("baseline train_step", baseline_fused_step),
     ("PyTorch eager", torch_step),
     ("JAX jit", jax_step),
     ("scikit-learn partial_fit", sklearn_step),
@@ -264,7 +318,7 @@ def calibrate(step: Callable[[], None], target_s: float) -> int:
         n *= 4
 
 
-def run_config(cfg: Config, rounds: int, block_s: float, skip: set[str]) -> dict[str, float]:
+def run_config(cfg: Config, rounds: int, block_s: float, skip: set[str], stat: Callable = statistics.median) -> dict[str, float]:
     x, y = make_batch(cfg, np.random.default_rng(0))
     steps = {}
     for name, factory in IMPLEMENTATIONS:
@@ -275,10 +329,11 @@ def run_config(cfg: Config, rounds: int, block_s: float, skip: set[str]) -> dict
             steps[name] = step
     sizes = {name: calibrate(step, block_s) for name, step in steps.items()}
     times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):  # interleaved: every implementation once per round
-        for name, step in steps.items():
-            times[name].append(time_block(step, sizes[name]))
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    order = np.random.default_rng(0)
+    for _ in range(rounds):  # interleaved: every implementation once per round, in a shuffled order
+        for name in order.permutation(list(steps)):
+            times[name].append(time_block(steps[name], sizes[name]))
+    return {name: stat(ts) for name, ts in times.items()}
 
 
 # ---------------------------------------------------------------------- report
@@ -360,7 +415,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 7, quick 3)")
     parser.add_argument("--skip", default="", help="implementations to leave out, comma-separated")
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
+    parser.add_argument("--stat", choices=("median", "min"), default="median",
+                        help="per-step time reported over the rounds (min: least disturbed by other load)")
+    parser.add_argument("--baseline", default=None, metavar="DIR",
+                        help="also time the handgrad package in DIR (e.g. another checkout's src), interleaved")
     args = parser.parse_args(argv)
+    if args.baseline:
+        load_baseline(args.baseline)
     keys = [k.strip().upper() for k in args.configs.split(",") if k.strip()]
     unknown = [k for k in keys if k not in CONFIGS]
     if unknown:
@@ -377,10 +438,10 @@ def main(argv: list[str] | None = None) -> int:
         header = machine_report()
         for line in header:
             print(line)
-        print(f"float32, {THREADS} threads, lr {LR}, median of {rounds} interleaved rounds", flush=True)
+        print(f"float32, {THREADS} threads, lr {LR}, {args.stat} of {rounds} interleaved rounds", flush=True)
         for k in keys:
             t0 = time.perf_counter()
-            results[k] = run_config(CONFIGS[k], rounds, block_s, skip)
+            results[k] = run_config(CONFIGS[k], rounds, block_s, skip, min if args.stat == "min" else statistics.median)
             print(f"  {CONFIGS[k].label()}: done in {time.perf_counter() - t0:.0f} s", flush=True)
     load1 = os.getloadavg()
     load = f"load average (1 min) before {load0[0]:.2f}, after {load1[0]:.2f} on {os.cpu_count()} CPUs"
@@ -388,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     if args.markdown:
         with open(args.markdown, "w") as fh:
-            fh.write("\n".join([*header, f"float32, {THREADS} threads, median of {rounds} interleaved rounds",
+            fh.write("\n".join([*header, f"float32, {THREADS} threads, {args.stat} of {rounds} interleaved rounds",
                                 *lines, ""]))
     return 0
 

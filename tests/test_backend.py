@@ -11,13 +11,13 @@ from handgrad.torch_interop import torch_layers
 
 torch = pytest.importorskip("torch")
 
-LAYERS = [
-    lambda: hg.Identity(), lambda: hg.ReLU(), lambda: hg.make_activation("5relu"), lambda: hg.LeakyReLU(0.1),
-    lambda: hg.GELU(), lambda: hg.GELU("tanh"), lambda: hg.Tanh(), lambda: hg.Sigmoid(), lambda: hg.Softplus(),
-    lambda: hg.Softmax(), lambda: hg.Softmax(beta=3.0), lambda: hg.LogSoftmax(), lambda: hg.Scale(2.5),
+# every registered activation, then variants of their settings
+CASES = [(name, lambda name=name: hg.make_activation(name)) for name in hg.activation_names()] + [
+    ("5relu", lambda: hg.make_activation("5relu")), ("leaky_0.1", lambda: hg.LeakyReLU(0.1)),
+    ("softmax_beta", lambda: hg.Softmax(beta=3.0)), ("scale", lambda: hg.Scale(2.5)),
 ]
-IDS = ["identity", "relu", "5relu", "leaky", "gelu", "gelu_tanh", "tanh", "sigmoid", "softplus", "softmax",
-       "softmax_beta", "log_softmax", "scale"]
+LAYERS = [factory for _, factory in CASES]
+IDS = [name for name, _ in CASES]
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["f64", "f32"])

@@ -31,6 +31,13 @@ def test_bench_step_prints_the_table_the_ratios_and_the_machine(tmp_path):
     assert "| handgrad |" in written and "BLAS (NumPy's): " in written
 
 
+def test_bench_step_times_a_baseline_tree_in_the_same_run():
+    out = _run("bench_step.py", "--quick", "--rounds", "1", "--configs", "C2", "--skip",
+               "PyTorch eager,JAX jit,scikit-learn partial_fit", "--baseline", str(ROOT / "src"), "--stat", "min")
+    for expected in ("| baseline handgrad |", "| baseline train_step |", "| baseline handgrad / handgrad |"):
+        assert expected in out, expected
+
+
 def test_bench_step_refuses_an_unknown_configuration():
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_step.py"), "--configs", "C9"],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)

@@ -6,9 +6,9 @@ import pytest
 
 import handgrad as hg
 from handgrad.derivation import Formula
-from handgrad.layers import ACTIVATIONS, make_activation
+from handgrad.registry import activation_names, make_activation
 
-LAYERS = [make_activation(name) for name in sorted(set(ACTIVATIONS))] + [hg.Linear(2, 3), hg.Scale(5.0)]
+LAYERS = [make_activation(name) for name in activation_names()] + [hg.Linear(2, 3), hg.Scale(5.0)]
 LOSSES = [hg.make_loss(name) for name in hg.LOSSES]
 
 

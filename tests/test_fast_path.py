@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from handgrad import MLP, SGD, Linear, ReLU, Sequential, Sigmoid, Tanh, make_loss
-from handgrad.layers import Workspace
+from handgrad.fast import Workspace, blas, kernels_for
 from handgrad.model import MAX_PLANS
 
 # (f, g, loss): every fast layer and every fast loss, plus layers and losses that take the plain pair inside a plan
@@ -328,12 +328,12 @@ def test_fast_sigmoid_is_the_plain_sigmoid_at_every_extreme(dtype):
     y_plain, dx_plain = plain.forward(x), plain.backward(g)
     layer = Sigmoid()
     ws = Workspace(x.shape, x.shape, np.dtype(dtype), first=True, fresh=True, inplace=False)
-    layer.fast_prepare(ws)
+    fast_forward, fast_backward = kernels_for(layer, ws)
     for _ in range(2):  # buffers reused
-        y = layer.fast_forward(x, ws)
+        y = fast_forward(x)
         np.testing.assert_array_equal(y, y_plain)
         assert y.dtype == dtype and np.all((y[~np.isnan(x)] >= 0) & (y[~np.isnan(x)] <= 1))
-        np.testing.assert_array_equal(layer.fast_backward(g, ws), dx_plain)
+        np.testing.assert_array_equal(fast_backward(g), dx_plain)
     if dtype == np.float64:  # and inside a network's plan
         net = Sequential(Sigmoid())
         for _ in range(3):  # the first pass is the checked one, then the fast plan runs
@@ -421,8 +421,7 @@ def test_sgd_step_one_pass_update_matches_the_two_pass_update(rng, dtype, monkey
     """θ ← θ - lr·g through BLAS axpy (float32, one rounding) agrees with the ufunc pair
     (θ - round(lr·g)); float64 keeps the ufunc pair bit for bit. Also for replaced,
     non-contiguous parameter arrays, which axpy must not be given."""
-    from handgrad import functional as F
-
+    F = blas
     results = {}
     for use_blas in (True, False):
         monkeypatch.setattr(F, "USE_BLAS", use_blas)
@@ -445,9 +444,9 @@ def test_sgd_step_one_pass_update_matches_the_two_pass_update(rng, dtype, monkey
 def test_blas_bias_add_gives_the_same_sums(rng, monkeypatch):
     """Wide layers (z of BLAS_BIAS_MIN_SIZE elements or more) get z += 1 bᵀ from BLAS's ger:
     the same sums as NumPy's broadcast add, bit for bit, into buffers and into a fresh ŷ."""
-    from handgrad import functional as F
-    from handgrad.layers import BLAS_BIAS_MIN_SIZE
+    from handgrad.fast.kernels import BLAS_BIAS_MIN_SIZE
 
+    F = blas
     n = 64
     width = BLAS_BIAS_MIN_SIZE // n + 1
     x = rng.standard_normal((n, 5)).astype(np.float32)
@@ -474,7 +473,7 @@ def test_sgd_step_after_a_plan_updates_replaced_parameters(rng):
     net = MLP(6, [5], 3, seed=0, dtype=np.float32)
     x, y = rng.standard_normal((4, 6)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
     net.train_step(x, y, "mse", 0.1)
-    assert net._plan is not None and net._plan.updates is not None
+    assert net._plan is not None
     old_W = net.layers[0].params["W"]
     new_W = old_W.copy()
     net.layers[0].params["W"] = new_W
@@ -531,11 +530,11 @@ def test_fast_cross_entropy_matches_the_checked_path_and_stays_finite(rng, dtype
     """Softmax + cross-entropy into the plan's buffer: J and every gradient as the checked
     path gives them, for indices of any integer dtype, one-hot and probability rows, and for
     logits of order 1e3 (p underflows to 0 off the arg max; J stays finite)."""
-    from handgrad import functional as F
+    from handgrad.fast import losses as fl
 
     calls = []
-    fused_into = F.cross_entropy_with_logits_into
-    monkeypatch.setattr(F, "cross_entropy_with_logits_into", lambda *a: calls.append(1) or fused_into(*a))
+    fused_into = fl.cross_entropy_with_logits_into
+    monkeypatch.setattr(fl, "cross_entropy_with_logits_into", lambda *a: calls.append(1) or fused_into(*a))
     k = 4
     fast = MLP(5, [6], k, f="relu", g="softmax", seed=2, dtype=dtype)
     fast.layers[2].params["W"][...] *= 300.0  # logits of order 1e3
@@ -611,9 +610,9 @@ def test_fast_softmax_is_the_plain_softmax_value_for_value(dtype):
             expected = Softmax(beta).forward(x)
             layer = Softmax(beta)
             ws = Workspace(x.shape, x.shape, np.dtype(dtype), first=True, fresh=True, inplace=False)
-            layer.fast_prepare(ws)
+            fast_forward, _ = kernels_for(layer, ws)
             for _ in range(2):  # buffers reused
-                y = layer.fast_forward(x, ws)
+                y = fast_forward(x)
                 assert y.dtype == dtype
                 np.testing.assert_array_equal(y, expected)
             if dtype == np.float64:  # and inside a network's plan
@@ -639,11 +638,11 @@ def test_fast_leaky_relu_is_the_plain_one_value_for_value(rng, dtype, negative_s
         y_plain, dx_plain = plain.forward(x), plain.backward(g)
         layer = LeakyReLU(negative_slope, scale)
         ws = Workspace(x.shape, x.shape, np.dtype(dtype), first=True, fresh=True, inplace=False)
-        layer.fast_prepare(ws)
-        assert (ws.kernels is not None) == (negative_slope <= 1.0)
+        fast_forward, fast_backward = kernels_for(layer, ws)
+        assert (fast_forward != layer.forward) == (negative_slope <= 1.0)  # α > 1: the plain pair
         for _ in range(2):  # buffers reused
-            np.testing.assert_array_equal(layer.fast_forward(x, ws), y_plain)
-            np.testing.assert_array_equal(layer.fast_backward(g, ws), dx_plain)
+            np.testing.assert_array_equal(fast_forward(x), y_plain)
+            np.testing.assert_array_equal(fast_backward(g), dx_plain)
             np.testing.assert_array_equal(layer.backward(g), dx_plain)  # the plain backward after a fast forward
 
 
@@ -669,10 +668,9 @@ def test_fast_cross_entropy_keeps_small_losses_exact_beside_large_logits(rng):
 def test_an_mlp_keeps_all_its_parameters_in_one_array_and_updates_them_in_one_call(rng):
     """MLP packs every Linear's (W, b) into one flat θ (and dJ/dθ), so plain SGD is one BLAS
     call; the update equals θ - lr·g entry by entry, and a deep copy gets storage of its own."""
-    from handgrad import functional as F
-
+    F = blas
     net = MLP(5, [7, 6], 3, seed=0, dtype=np.float32)
-    thetas = [layer.packed()[0] for layer in net.layers if isinstance(layer, Linear)]
+    thetas = [layer.packed().theta for layer in net.layers if isinstance(layer, Linear)]
     assert len({id(t.base) for t in thetas}) == 1 and thetas[0].base.size == sum(t.size for t in thetas)
     x, y = rng.standard_normal((4, 5)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
     net.forward(x)
@@ -687,7 +685,7 @@ def test_an_mlp_keeps_all_its_parameters_in_one_array_and_updates_them_in_one_ca
     twin = copy.deepcopy(net)
     assert not np.shares_memory(twin.layers[0].params["W"], net.layers[0].params["W"])
     for other in (twin, copy.deepcopy(net).to(dtype=np.float64)):  # a copy or a cast packs its layers together too
-        bases = {id(layer.packed()[0].base) for layer in other.layers if isinstance(layer, Linear)}
+        bases = {id(layer.packed().theta.base) for layer in other.layers if isinstance(layer, Linear)}
         assert len(bases) == 1 and None not in [layer.packed() for layer in other.layers if isinstance(layer, Linear)]
     twin.train_step(x, y, "mse", 0.1)
     net.train_step(x, y, "mse", 0.1)
@@ -705,3 +703,17 @@ def test_sequential_of_separate_linears_updates_each_one(rng):
     before = W1.copy()
     net.train_step(x, y, "mse", 0.1)
     assert not np.array_equal(W1, before)  # the caller's array is the one trained
+
+
+@pytest.mark.parametrize("layer_type", [ReLU, lambda: __import__("handgrad").LeakyReLU(0.2)])
+def test_relu_caches_the_same_slope_on_both_paths(rng, layer_type):
+    """The cache of ReLU (and LeakyReLU) is its slope on the plain path and in a plan alike."""
+    x = rng.standard_normal((6, 4))
+    plain, fast = layer_type(), layer_type()
+    plain.forward(x)
+    net = Sequential(fast)
+    for _ in range(2):  # the checked pass, then the plan
+        net.forward(x)
+    assert net._last_plan is not None
+    np.testing.assert_array_equal(fast.cache, plain.cache)
+    np.testing.assert_array_equal(plain.cache, plain.derivative(x))

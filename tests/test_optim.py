@@ -350,3 +350,54 @@ def test_make_schedule_specs():
     with pytest.raises(TypeError, match="schedule must be"):
         make_schedule(3, 10)
     assert repr(StepLR(2, 0.5)) == "StepLR(step_size=2, gamma=0.5)"
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sklearn_convention_is_scikit_learns_sgd_update(rng, nesterov):
+    """v ← μv - lr·g; θ ← θ + v (Nesterov: θ ← θ + μv - lr·g), as scikit-learn's SGDOptimizer."""
+    net = hg.MLP(3, [4], 2, seed=0, dtype=np.float64)
+    opt = hg.SGD(net, lr=0.1, momentum=0.9, nesterov=nesterov, convention="sklearn")
+    theta = {k: v.copy() for k, v in net.params.items()}
+    v = {k: np.zeros_like(t) for k, t in theta.items()}
+    for _ in range(3):
+        for _, layer, key, gkey in net.parameter_slots():
+            layer.grads[gkey][...] = rng.normal(size=layer.grads[gkey].shape)
+        grads = {k[len("dJ_d"):]: g.copy() for k, g in net.grads.items()}
+        opt.step()
+        for k in theta:
+            v[k] = 0.9 * v[k] - 0.1 * grads[k]
+            theta[k] = theta[k] + (0.9 * v[k] - 0.1 * grads[k] if nesterov else v[k])
+            np.testing.assert_array_equal(net.params[k], theta[k], err_msg=k)
+    assert opt.hyperparameters()["convention"] == "sklearn"
+
+
+def test_sklearn_convention_adam_adds_eps_before_the_bias_correction(rng):
+    net = hg.MLP(3, [4], 2, seed=0, dtype=np.float64)
+    opt = hg.optim.Adam(net, lr=0.01, eps=1e-3, convention="sklearn")
+    W = net.params["W1"].copy()
+    g = rng.normal(size=W.shape)
+    net.layers[0].grads["dJ_dW"][...] = g
+    opt.step()
+    m, v = 0.1 * g, 0.001 * g * g
+    lr_t = 0.01 * np.sqrt(1 - 0.999) / (1 - 0.9)
+    np.testing.assert_allclose(net.params["W1"], W - lr_t * m / (np.sqrt(v) + 1e-3), rtol=1e-14)
+
+
+def test_train_step_runs_the_optimizer_and_the_hook_before_it(rng):
+    """Sequential.train_step: forward, zeroed backward, before_update(J), then the update."""
+    net = hg.MLP(3, [4], 2, seed=0, dtype=np.float64)
+    twin = net.copy()
+    x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    seen = []
+    J = net.train_step(x, y, "mse", optimizer=hg.SGD(net, lr=0.1, momentum=0.5),
+                       before_update=lambda J: seen.append(dict(net.params)["W1"].copy()) or 2 * J)
+    np.testing.assert_array_equal(seen[0], twin.params["W1"])  # the hook ran before the update
+    twin.forward(x)
+    twin.zero_grad()
+    J_ref = twin.backward_loss(hg.make_loss("mse"), y)
+    hg.SGD(twin, lr=0.1, momentum=0.5).step()
+    assert J == 2 * J_ref
+    for k in net.params:
+        np.testing.assert_array_equal(net.params[k], twin.params[k])
+    with pytest.raises(TypeError, match="either lr"):
+        net.train_step(x, y, "mse")

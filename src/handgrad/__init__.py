@@ -10,7 +10,6 @@ from __future__ import annotations
 from .errors import DataSourceError, DivergenceError, ModelFileError
 from .inference import Predictor, load_predictor
 from .layers import (
-    ACTIVATIONS,
     GELU,
     Activation,
     Identity,
@@ -24,7 +23,6 @@ from .layers import (
     Softmax,
     Softplus,
     Tanh,
-    make_activation,
 )
 from .losses import (
     LOSSES,
@@ -38,12 +36,14 @@ from .losses import (
 )
 from .model import MLP, Sequential, TwoLayerNet
 from .optim import SGD
+from .registry import ACTIVATIONS, activation_names, make_activation, register_activation, register_loss
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS", "GELU", "LOSSES", "MLP", "SGD", "Activation", "BCELoss", "BCEWithLogitsLoss",
-    "CrossEntropyLoss", "DataSourceError", "DivergenceError", "Identity", "Layer", "LeakyReLU", "Linear", "LogSoftmax", "Loss",
-    "MSELoss", "ModelFileError", "Predictor", "ReLU", "Scale", "Sequential", "Sigmoid", "Softmax", "Softplus",
-    "SquaredErrorLoss", "Tanh", "TwoLayerNet", "load_predictor", "make_activation", "make_loss", "__version__",
+    "CrossEntropyLoss", "DataSourceError", "DivergenceError", "Identity", "Layer", "LeakyReLU", "Linear",
+    "LogSoftmax", "Loss", "MSELoss", "ModelFileError", "Predictor", "ReLU", "Scale", "Sequential", "Sigmoid",
+    "Softmax", "Softplus", "SquaredErrorLoss", "Tanh", "TwoLayerNet", "activation_names", "load_predictor",
+    "make_activation", "make_loss", "register_activation", "register_loss", "__version__",
 ]

@@ -32,10 +32,6 @@ def namespace_of(*arrays: Any) -> Any:
     )
 
 
-def is_numpy(xp: Any) -> bool:
-    return xp is np
-
-
 def backend_name(x: Any) -> str:
     """``'numpy'``, ``'torch'`` or ``'cupy'`` for an array of that library."""
     if isinstance(x, np.ndarray):
@@ -131,11 +127,6 @@ def torch_dtype(dtype: Any) -> Any:
         np.dtype("float64"): torch.float64,
         np.dtype("float16"): torch.float16,
     }[np.dtype(dtype)]
-
-
-def dtype_name(dtype: Any) -> str:
-    """``'float32'`` for np.float32, torch.float32, ... ."""
-    return str(dtype).replace("torch.", "")
 
 
 def erf(xp: Any, x: Any) -> Any:

@@ -80,9 +80,9 @@ def identity_derivative(x: Array) -> Array:
 
 # ---------------------------------------------------------------- ReLU
 def relu_forward(x: Array) -> tuple[Array, Array]:
-    """y = max(0, x). NaN propagates; relu(-inf) = 0."""
+    """y = max(0, x) (NaN propagates; relu(-inf) = 0); the cache is the slope 1[x > 0]."""
     xp = namespace_of(x)
-    return xp.maximum(x, xp.zeros_like(x)), x
+    return xp.maximum(x, xp.zeros_like(x)), relu_derivative(x)
 
 
 def relu_derivative(x: Array) -> Array:
@@ -91,16 +91,16 @@ def relu_derivative(x: Array) -> Array:
     return xp.astype(x > 0, x.dtype)
 
 
-def relu_backward(dJ_dy: Array, x: Array) -> Array:
-    """dJ/dx = dJ/dy ⊙ 1[x > 0]."""
-    return dJ_dy * relu_derivative(x)
+def relu_backward(dJ_dy: Array, slope: Array) -> Array:
+    """dJ/dx = dJ/dy ⊙ 1[x > 0], with the forward's cached slope 1[x > 0]."""
+    return dJ_dy * slope
 
 
 # ---------------------------------------------------------------- LeakyReLU
 def leaky_relu_forward(x: Array, negative_slope: float = 0.01) -> tuple[Array, Array]:
-    """y = x if x > 0 else negative_slope · x."""
+    """y = x if x > 0 else negative_slope · x; the cache is the slope (1 or negative_slope)."""
     xp = namespace_of(x)
-    return xp.where(x > 0, x, x * negative_slope), x
+    return xp.where(x > 0, x, x * negative_slope), leaky_relu_derivative(x, negative_slope)
 
 
 def leaky_relu_derivative(x: Array, negative_slope: float = 0.01) -> Array:
@@ -110,8 +110,9 @@ def leaky_relu_derivative(x: Array, negative_slope: float = 0.01) -> Array:
     return xp.where(x > 0, one, one * negative_slope)
 
 
-def leaky_relu_backward(dJ_dy: Array, x: Array, negative_slope: float = 0.01) -> Array:
-    return dJ_dy * leaky_relu_derivative(x, negative_slope)
+def leaky_relu_backward(dJ_dy: Array, slope: Array) -> Array:
+    """dJ/dx = dJ/dy ⊙ slope, with the forward's cached slope (1 where x > 0, else negative_slope)."""
+    return dJ_dy * slope
 
 
 # ---------------------------------------------------------------- Tanh
@@ -132,11 +133,26 @@ def tanh_backward(dJ_dy: Array, y: Array) -> Array:
 
 
 # ---------------------------------------------------------------- Sigmoid
-def sigmoid(x: Array) -> Array:
-    """σ(x) = 1/(1+e^-x) for x ≥ 0 and e^x/(1+e^x) for x < 0: exp never overflows."""
-    xp = namespace_of(x)
-    e = xp.exp(-xp.abs(x))  # in (0, 1]
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+def sigmoid(x: Array, out: Array | None = None, work: tuple[Array, Array] | None = None) -> Array:
+    """σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0, with e = exp(-|x|) ∈ (0, 1]: exp
+    never overflows.
+
+    The one sigmoid of the library. On NumPy arrays the same steps can run into reused
+    buffers (the fast path): ``out`` receives σ(x) (it must not be x) and ``work`` is
+    ``(denominator, mask)``, a float array and a bool array shaped like x.
+    """
+    if not isinstance(x, np.ndarray):
+        xp = namespace_of(x)
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, xp.ones_like(e), e) / (1 + e)
+    if x.ndim == 0:  # ufuncs return scalars for 0-d input; np.copyto needs an array
+        return sigmoid(x.reshape(1)).reshape(())
+    denominator, mask = work if work is not None else (None, None)
+    mask = np.greater_equal(x, 0, out=mask)
+    e = np.exp(np.negative(np.abs(x, out=out), out=out), out=out)  # e = exp(-|x|)
+    denominator = np.add(e, 1, out=denominator)  # 1 + e
+    np.copyto(e, 1, where=mask)  # the numerator: 1 where x ≥ 0, else e
+    return np.divide(e, denominator, out=e)
 
 
 def sigmoid_forward(x: Array) -> tuple[Array, Array]:
@@ -339,156 +355,3 @@ def cross_entropy(y: Array, z: Array) -> tuple[Array, Array]:
 
 def _numel(a: Array) -> int:
     return int(math.prod(a.shape))
-
-
-# ---------------------------------------------------------------- NumPy fast path
-# The same losses and gradients as above, for NumPy arrays, written into a reused
-# buffer; each returns J. ``Sequential.backward_loss`` uses them once shapes are known.
-def mse_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, two_over_numel: Any = None) -> Any:
-    """J = (1/(N·K)) Σ (ŷ - y)²;  dJ/dŷ = 2(ŷ - y)/(N·K) into dJ_dy_hat.
-
-    ``two_over_numel``: 2/(N·K) as a 0-d array of the dtype, if the caller keeps one (a ufunc
-    takes it faster than a Python float, with the same float32 rounding)."""
-    return _squared_error_into(y, y_hat, dJ_dy_hat, y_hat.size, two_over_numel)
-
-
-def squared_error_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, reduction: str = "sum") -> Any:
-    """J = ||y - ŷ||² [/ N];  dJ/dŷ = -2 (y - ŷ) [/ N] = 2 (ŷ - y) [/ N] into dJ_dy_hat."""
-    return _squared_error_into(y, y_hat, dJ_dy_hat, y_hat.shape[0] if reduction == "mean" else 1)
-
-
-def _squared_error_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, n: int, two_over_n: Any = None) -> Any:
-    """J = (r·r)/n with r = ŷ - y (vdot reads r as one flat vector); dJ/dŷ = (2/n) r, in place of r."""
-    r = np.subtract(y_hat, y, out=dJ_dy_hat)
-    J = vdot(r, r) / n
-    np.multiply(r, 2.0 / n if two_over_n is None else two_over_n, out=r)
-    return J
-
-
-def bce_with_logits_into(y: np.ndarray, z: np.ndarray, p: np.ndarray, dJ_dz: np.ndarray, scratch: np.ndarray) -> Any:
-    """Sigmoid + BCE from the logits z, with p = σ(z) already computed by the forward pass.
-
-    J = (1/(N·K)) Σ [log(1 + e^z) - z y]  (as max(z, 0) + log1p(e^{-|z|}) - z y, which never
-    overflows; NumPy's logaddexp computes the same but is several times slower here);
-    dJ/dz = (p - y)/(N·K), the 1/(N·K) folded in, written into dJ_dz.
-    """
-    numel = p.size
-    s = np.abs(z, out=scratch)
-    np.log1p(np.exp(np.negative(s, out=s), out=s), out=s)
-    s += np.maximum(z, 0.0, out=dJ_dz)
-    s -= np.multiply(z, y, out=dJ_dz)
-    J = s.sum() / numel
-    np.subtract(p, y, out=dJ_dz)
-    np.multiply(dJ_dz, 1.0 / numel, out=dJ_dz)
-    return J
-
-
-def cross_entropy_with_logits_into(labels: np.ndarray | None, onehot: np.ndarray | None, z: np.ndarray,
-                                   p: np.ndarray, dJ_dz: np.ndarray, row_starts: np.ndarray,
-                                   flat_index: np.ndarray, scratch: np.ndarray) -> Any:
-    """Softmax + cross-entropy from the logits z (N, K), with p = softmax(z) already computed
-    by the forward pass; targets as class indices ``labels`` (N,) or rows ``onehot`` (N, K).
-
-    J = (1/N) Σ_n Σ_k y_nk (log Σ_j e^{z_nj} - z_nk), with log Σ_j e^{z_nj} = m_n + log s_n
-    (m_n = max_j z_nj, s_n = Σ_j e^{z_nj - m_n}). The forward's p holds e^0/s_n = 1/s_n at the
-    arg max, so log s_n = -log max_k p_nk: s_n ∈ [1, K] never under- or overflows. Each
-    term is formed as (m_n - z_nk) + log s_n, per row (per entry for target rows) before
-    summing, so large logits cancel exactly where the target is the arg max and never across
-    the batch.
-    dJ/dz = (p - y)/N, the 1/N folded in, written into dJ_dz. ``row_starts`` holds n·K for each
-    row n and ``flat_index`` is scratch, both (N,) int64: the targets' positions in the
-    flattened (N, K) arrays; ``scratch`` is (N, K) of z's dtype.
-    """
-    n = z.shape[0]
-    row_max = np.maximum.reduce(z, axis=1)  # m_n
-    minus_log_s = np.log(np.maximum.reduce(p, axis=1))  # log(1/s_n) = -log s_n
-    np.copyto(dJ_dz, p)
-    if labels is not None:
-        np.add(row_starts, labels, out=flat_index, casting="unsafe")  # row n's target: n·K + y_n
-        terms = np.subtract(row_max, z.reshape(-1)[flat_index], out=row_max)  # m_n - z_ny first: exact near 0
-        J = np.add.reduce(np.subtract(terms, minus_log_s, out=terms)) / n
-        flat = dJ_dz.reshape(-1)
-        flat[flat_index] -= 1.0
-    else:
-        np.subtract(row_max[:, None], z, out=scratch)  # m_n - z_nk, then + log s_n: -log softmax(z)
-        np.subtract(scratch, minus_log_s[:, None], out=scratch)
-        J = vdot(onehot, scratch) / n
-        dJ_dz -= onehot
-    np.multiply(dJ_dz, 1.0 / n, out=dJ_dz)
-    return J
-
-
-# ---------------------------------------------------------------- NumPy's products, undispatched
-# np.dot and np.vdot first run a Python dispatcher (for __array_function__ overrides) that
-# costs ~0.2 µs a call; the fast path hands them nothing but NumPy arrays, so it calls the
-# C functions behind them (the same routines, the same results).
-dot = getattr(np.dot, "_implementation", np.dot)
-vdot = getattr(np.vdot, "_implementation", np.vdot)
-
-
-# ---------------------------------------------------------------- BLAS routines NumPy does not expose
-# NumPy has no fused "θ += α·g": as ufuncs it is a multiply into a scratch array and an
-# add, two passes over memory; and "z += b" across rows runs about 3x slower than BLAS's
-# rank-1 update. NumPy's wheels bundle OpenBLAS (built as "scipy-openblas", 64-bit
-# integers), whose saxpy (θ ← θ + α·g, one pass) and sger (z ← z + 1·bᵀ, the bias add;
-# the same sums, bit for bit) we call through ctypes. It is the very library and thread
-# pool NumPy's matrix products run on, so the threads do not compete. float32 only:
-# axpy rounds θ + α·g once (a fused multiply-add) where the ufuncs round α·g first, so
-# results can differ in the last bit; float64, the dtype of gradient checks, keeps the
-# textbook rounding of θ - round(lr·g). Where the library is not found (another BLAS or
-# build), or ``USE_BLAS`` is False, callers use the ufuncs.
-USE_BLAS = True
-_BLAS: list = []  # [{"axpy": routine, "ger": routine} or {}], filled on first use
-ROW_MAJOR = 101  # CBLAS's CblasRowMajor
-
-
-def blas_axpy(dtype: np.dtype) -> Any:
-    """``saxpy(n, α, g_ptr, 1, θ_ptr, 1)``: θ ← θ + α·g over n contiguous float32 elements;
-    None for another dtype or when unavailable."""
-    return _blas_routine("axpy", dtype)
-
-
-def blas_ger(dtype: np.dtype) -> Any:
-    """``sger(ROW_MAJOR, N, M, α, u_ptr, 1, v_ptr, 1, z_ptr, M)``: z ← z + α·u vᵀ for a
-    C-contiguous float32 z (N, M); None for another dtype or when unavailable."""
-    return _blas_routine("ger", dtype)
-
-
-def _blas_routine(name: str, dtype: np.dtype) -> Any:
-    if dtype != np.float32 or not USE_BLAS:
-        return None
-    if not _BLAS:
-        _BLAS.append(_load_blas())
-    return _BLAS[0].get(name)
-
-
-def _load_blas() -> dict:
-    import ctypes
-    import glob
-    import os
-
-    try:
-        blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
-        if blas.get("name") != "scipy-openblas" or "USE64BITINT" not in str(blas.get("openblas configuration")):
-            return {}
-        root = os.path.dirname(os.path.abspath(np.__file__))
-        paths = sorted(glob.glob(os.path.join(root + ".libs", "*scipy_openblas64_*"))
-                       + glob.glob(os.path.join(root, ".dylibs", "*scipy_openblas64_*")))
-        if not paths:
-            return {}
-        lib = ctypes.CDLL(paths[0])
-        i64, ptr = ctypes.c_int64, ctypes.c_void_p
-        axpy, ger = lib.scipy_cblas_saxpy64_, lib.scipy_cblas_sger64_
-        axpy.restype = ger.restype = None
-        axpy.argtypes = [i64, ctypes.c_float, ptr, i64, ptr, i64]
-        ger.argtypes = [ctypes.c_int, i64, i64, ctypes.c_float, ptr, i64, ptr, i64, ptr, i64]
-        # check both on known cases before trusting them
-        theta, g = np.arange(6, dtype=np.float32), np.full(6, 2.0, np.float32)
-        axpy(6, -0.5, g.ctypes.data, 1, theta.ctypes.data, 1)
-        z, u, v = np.zeros((2, 3), np.float32), np.array([1, 2], np.float32), np.array([1, 2, 3], np.float32)
-        ger(ROW_MAJOR, 2, 3, 1.0, u.ctypes.data, 1, v.ctypes.data, 1, z.ctypes.data, 3)
-        if np.array_equal(theta, np.arange(6, dtype=np.float32) - 1.0) and np.array_equal(z, np.outer(u, v)):
-            return {"axpy": axpy, "ger": ger}
-        return {}
-    except Exception:  # noqa: BLE001 - any failure to find or check them means: use the ufuncs
-        return {}

@@ -385,8 +385,8 @@ def _load_arrays(path: Any, data: bytes, doc: dict[str, Any], header: dict[str, 
 
 def _build_net(path: Any, doc: dict[str, Any], header: dict[str, Any], prefix: str = "") -> Any:
     """Build the network after checking every parameter key and shape against the architecture."""
-    from .layers import layer_from_config
     from .model import Sequential
+    from .registry import layer_from_config
 
     arch = doc["architecture"]
     expected = _expected_param_shapes(path, arch)

@@ -11,15 +11,15 @@ A layer's ``forward(x)`` stores in ``self.cache`` only what its backward needs;
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
 
 from . import functional as F
-from ._checks import as_array, check_2d, check_positive_float, check_size, lookup_name
 from .backend import Backend, backend_of, namespace_of, resolve_backend, to_numpy
 from .derivation import Derivation, Formula, activation_record
+from .storage import PackedParameters
+from .validation import as_array, check_2d, check_positive_float, check_size, lookup_name, make_rng
 
 Array = Any
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -33,89 +33,11 @@ def resolve_dtype(dtype: Any) -> np.dtype:
     return np.dtype(DTYPES[name])
 
 
-def make_rng(seed: Any) -> np.random.Generator:
-    """A Generator from an int, a Generator or None (never the global NumPy state)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None:
-        return np.random.default_rng()
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__} {seed!r}")
-    return np.random.default_rng(int(seed))
-
-
 def _zero_(a: Array) -> None:
     if type(a) is np.ndarray:
         a.fill(0)
     else:
         a[...] = 0
-
-
-# ---------------------------------------------------------------------- NumPy fast path
-BLAS_BIAS_MIN_SIZE = 65536  # z (N, out) from this many elements gets its bias added by BLAS's ger (below, NumPy's add is faster)
-
-
-class StalePlanError(Exception):
-    """A layer's parameters were replaced since its workspace was built (Sequential then rebuilds)."""
-
-
-class Workspace:
-    """What one layer reuses across training steps on the NumPy fast path.
-
-    :class:`~handgrad.model.Sequential` builds one per layer and batch shape. The flags
-    say what the layer may overwrite: ``inplace`` -- its input is a private buffer that
-    nothing else needs, so the layer may write its output over it; ``fresh`` -- its output
-    leaves the network (ŷ), so it goes into a newly allocated array; ``first`` -- the
-    layer's input and dJ/d(input) belong to the caller, so they are never overwritten and
-    dJ/d(input) is freshly allocated.
-
-    The layer's ``fast_prepare`` allocates the buffers it reads every step as attributes
-    (``out``, ``dx``, ``ones``, ``zeros``, ``mask``, ``slope``); rarer ones come from
-    ``buffer(name)``. Constants go in as 0-d arrays of the dtype (``zero``, ``scale``):
-    NumPy's ufuncs take those about 0.3 µs faster per call than a Python number, with the
-    same result (``np.maximum`` is the exception: against a scalar it runs ~3x slower than
-    against the full ``zeros`` array). ``bias_add`` holds a Linear's BLAS rank-1 update
-    (:func:`handgrad.functional.blas_ger`) when it adds the bias that way. ``kernels`` holds
-    the layer's forward and backward as closures over these buffers (see
-    :meth:`Layer.fast_kernels`): the plan calls them, with nothing to look up per call.
-    """
-
-    __slots__ = ("shape_in", "shape_out", "dtype", "first", "fresh", "inplace", "buffers", "refs",
-                 "out", "dx", "ones", "zeros", "mask", "slope", "zero", "scale", "scale_value", "bias_add", "kernels")
-
-    def __init__(self, shape_in: tuple, shape_out: tuple, dtype: np.dtype, *, first: bool, fresh: bool,
-                 inplace: bool) -> None:
-        self.shape_in, self.shape_out, self.dtype = shape_in, shape_out, dtype
-        self.first, self.fresh, self.inplace = first, fresh, inplace
-        self.buffers: dict[str, np.ndarray] = {}
-        self.refs: tuple = ()  # the parameter and gradient arrays the workspace was built for
-        self.out = self.dx = self.ones = self.zeros = self.mask = self.slope = self.scale = None
-        self.bias_add: tuple | None = None  # Linear: (BLAS ger, N, out, address of ones, address of out)
-        self.scale_value = 1.0  # the layer's scale c when the workspace was built (self.scale holds it 0-d)
-        self.kernels: tuple | None = None  # (forward(x), backward(dJ_dy, need_input_grad)) bound to these buffers
-        self.zero = np.zeros((), dtype)
-
-    def buffer(self, name: str, shape: tuple) -> np.ndarray:
-        """A reused scratch array (allocated once, then overwritten every step)."""
-        buf = self.buffers.get(name)
-        if buf is None:
-            buf = self.buffers[name] = np.empty(shape, self.dtype)
-        return buf
-
-    def prepare_output(self) -> None:
-        """Allocate ``out`` if the layer's output goes into a buffer (neither fresh nor in place)."""
-        if not self.fresh and not self.inplace:
-            self.out = np.empty(self.shape_out, self.dtype)
-
-    def output(self, x: np.ndarray) -> np.ndarray:
-        """Where an elementwise layer writes y: a fresh array, over x, or its buffer."""
-        if self.fresh:
-            return np.empty(self.shape_out, self.dtype)
-        return x if self.inplace else self.out
-
-    def input_grad(self, g: np.ndarray) -> np.ndarray:
-        """Where an elementwise layer writes dJ/dx: over dJ/dy, or fresh for the caller."""
-        return np.empty(self.shape_in, self.dtype) if self.first else g
 
 
 class Layer:
@@ -128,7 +50,8 @@ class Layer:
         self.grads: dict[str, Array] = {}
         self.cache: Any = None
         self.name: str | None = None  # set by a containing Sequential ("layers[0]")
-        self._grads_zero = True  # every gradient is known to be 0 (set by zero_grad, cleared by backward)
+        self.grads_zero = True  # every gradient is known to be 0 (set by zero_grad, cleared by backward)
+        self.storage: PackedParameters | None = None  # flat storage of params and grads, where packed
 
     def __call__(self, x: Array) -> Array:
         return self.forward(x)
@@ -141,32 +64,41 @@ class Layer:
 
     def zero_grad(self) -> None:
         """Set every gradient to 0 (gradients accumulate across backward calls)."""
-        for g in self.grads.values():
-            _zero_(g)
-        self._grads_zero = True
+        store = self.packed()
+        if store is not None:
+            store.grad.fill(0)  # every gradient of the layer in one fill
+        else:
+            for g in self.grads.values():
+                _zero_(g)
+        self.grads_zero = True
+        self.zero_pending = False
 
-    # NumPy fast path, used by Sequential with a Workspace: the same math as forward and
-    # backward, written into reused buffers. Layers without one run the plain pair.
-    fast_inplace = False  # may write its output over its input (an elementwise op that caches no input)
-    keeps_output = False  # its cache holds its own output (then the next layer must not overwrite it)
+    zero_pending = False  # zeroing deferred by defer_zero_grad: the next backward zeroes first
 
-    def fast_prepare(self, ws: Workspace) -> None:
-        """Allocate the buffers ``fast_forward``/``fast_backward`` use (once per batch shape),
-        and bind the layer's kernels to them (``ws.kernels``) where it has some."""
+    def defer_zero_grad(self) -> None:
+        """Zero the gradients lazily: they count as zero, and the next backward zeroes them
+        before adding (the fast path writes them instead, skipping the fill). For
+        :meth:`Sequential.backward_loss` with ``zero_grad=True``, which runs that backward
+        before anyone can read the gradients (and zeroes them if it fails)."""
+        if self.packed() is None:
+            self.zero_grad()
+            return
+        self.grads_zero = self.zero_pending = True
 
-    def fast_forward(self, x: np.ndarray, ws: Workspace) -> np.ndarray:
-        return ws.kernels[0](x) if ws.kernels is not None else self.forward(x)
-
-    def fast_backward(self, dJ_dy: np.ndarray, ws: Workspace, need_input_grad: bool = True) -> np.ndarray | None:
-        return ws.kernels[1](dJ_dy, need_input_grad) if ws.kernels is not None else self.backward(dJ_dy)
-
-    def fast_kernels(self, ws: Workspace) -> tuple:
-        """``(forward(x), backward(dJ_dy, need_input_grad))`` for a prepared workspace: the
-        closures ``fast_prepare`` bound to its buffers where the layer has them (no attribute
-        or dict lookups per call), else these methods."""
-        if ws.kernels is not None:
-            return ws.kernels
-        return (lambda x: self.fast_forward(x, ws)), (lambda g, need_input_grad=True: self.fast_backward(g, ws, need_input_grad))
+    def packed(self) -> PackedParameters | None:
+        """The layer's flat parameter storage, or None when its parameters are not stored packed
+        (another backend, or arrays replaced in ``params``/``grads``)."""
+        store = self.storage
+        if store is None:
+            return None
+        params, grads = self.params, self.grads  # PackedParameters.holds, inlined: it runs every step
+        try:
+            for key, gkey, block, grad_block in store.blocks:
+                if params[key] is not block or grads[gkey] is not grad_block:
+                    return None
+        except KeyError:  # a parameter or gradient was removed
+            return None
+        return store if len(params) == store.size else None
 
     def clear_cache(self) -> None:
         self.cache = None
@@ -266,79 +198,17 @@ class Linear(Layer):
         if bias:
             self.params["b"] = self.backend.asarray(b, self.dtype)
             self.grads["dJ_db"] = self.backend.zeros(b.shape, self.dtype)
-        self._pack()
-
-    def _pack(self, storage: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        """NumPy storage: W and b are consecutive blocks of one flat array (and dJ/dW, dJ/db of
-        another), each still C-contiguous in its usual shape, so one fill zeroes both
-        gradients and one in-place update covers both parameters. Other backends keep
-        separate arrays. ``storage``: two flat arrays of the right size and dtype to use
-        instead of new ones (a network packing all its layers together)."""
-        self._packed = None
-        arrays = [self.params["W"], self.grads["dJ_dW"], self.params.get("b"), self.grads.get("dJ_db")]
-        present = [a for a in arrays if a is not None]
-        if not all(type(a) is np.ndarray for a in present) or len({a.dtype for a in present}) != 1:
-            return
-        W = arrays[0]
-        n_W = self.out_features * self.in_features
-        size = n_W + (self.out_features if arrays[2] is not None else 0)
-        if storage is not None and storage[0].shape == storage[1].shape == (size,) and storage[0].dtype == W.dtype:
-            flat, flat_grad = storage
-        else:
-            flat, flat_grad = np.empty(size, W.dtype), np.empty(size, W.dtype)
-        views = []
-        for store, key, buf in ((self.params, "W", flat), (self.grads, "dJ_dW", flat_grad),
-                                (self.params, "b", flat), (self.grads, "dJ_db", flat_grad)):
-            if key in store:
-                block = buf[:n_W].reshape(self.out_features, self.in_features) if key.endswith("W") else buf[n_W:]
-                block[...] = store[key]
-                store[key] = block
-            views.append(store.get(key))
-        self._packed = (flat, flat_grad)
-        # their addresses, for BLAS (sgd_step), and b's
-        self._packed_ptrs = (flat.ctypes.data, flat_grad.ctypes.data, flat.ctypes.data + n_W * flat.itemsize)
-        self._views = tuple(views)  # W, dJ_dW, b, dJ_db as handed out
-
-    _zero_pending = False  # zeroing deferred by defer_zero_grad: the next backward overwrites
-
-    def zero_grad(self) -> None:
-        self._zero_pending = False
-        packed = self.packed()
-        if packed is None:
-            super().zero_grad()
-            return
-        packed[1].fill(0)  # dJ/dW and dJ/db together
-        self._grads_zero = True
-
-    def defer_zero_grad(self) -> None:
-        """Zero the gradients lazily: the next backward writes them instead of adding to
-        them, and skips the fill. For :meth:`Sequential.train_step`, which runs that
-        backward before anyone can read the gradients (and zeroes them if it fails)."""
-        if self.packed() is None:
-            self.zero_grad()
-            return
-        self._grads_zero = self._zero_pending = True
-
-    def packed(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """(θ, dJ/dθ) as flat arrays holding W then b, or None when the parameters are not stored
-        packed (another backend, or arrays replaced in ``params``/``grads``)."""
-        if self._packed is None:
-            return None
-        v = self._views
-        if (self.params["W"] is not v[0] or self.grads["dJ_dW"] is not v[1] or self.params.get("b") is not v[2]
-                or self.grads.get("dJ_db") is not v[3]):
-            return None
-        return self._packed
+        self.storage = PackedParameters.pack(self)
 
     def to(self, backend: str | Backend | None = None, dtype: Any = None, device: Any = None) -> Layer:
         super().to(backend, dtype, device)
-        self._pack()
+        self.storage = PackedParameters.pack(self)
         return self
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # a copy (deepcopy) gets fresh packed storage holding the copied values
         self.__dict__.update(state)
-        self._pack()
+        self.storage = PackedParameters.pack(self)
 
     def _initial_weights(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         n_in, n_out = self.in_features, self.out_features
@@ -359,11 +229,12 @@ class Linear(Layer):
         return self.params.get("b")
 
     def forward(self, x: Array) -> Array:
-        x = self._check_input(x)
+        x = self.check_input(x)
         z, self.cache = F.linear_forward(x, self.params["W"], self.params.get("b"))
         return z
 
-    def _check_input(self, x: Array) -> Array:
+    def check_input(self, x: Array) -> Array:
+        """x as an array of the weights' dtype; ValueError unless it is (N, in_features)."""
         x = as_array(x, "x", self.params["W"].dtype)
         check_2d(x, "x", self._label())
         if x.shape[1] != self.in_features:
@@ -374,88 +245,19 @@ class Linear(Layer):
 
     def backward(self, dJ_dy: Array, need_input_grad: bool = True) -> Array | None:
         x, W = self._require_cache()
-        if self._zero_pending:
+        if self.zero_pending:
             self.zero_grad()
         dJ_dx, dJ_dW, dJ_db = F.linear_backward(dJ_dy, (x, W), need_input_grad)
         self.grads["dJ_dW"] += dJ_dW
         if "dJ_db" in self.grads:
             self.grads["dJ_db"] += dJ_db
-        self._grads_zero = False
+        self.grads_zero = False
         return dJ_dx if need_input_grad else None
-
-    def fast_prepare(self, ws: Workspace) -> None:
-        if not ws.fresh:
-            ws.out = np.empty(ws.shape_out, ws.dtype)  # z
-        if not ws.first:
-            ws.dx = np.empty(ws.shape_in, ws.dtype)  # dJ/dx
-        ws.ones = np.ones(ws.shape_in[0], ws.dtype)  # 1 for dJ/db = 1ᵀ dJ/dz
-        ger = F.blas_ger(ws.dtype)
-        n, out = ws.shape_out
-        if ger is not None and n * out >= BLAS_BIAS_MIN_SIZE:  # z += 1 bᵀ as BLAS's rank-1 update
-            ws.bias_add = (ger, n, out, ws.ones.ctypes.data, None if ws.fresh else ws.out.ctypes.data)
-        ws.kernels = self._fast_kernels(ws)
-
-    def _fast_kernels(self, ws: Workspace) -> tuple:
-        """The fast forward and backward, bound to ws's buffers and to the parameter arrays
-        the workspace was built for (``ws.refs``)."""
-        layer, dot = self, F.dot
-        W, dW, b, db = ws.refs or (self.params["W"], self.grads["dJ_dW"], self.params.get("b"), self.grads.get("dJ_db"))
-        W_T = W.T  # a view that BLAS reads transposed, no copy
-        fresh, first, shape_in, shape_out, dtype = ws.fresh, ws.first, ws.shape_in, ws.shape_out, ws.dtype
-        z_buf, dx_buf, ones, bias_add = ws.out, ws.dx, ws.ones, ws.bias_add
-        b_ptr = self._packed_ptrs[2] if self._packed is not None else None
-
-        def forward(x: np.ndarray) -> np.ndarray:
-            """z = x Wᵀ + b into a reused buffer (fresh when it leaves the network)."""
-            params = layer.params
-            if params["W"] is not W or params.get("b") is not b:
-                raise StalePlanError
-            z = np.empty(shape_out, dtype) if fresh else z_buf
-            dot(x, W_T, z)
-            if b is not None:
-                if bias_add is None:
-                    np.add(z, b, out=z)
-                else:  # the same sums, z_ij + b_j, in a third of the time
-                    ger, n, out, ones_ptr, z_ptr = bias_add
-                    ger(F.ROW_MAJOR, n, out, 1.0, ones_ptr, 1, b_ptr, 1, z_ptr or z.ctypes.data, out)
-            layer.cache = (x, W)
-            return z
-
-        def backward(dJ_dz: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-            """dJ/dW = (dJ/dz)ᵀ x and dJ/db = 1ᵀ dJ/dz (a matrix product, faster than a sum over
-            rows), written straight into the gradients when they were just zeroed, else added;
-            dJ/dx = dJ/dz W into a reused buffer, skipped when no one needs it."""
-            x, W_cached = layer.cache or layer._require_cache()
-            grads = layer.grads
-            if grads["dJ_dW"] is not dW or grads.get("dJ_db") is not db or W_cached is not W or dJ_dz.dtype is not dtype:
-                return layer.backward(dJ_dz, need_input_grad)  # arrays were swapped: the plain pair
-            if layer._grads_zero:
-                dot(dJ_dz.T, x, dW)
-                if db is not None:
-                    dot(ones, dJ_dz, db)
-            else:
-                np.add(dW, dot(dJ_dz.T, x, ws.buffer("dJ_dW", dW.shape)), out=dW)
-                if db is not None:
-                    np.add(db, dot(ones, dJ_dz, ws.buffer("dJ_db", db.shape)), out=db)
-            layer._grads_zero = layer._zero_pending = False
-            if not need_input_grad:
-                return None
-            return dot(dJ_dz, W, np.empty(shape_in, dtype) if first else dx_buf)
-
-        return forward, backward
-
-    def workspace_refs(self, dtype: np.dtype) -> tuple | None:
-        """The arrays a fast workspace reads, (W, dJ_dW, b, dJ_db), or None when the
-        parameters are not stored packed with this dtype."""
-        packed = self.packed()
-        if packed is None or packed[0].dtype != dtype:
-            return None
-        return self._views
 
     def jacobian(self, x: Array) -> Array:
         """∂z/∂x per sample: W repeated N times, shape (N, out, in)."""
         xp = namespace_of(self.params["W"])
-        x = self._check_input(x)
+        x = self.check_input(x)
         return xp.broadcast_to(self.params["W"][None, :, :], (x.shape[0], self.out_features, self.in_features))
 
     def output_shape(self, input_shape: tuple) -> tuple:
@@ -584,35 +386,6 @@ class Identity(Activation):
     def _backward(self, dJ_dy, cache):
         return F.identity_backward(dJ_dy)
 
-    fast_inplace = True
-
-    def fast_prepare(self, ws):
-        ws.prepare_output()
-        ws.kernels = self._fast_kernels(ws)
-
-    def _fast_kernels(self, ws):
-        layer = self
-        hand_on = ws.inplace and not ws.fresh
-        fresh, first, shape_out, dtype, out_buf = ws.fresh, ws.first, ws.shape_out, ws.dtype, ws.out
-
-        def forward(x):
-            """y = x: hand x on when it is private to the network, else copy it."""
-            if layer.scale != 1.0:
-                return layer.forward(x)
-            layer.cache = True
-            if hand_on:
-                return x
-            out = np.empty(shape_out, dtype) if fresh else out_buf
-            np.copyto(out, x)
-            return out
-
-        def backward(dJ_dy, need_input_grad=True):
-            if layer.scale != 1.0:
-                return layer.backward(dJ_dy)
-            return dJ_dy.copy() if first else dJ_dy
-
-        return forward, backward
-
     def _derivative(self, x):
         return F.identity_derivative(x)
 
@@ -629,45 +402,8 @@ class ReLU(Activation):
     def _forward(self, x):
         return F.relu_forward(x)
 
-    def _backward(self, dJ_dy, x):
-        return F.relu_backward(dJ_dy, x)
-
-    fast_inplace = True
-
-    def fast_prepare(self, ws):
-        ws.prepare_output()
-        ws.mask = np.empty(ws.shape_in, ws.dtype)  # 1[x > 0]
-        ws.zeros = np.zeros(ws.shape_in, ws.dtype)  # max(x, 0) against an array runs ~3x faster than against a scalar
-        ws.scale_value = self.scale
-        if self.scale != 1.0:
-            ws.scale = np.array(self.scale, ws.dtype)
-            ws.slope = np.empty(ws.shape_in, ws.dtype)  # c·1[x > 0]
-        ws.kernels = self._fast_kernels(ws)
-
-    def _fast_kernels(self, ws):
-        layer, scale_value, c = self, ws.scale_value, ws.scale
-        zero, zeros, mask, slope = ws.zero, ws.zeros, ws.mask, ws.slope
-        fresh, inplace, first, shape, dtype, out_buf = ws.fresh, ws.inplace, ws.first, ws.shape_out, ws.dtype, ws.out
-        backward_slope = mask if c is None else slope
-
-        def forward(x):
-            """y = c·max(0, x) (NaN propagates, -inf gives 0); the float mask 1[x > 0], taken
-            first, is reused by the backward as its slope."""
-            if layer.scale != scale_value:
-                raise StalePlanError
-            np.greater(x, zero, out=mask)
-            layer.cache = mask  # 1[x > 0] reads the same as x through the plain backward's x > 0
-            y = np.maximum(x, zeros, out=np.empty(shape, dtype) if fresh else (x if inplace else out_buf))
-            if c is None:
-                return y
-            np.multiply(mask, c, out=slope)
-            return np.multiply(y, c, out=y)
-
-        def backward(dJ_dy, need_input_grad=True):
-            """dJ/dx = dJ/dy ⊙ c·1[x > 0], in place over dJ/dy."""
-            return np.multiply(dJ_dy, backward_slope, out=np.empty(shape, dtype) if first else dJ_dy)
-
-        return forward, backward
+    def _backward(self, dJ_dy, slope):
+        return F.relu_backward(dJ_dy, slope)
 
     def _derivative(self, x):
         return F.relu_derivative(x)
@@ -692,49 +428,13 @@ class LeakyReLU(Activation):
     def _forward(self, x):
         return F.leaky_relu_forward(x, self.negative_slope)
 
-    def _backward(self, dJ_dy, x):
-        return F.leaky_relu_backward(dJ_dy, x, self.negative_slope)
-
-    fast_inplace = True
-
-    def fast_prepare(self, ws):
-        if self.negative_slope > 1.0:
-            return  # the plain pair: max(1[x > 0], α) below is the slope only for α ≤ 1
-        ws.prepare_output()
-        ws.mask = np.empty(ws.shape_in, ws.dtype)  # 1[x > 0]
-        ws.slope = np.empty(ws.shape_in, ws.dtype)  # 1 or α
-        ws.zeros = np.full(ws.shape_in, self.negative_slope, ws.dtype)  # α everywhere (an array: see ReLU)
-        ws.scale_value = self.scale
-        if self.scale != 1.0:
-            ws.scale = np.array(self.scale, ws.dtype)
-        ws.kernels = self._fast_kernels(ws)
-
-    def _fast_kernels(self, ws):
-        layer, scale_value, alpha, c = self, ws.scale_value, self.negative_slope, ws.scale
-        zero, alphas, mask, slope = ws.zero, ws.zeros, ws.mask, ws.slope
-        fresh, inplace, first, shape, dtype, out_buf = ws.fresh, ws.inplace, ws.first, ws.shape_out, ws.dtype, ws.out
-
-        def forward(x):
-            """y = c·x·s with the slope s = 1 where x > 0, else α: the plain path's x or α·x."""
-            if layer.scale != scale_value or layer.negative_slope != alpha:
-                raise StalePlanError
-            np.greater(x, zero, out=mask)
-            layer.cache = mask  # 1[x > 0] reads the same as x through the plain backward's x > 0
-            np.maximum(mask, alphas, out=slope)
-            y = np.multiply(x, slope, out=np.empty(shape, dtype) if fresh else (x if inplace else out_buf))
-            return y if c is None else np.multiply(y, c, out=y)
-
-        def backward(dJ_dy, need_input_grad=True):
-            """dJ/dx = (c·dJ/dy) ⊙ s, in place over dJ/dy."""
-            g = np.multiply(dJ_dy, c, out=np.empty(shape, dtype) if first else dJ_dy) if c is not None else dJ_dy
-            return np.multiply(g, slope, out=np.empty(shape, dtype) if first and c is None else g)
-
-        return forward, backward
+    def _backward(self, dJ_dy, slope):
+        return F.leaky_relu_backward(dJ_dy, slope)
 
     def _derivative(self, x):
         return F.leaky_relu_derivative(x, self.negative_slope)
 
-    def symbols(self):
+    def symbols(self) -> dict[str, Any]:
         return {**super().symbols(), "alpha": _number(self.negative_slope)}
 
     def _config(self):
@@ -758,28 +458,6 @@ class Tanh(Activation):
     def _backward(self, dJ_dy, y):
         return F.tanh_backward(dJ_dy, y)
 
-    fast_inplace = True
-    keeps_output = True
-
-    def fast_prepare(self, ws):
-        ws.prepare_output()
-        ws.slope = np.empty(ws.shape_in, ws.dtype)  # 1 - y²
-
-    def fast_forward(self, x, ws):
-        if self.scale != 1.0:
-            return self.forward(x)
-        y = self.cache = np.tanh(x, out=ws.output(x))
-        return y
-
-    def fast_backward(self, dJ_dy, ws, need_input_grad=True):
-        """dJ/dx = dJ/dy ⊙ (1 - y²), in place over dJ/dy."""
-        if self.scale != 1.0:
-            return self.backward(dJ_dy)
-        y = self._require_cache()
-        slope = np.square(y, out=ws.slope)
-        np.subtract(1, slope, out=slope)
-        return np.multiply(dJ_dy, slope, out=ws.input_grad(dJ_dy))
-
     def _derivative(self, x):
         return F.tanh_derivative_from_output(F.tanh_forward(x)[0])
 
@@ -802,39 +480,11 @@ class Sigmoid(Activation):
         uses_output=True,
     )
 
-    keeps_output = True
-
     def _forward(self, x):
         return F.sigmoid_forward(x)
 
     def _backward(self, dJ_dy, y):
         return F.sigmoid_backward(dJ_dy, y)
-
-    def fast_prepare(self, ws):
-        ws.prepare_output()
-        ws.slope = np.empty(ws.shape_in, ws.dtype)  # 1 + e^{-|x|} in the forward, y(1 - y) in the backward
-        ws.mask = np.empty(ws.shape_in, bool)  # x ≥ 0
-
-    def fast_forward(self, x, ws):
-        """The plain path's σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0, with
-        e = exp(-|x|) ∈ (0, 1] (exp never overflows), through reused buffers."""
-        if self.scale != 1.0:
-            return self.forward(x)
-        y = ws.output(x)
-        np.abs(x, out=y)
-        np.exp(np.negative(y, out=y), out=y)  # e
-        d = np.add(y, 1.0, out=ws.slope)
-        np.copyto(y, 1.0, where=np.greater_equal(x, ws.zero, out=ws.mask))  # the numerator: 1 or e
-        self.cache = np.divide(y, d, out=y)
-        return y
-
-    def fast_backward(self, dJ_dy, ws, need_input_grad=True):
-        """dJ/dx = dJ/dy ⊙ y(1 - y), in place over dJ/dy."""
-        if self.scale != 1.0:
-            return self.backward(dJ_dy)
-        y = self._require_cache()
-        slope = np.multiply(y, np.subtract(1.0, y, out=ws.slope), out=ws.slope)
-        return np.multiply(dJ_dy, slope, out=ws.input_grad(dJ_dy))
 
     def _derivative(self, x):
         return F.sigmoid_derivative_from_output(F.sigmoid(x))
@@ -917,8 +567,6 @@ class Softmax(Layer):
         why="every output shares the normalising sum, so each depends on every input: β(diag(y) − y yᵀ) is dense",
     )
 
-    keeps_output = True
-
     def __init__(self, beta: float = 1.0) -> None:
         super().__init__()
         self.beta = check_positive_float("beta", beta)
@@ -932,40 +580,11 @@ class Softmax(Layer):
     def backward(self, dJ_dy: Array) -> Array:
         return F.softmax_backward(dJ_dy, self._require_cache(), self.beta)
 
-    def fast_prepare(self, ws):
-        ws.prepare_output()
-        ws.kernels = self._fast_kernels(ws)
-
-    def _fast_kernels(self, ws):
-        layer = self
-        n = ws.shape_in[0]
-        row_max, row_sum = ws.buffer("row_max", (n, 1)), ws.buffer("row_sum", (n, 1))
-        fresh, shape, dtype, out_buf = ws.fresh, ws.shape_out, ws.dtype, ws.out
-
-        def forward(x):
-            """y = e / Σ_j e_j with e = exp(x - max_j x_j): the plain path's operations, into
-            buffers (x itself is left as it is: a fused cross-entropy reads it)."""
-            if layer.beta != 1.0:
-                return layer.forward(x)
-            np.maximum.reduce(x, axis=1, keepdims=True, out=row_max)
-            if not math.isfinite(np.add.reduce(row_max, axis=None)):
-                return layer.forward(x)  # a row with inf or NaN: the plain path's rule for it
-            y = np.subtract(x, row_max, out=np.empty(shape, dtype) if fresh else out_buf)
-            np.exp(y, out=y)
-            np.divide(y, np.add.reduce(y, axis=1, keepdims=True, out=row_sum), out=y)
-            layer.cache = y
-            return y
-
-        def backward(dJ_dy, need_input_grad=True):
-            return layer.backward(dJ_dy)  # (a fused cross-entropy bypasses it)
-
-        return forward, backward
-
     def jacobian(self, x: Array) -> Array:
         x = as_array(x, "x")
         return F.softmax_jacobian(F.softmax(x, self.beta), self.beta)
 
-    def symbols(self):
+    def symbols(self) -> dict[str, Any]:
         return {"c": "", "beta": "" if self.beta == 1.0 else (f"{_number(self.beta)}·", rf"{_number(self.beta)}\,")}
 
     def __repr__(self):
@@ -992,8 +611,6 @@ class LogSoftmax(Layer):
         why="the log-normaliser depends on every input, so every row of the Jacobian is dense",
     )
 
-    keeps_output = True
-
     def __init__(self, beta: float = 1.0) -> None:
         super().__init__()
         self.beta = check_positive_float("beta", beta)
@@ -1014,108 +631,6 @@ class LogSoftmax(Layer):
 
     def __repr__(self):
         return "LogSoftmax()" if self.beta == 1.0 else f"LogSoftmax(beta={_number(self.beta)})"
-
-
-# ====================================================================== registry
-ACTIVATIONS: dict[str, Any] = {
-    "identity": Identity,
-    "linear": Identity,
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "leakyrelu": LeakyReLU,
-    "gelu": GELU,
-    "gelu_tanh": lambda scale=1.0: GELU("tanh", scale),
-    "tanh": Tanh,
-    "sigmoid": Sigmoid,
-    "logistic": Sigmoid,
-    "softplus": Softplus,
-    "softmax": lambda scale=1.0: Softmax(),
-    "log_softmax": lambda scale=1.0: LogSoftmax(),
-}
-ELEMENTWISE = ("identity", "relu", "leaky_relu", "gelu", "gelu_tanh", "tanh", "sigmoid", "softplus")
-_SCALED = re.compile(r"^([0-9]*\.?[0-9]+)\s*\*?\s*([a-z_]+)$")
-
-
-def make_activation(spec: Any) -> Layer:
-    """A layer from a name ('relu', 'tanh', '5relu', '5*relu', 'leaky_relu', ...) or a Layer.
-
-    Names are case-insensitive; '-', '_' and spaces are alike. A leading number
-    scales the activation: '5relu' is the seed's 5·ReLU.
-    """
-    if isinstance(spec, Layer):
-        return spec
-    if isinstance(spec, type) and issubclass(spec, Layer):
-        return spec()
-    if isinstance(spec, str):
-        from ._checks import normalize_name
-
-        match = _SCALED.match(normalize_name(spec))
-        if match:
-            factory = lookup_name("activation", match.group(2), ACTIVATIONS)
-            if match.group(2) in ("softmax", "log_softmax"):
-                raise ValueError(f"softmax cannot be scaled; got {spec!r} (use Softmax(beta=...))")
-            return factory(scale=float(match.group(1)))
-    return lookup_name("activation", spec, ACTIVATIONS)()
-
-
-def activation_name(layer: Layer) -> str:
-    """The registry name of an activation layer ('5relu' for ReLU(scale=5))."""
-    base = {Identity: "identity", ReLU: "relu", LeakyReLU: "leaky_relu", Tanh: "tanh", Sigmoid: "sigmoid",
-            Softplus: "softplus", Softmax: "softmax", LogSoftmax: "log_softmax"}.get(type(layer))
-    if isinstance(layer, GELU):
-        base = "gelu_tanh" if layer.approximate == "tanh" else "gelu"
-    if base is None:
-        raise ValueError(f"{layer!r} is not a registered activation")
-    scale = getattr(layer, "scale", 1.0)
-    return base if scale == 1.0 else f"{_number(scale)}{base}"
-
-
-# ====================================================================== configs
-LAYER_TYPES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (Linear, Scale, Identity, ReLU, LeakyReLU, Tanh, Sigmoid, Softplus, GELU, Softmax, LogSoftmax)
-}
-
-
-def layer_config(layer: Layer) -> dict[str, Any]:
-    """A layer's architecture as plain JSON-able data (no weights)."""
-    kind = type(layer).__name__
-    if kind not in LAYER_TYPES:
-        raise ValueError(f"cannot describe {layer!r}: not one of {', '.join(LAYER_TYPES)}")
-    if isinstance(layer, Linear):
-        return {"type": kind, "in_features": layer.in_features, "out_features": layer.out_features,
-                "bias": "b" in layer.params}
-    config: dict[str, Any] = {"type": kind}
-    for attr in ("scale", "negative_slope", "approximate", "beta", "c"):
-        if hasattr(layer, attr):
-            config[attr] = getattr(layer, attr)
-    return config
-
-
-def layer_from_config(config: Any, *, dtype: Any = np.float32, backend: Any = "numpy") -> Layer:
-    """Rebuild a layer from :func:`layer_config` data; only known types, never code."""
-    if not isinstance(config, dict) or config.get("type") not in LAYER_TYPES:
-        got = config.get("type") if isinstance(config, dict) else type(config).__name__
-        raise ValueError(f"unknown layer type {got!r}; known: {', '.join(LAYER_TYPES)}")
-    kwargs = {k: v for k, v in config.items() if k != "type"}
-    cls = LAYER_TYPES[config["type"]]
-    if cls is Linear:
-        allowed = {"in_features", "out_features", "bias"}
-        _only(kwargs, allowed, "Linear")
-        return Linear(kwargs["in_features"], kwargs["out_features"], bias=kwargs.get("bias", True),
-                      dtype=dtype, backend=backend, seed=0)
-    if cls is Scale:
-        _only(kwargs, {"c"}, "Scale")
-        return Scale(kwargs["c"])
-    allowed = {"scale", "negative_slope", "approximate", "beta"}
-    _only(kwargs, allowed, cls.__name__)
-    return cls(**kwargs)
-
-
-def _only(kwargs: dict, allowed: set, name: str) -> None:
-    unknown = set(kwargs) - allowed
-    if unknown:
-        raise ValueError(f"{name} config has unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
 
 
 # ====================================================================== helpers
@@ -1139,7 +654,6 @@ def _number(v: float) -> str:
 
 
 __all__ = [
-    "ACTIVATIONS", "ELEMENTWISE", "GELU", "Activation", "Identity", "Layer", "LeakyReLU", "Linear", "LogSoftmax",
-    "ReLU", "Scale", "Sigmoid", "Softmax", "Softplus", "Tanh", "activation_name", "make_activation", "make_rng",
-    "resolve_dtype", "layer_config", "layer_from_config", "LAYER_TYPES",
+    "GELU", "Activation", "Identity", "Layer", "LeakyReLU", "Linear", "LogSoftmax", "ReLU", "Scale", "Sigmoid",
+    "Softmax", "Softplus", "Tanh", "resolve_dtype",
 ]

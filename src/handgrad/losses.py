@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from . import functional as F
-from ._checks import as_array, check_nonempty, check_same_shape, lookup_name
 from .backend import backend_of, namespace_of, to_numpy
 from .derivation import Derivation, Formula
 from .layers import Sigmoid, Softmax
+from .validation import as_array, check_nonempty, check_same_shape, lookup_name
 
 Array = Any
 
@@ -175,7 +175,7 @@ class BCELoss(Loss):
         with np.errstate(divide="ignore"):  # log(0) = -inf is clamped to -100 (V10): no warning for a valid input
             return F.bce(y, y_hat)
 
-    def fused(self, y, z):
+    def fused(self, y: Array, z: Array) -> tuple[Array, Array]:
         """J and dJ/dz from the sigmoid's input z (stable BCE with logits)."""
         z = as_array(z, "z")
         y = _like(y, z, "y")
@@ -280,7 +280,7 @@ class CrossEntropyLoss(Loss):
     def _compute(self, y, z):
         return F.cross_entropy(y, z)
 
-    def fused(self, y, z):
+    def fused(self, y: Array, z: Array) -> tuple[Array, Array]:
         y, z = self._prepare(y, z)
         return F.cross_entropy(y, z)
 

@@ -17,107 +17,25 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import functional as F
-from ._checks import as_array, check_2d, check_positive_float, check_size
 from .backend import Backend, backend_of
-from .layers import (
-    LAYER_TYPES,
-    Activation,
-    Identity,
-    Layer,
-    Linear,
-    StalePlanError,
-    Workspace,
-    activation_name,
-    make_activation,
-    make_rng,
-    resolve_dtype,
-)
-from .losses import LOSSES, BCELoss, CrossEntropyLoss, Loss, MSELoss, SquaredErrorLoss, make_loss
+from .fast.plan import Plan
+from .fast.update import sgd_update
+from .fast.workspace import StalePlanError
+from .layers import Layer, Linear, resolve_dtype
+from .losses import LOSSES, Loss, make_loss
+from .registry import activation_name, layer_config, make_activation
+from .storage import PackedParameters
+from .validation import as_array, check_2d, check_positive_float, check_size, make_rng
 
 Array = Any
-_BUILTIN_LAYERS = frozenset(LAYER_TYPES.values())
 _BUILTIN_LOSSES = frozenset(LOSSES.values())
 _NUMPY = Backend("numpy")
 MAX_PLANS = 4  # batch shapes remembered at once (e.g. full batches and an epoch's last, smaller one)
-
-
-class Plan:
-    """The NumPy fast path for one input shape and dtype: a :class:`~handgrad.layers.Workspace`
-    per layer (reused buffers) and the loss gradient's buffer.
-
-    Built on the first forward pass with that shape, after its input is checked, and used by
-    that pass too; later passes with the same shape and dtype skip the per-call checks,
-    allocate nothing but the returned ŷ and write every intermediate into these buffers.
-    """
-
-    __slots__ = ("x_shape", "dtype", "layers", "workspaces", "shapes", "buffers", "dJ_dout", "forwards",
-                 "backwards", "trainable", "updates", "update_calls", "axpy", "two_over_numel")
-
-    def __init__(self, layers: list[Layer], x_shape: tuple, dtype: np.dtype) -> None:
-        self.x_shape, self.dtype, self.layers = x_shape, dtype, list(layers)
-        shapes = [x_shape]
-        for layer in layers:
-            shapes.append(tuple(layer.output_shape(shapes[-1])))
-        self.shapes = shapes
-        n = len(layers)
-        fresh = [i == n - 1 for i in range(n)]
-        last_is_identity = type(layers[-1]) is Identity and layers[-1].scale == 1.0
-        if n >= 2 and last_is_identity and isinstance(layers[-2], Linear):
-            fresh[-2], fresh[-1] = True, False  # the last Linear's fresh z is ŷ itself
-        self.workspaces = [
-            Workspace(shapes[i], shapes[i + 1], dtype, first=i == 0, fresh=fresh[i],
-                      inplace=layer.fast_inplace and i > 0 and not layers[i - 1].keeps_output)
-            for i, layer in enumerate(layers)
-        ]
-        self.buffers: dict[str, np.ndarray] = {}
-        self.dJ_dout = np.empty(shapes[-1], dtype)  # the loss gradient dJ/dŷ (or dJ/dz of a fused pair)
-        self.forwards: list = []
-        self.backwards: list = []
-        self.trainable = [layer for layer in layers if layer.grads]  # the Linears
-        self.updates: list | None = None  # per Linear: (layer, its packed arrays), checked before an update
-        self.update_calls: list = []  # (size, θ address, dJ/dθ address): one per run of adjacent Linears
-        self.two_over_numel = np.array(2.0 / math.prod(shapes[-1]), dtype)  # the MSE gradient's 2/(N·K)
-
-    def bind(self) -> bool:
-        """Record the parameter arrays each Linear reads, then prepare every layer's buffers and
-        kernels; False if a Linear's parameters do not suit the fast path."""
-        for layer, ws in zip(self.layers, self.workspaces):
-            if isinstance(layer, Linear):
-                refs = layer.workspace_refs(self.dtype)
-                if refs is None:
-                    return False
-                ws.refs = refs
-        for layer, ws in zip(self.layers, self.workspaces):
-            layer.fast_prepare(ws)
-            forward, backward = layer.fast_kernels(ws)
-            self.forwards.append(forward)
-            self.backwards.append(backward)
-        self.axpy = F.blas_axpy(self.dtype)
-        if self.axpy is not None:  # SGD's θ += (-lr)·dJ/dθ as BLAS calls over the packed arrays
-            self.updates = [(layer, layer._packed) for layer in self.trainable]
-            self.update_calls = _merged_ranges(
-                [(layer._packed[0].size, *layer._packed_ptrs[:2]) for layer in self.trainable], self.dtype.itemsize)
-        return True
-
-    def index_buffers(self, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(0, K, 2K, ..., (N-1)K) and scratch for N flat int64 indices into an (N, K) array."""
-        starts = self.buffers.get("row_starts")
-        if starts is None:  # (N, K) is the plan's output shape: built once
-            starts = self.buffers["row_starts"] = np.arange(0, n * k, k, dtype=np.int64)
-            self.buffers["flat_index"] = np.empty(n, np.int64)
-        return starts, self.buffers["flat_index"]
-
-    def buffer(self, name: str, shape: tuple) -> np.ndarray:
-        buf = self.buffers.get(name)
-        if buf is None or buf.shape != shape:
-            buf = self.buffers[name] = np.empty(shape, self.dtype)
-        return buf
 
 
 class Sequential:
@@ -278,16 +196,14 @@ class Sequential:
         its first included, takes the same path; None where the plain pass must run."""
         if not self.fast_path or type(x) is not np.ndarray or x.shape[0] == 0:
             return None
-        if any(type(layer) not in _BUILTIN_LAYERS for layer in self.layers):
-            return None
         dtype = self.dtype
         if x.dtype != dtype:
             return None
         first = self.layers[0]
         if isinstance(first, Linear):
-            first._check_input(x)  # the plain pass's check and message, before any buffer exists
-        plan = Plan(self.layers, x.shape, dtype)
-        if not plan.bind():
+            first.check_input(x)  # the plain pass's check and message, before any buffer exists
+        plan = Plan.build(self.layers, x.shape, dtype)
+        if plan is None:
             return None
         if len(plans) >= MAX_PLANS:
             plans.pop(next(iter(plans)))
@@ -296,11 +212,8 @@ class Sequential:
 
     def _forward_fast(self, x: np.ndarray, plan: Plan) -> np.ndarray | None:
         """The same forward pass through reused buffers; None if parameters were replaced."""
-        forwards = plan.forwards
         try:
-            for i in range(len(forwards) - 1):
-                x = forwards[i](x)
-            y_hat = forwards[-1](x)
+            x, y_hat = plan.forward(x)
         except StalePlanError:
             self._drop_plans()
             return None
@@ -314,7 +227,7 @@ class Sequential:
                 and dJ_dy_hat.dtype == plan.dtype):
             g = plan.buffer("dJ_dy_hat", plan.shapes[-1])
             np.copyto(g, dJ_dy_hat)  # the fast backward works in place; the caller's array stays as it is
-            return self._backward_fast(plan, len(self.layers) - 1, g, input_grad)
+            return plan.backward(len(self.layers) - 1, g, input_grad)
         return self._backward_from(len(self.layers) - 1, dJ_dy_hat, input_grad)
 
     def _backward_from(self, last: int, g: Array, input_grad: bool) -> Array | None:
@@ -324,17 +237,6 @@ class Sequential:
                 return layer.backward(g, need_input_grad=input_grad)
             g = layer.backward(g)
         return g
-
-    def _backward_fast(self, plan: Plan, last: int, g: np.ndarray, input_grad: bool) -> np.ndarray | None:
-        """The same backward pass through reused buffers; g must be private (it is overwritten)."""
-        if last < 0:  # nothing to go through: dJ/dx is the loss gradient itself
-            return g.copy() if input_grad else None
-        backwards = plan.backwards
-        for i in range(last, 0, -1):
-            g = backwards[i](g)
-        if input_grad or self.layers[0].params:
-            g = backwards[0](g, input_grad)
-        return g if input_grad else None
 
     def fused_pair(self, loss: Any) -> bool:
         """True when the last layer and ``loss`` fuse (sigmoid + BCE, softmax + cross-entropy)."""
@@ -358,7 +260,7 @@ class Sequential:
             return self._backward_loss_zeroed(loss, y, input_grad)
         plan = self._last_plan
         if plan is not None and type(y) is np.ndarray:
-            J = self._loss_fast(plan, loss, y, input_grad)
+            J = plan.loss(loss, y, self._last_input, self._last_output, self.fused_pair, input_grad)
             if J is not None:
                 return J
         fused = self.fused_pair(loss)
@@ -371,67 +273,9 @@ class Sequential:
         if plan is not None and type(g) is np.ndarray and g.shape == plan.shapes[last + 1] and g.dtype == plan.dtype:
             if type(loss) not in _BUILTIN_LOSSES:  # a user's loss may hand back an array it keeps
                 g = g.copy()
-            self._backward_fast(plan, last, g, input_grad)
+            plan.backward(last, g, input_grad)
         else:
             self._backward_from(last, g, input_grad)
-        return J
-
-    def _loss_fast(self, plan: Plan, loss: Any, y: np.ndarray, input_grad: bool) -> Any:
-        """MSE, squared error, sigmoid + BCE and softmax + cross-entropy straight into a reused
-        gradient buffer.
-
-        Returns J, or None to take the checked path (another loss, another shape or dtype,
-        or targets that the checked path must reject with its message).
-        """
-        y_hat, kind = self._last_output, type(loss)
-        g = plan.dJ_dout
-        if kind is CrossEntropyLoss and self.fused_pair(loss):
-            return self._cross_entropy_fast(plan, y, input_grad)
-        if y.shape != y_hat.shape or y.dtype != plan.dtype:
-            return None
-        if kind is MSELoss:
-            J, last = F.mse_into(y, y_hat, g, plan.two_over_numel), len(self.layers) - 1
-        elif kind is SquaredErrorLoss:
-            J, last = F.squared_error_into(y, y_hat, g, loss.reduction), len(self.layers) - 1
-        elif kind is BCELoss and self.fused_pair(loss):
-            if not (y.min() >= 0.0 and y.max() <= 1.0):
-                return None  # the checked path names the bad targets
-            scratch = plan.buffer("scratch", y_hat.shape)
-            J, last = F.bce_with_logits_into(y, self._last_input, y_hat, g, scratch), len(self.layers) - 2
-            self.layers[-1].cache = None  # the output layer is bypassed by the fused gradient
-        else:
-            return None
-        self._backward_fast(plan, last, g, input_grad)
-        return J
-
-    def _cross_entropy_fast(self, plan: Plan, y: np.ndarray, input_grad: bool) -> Any:
-        """Softmax + cross-entropy: dJ/dz = (p - y)/N into the plan's buffer, for class indices
-        (N,) or one-hot rows (N, K) that pass the checked path's tests (else None: that path
-        names what is wrong; also when J is not finite, so that it reports the same)."""
-        p, z = self._last_output, self._last_input
-        n, k = p.shape
-        if k < 2:
-            return None  # the checked path explains that cross-entropy needs two classes or more
-        if y.ndim == 1 and y.shape[0] == n and y.dtype.kind in "iu":
-            if not (y.min() >= 0 and y.max() < k):
-                return None
-            labels, onehot = y, None
-        elif y.shape == p.shape and y.dtype == plan.dtype:
-            if not (y.min() >= 0.0 and y.max() <= 1.0):
-                return None
-            if np.maximum.reduce(np.abs(np.add.reduce(y, axis=1) - 1.0)) > 1e-6 + 1e-5:  # rows sum to 1 (allclose)
-                return None
-            labels, onehot = None, y
-        else:
-            return None
-        g = plan.dJ_dout
-        row_starts, flat_index = plan.index_buffers(n, k)
-        J = F.cross_entropy_with_logits_into(labels, onehot, z, p, g, row_starts, flat_index,
-                                             plan.buffer("scratch", p.shape))
-        if not math.isfinite(J):
-            return None
-        self.layers[-1].cache = None  # the output layer is bypassed by the fused gradient
-        self._backward_fast(plan, len(self.layers) - 2, g, input_grad)
         return J
 
     def zero_grad(self) -> None:
@@ -449,40 +293,23 @@ class Sequential:
     def sgd_step(self, lr: float) -> None:
         """Plain SGD on every parameter, in place: θ ← θ - lr · dJ/dθ.
 
-        On NumPy each Linear's W and b are updated together in one pass through the axpy
-        of NumPy's own BLAS (or, without it, lr · dJ/dθ goes into a reused scratch array
-        and is subtracted); a step allocates nothing. (:class:`handgrad.optim.SGD` does
-        the same update.)
+        On NumPy each packed parameter storage is updated in one pass (the plan's BLAS
+        calls cover a whole MLP at once); a step allocates nothing. This is
+        :class:`handgrad.optim.SGD`'s update with momentum and weight decay 0.
         """
         if type(lr) is not float or not 0.0 < lr < math.inf:
             lr = check_positive_float("lr", lr)
         plan = self._plan
-        if plan is not None and plan.updates is not None and F.USE_BLAS and plan.layers == self.layers:
-            for layer, packed in plan.updates:
-                if layer.packed() is not packed:  # parameters replaced: the general loop below
-                    break
-            else:
-                axpy = plan.axpy
-                for size, theta_ptr, grad_ptr in plan.update_calls:
-                    axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
-                return
-        scratch = self.__dict__.get("_scratch")
-        if scratch is None:
-            scratch = self._scratch = {}
+        if plan is not None and plan.layers == self.layers and plan.sgd_step(lr):
+            return
+        scratch = self.__dict__.setdefault("_scratch", {})
         for layer in self.layers:
-            if not layer.params:
-                continue
-            packed = layer.packed() if isinstance(layer, Linear) else None
-            if packed is not None:  # W and b in one flat array: one update
-                axpy = F.blas_axpy(packed[0].dtype)
-                if axpy is not None:  # θ += (-lr)·dJ/dθ in one pass
-                    theta_ptr, grad_ptr, _ = layer._packed_ptrs
-                    axpy(packed[0].size, -lr, grad_ptr, 1, theta_ptr, 1)
-                else:
-                    _sgd_update(packed[0], packed[1], lr, scratch)
+            store = layer.packed()
+            if store is not None:  # every parameter of the layer in one flat array: one update
+                sgd_update(store.theta, store.grad, lr, scratch)
                 continue
             for key in layer.params:
-                _sgd_update(layer.params[key], layer.grads["dJ_d" + key], lr, scratch)
+                sgd_update(layer.params[key], layer.grads["dJ_d" + key], lr, scratch)
 
     def _backward_loss_zeroed(self, loss: Any, y: Array, input_grad: bool) -> Array:
         """backward_loss after zeroing the gradients, with each Linear's zeroing deferred to its
@@ -490,29 +317,39 @@ class Sequential:
         plan = self._last_plan
         layers = plan.trainable if plan is not None else [layer for layer in self.layers if layer.grads]
         for layer in layers:
-            if isinstance(layer, Linear):
-                layer.defer_zero_grad()
-            else:
-                layer.zero_grad()
+            layer.defer_zero_grad()
         try:
             J = self.backward_loss(loss, y, input_grad)
         except BaseException:
             self.zero_grad()
             raise
         for layer in layers:
-            if getattr(layer, "_zero_pending", False):  # not reached by the backward: zero it now
+            if layer.zero_pending:  # not reached by the backward: zero it now
                 layer.zero_grad()
         return J
 
-    def train_step(self, x: Array, y: Array, loss: Any, lr: float) -> Any:
-        """One step of plain SGD: forward, zero the gradients, loss and backward, update.
+    def train_step(self, x: Array, y: Array, loss: Any, lr: float | None = None, *, optimizer: Any = None,
+                   before_update: Callable[[Any], Any] | None = None) -> Any:
+        """One training step, the seed's five steps: forward, zero the gradients, loss and
+        backward, update. The one step that ``fit`` and the scikit-learn estimators run too.
 
-        Returns the loss J of the batch (before the update). ``loss`` is a Loss or its name.
+        Returns J of the batch (before the update). ``loss`` is a Loss or its name. The update
+        is plain SGD at rate ``lr``, or ``optimizer.step()``. ``before_update(J)``, if given,
+        runs between the backward and the update and returns the J to report: clipping,
+        divergence checks or extra loss terms go there, and an exception it raises skips the
+        update.
         """
+        if (lr is None) == (optimizer is None):
+            raise TypeError("train_step needs either lr (plain SGD) or optimizer, not both or neither")
         loss = make_loss(loss) if not isinstance(loss, Loss) else loss
-        self.forward(x)
-        J = self.backward_loss(loss, y, zero_grad=True)
-        self.sgd_step(lr)
+        self.forward(x)                                     # 1. forward
+        J = self.backward_loss(loss, y, zero_grad=True)     # 3. zero the gradients, 2. loss, 4. backward
+        if before_update is not None:
+            J = before_update(J)
+        if lr is not None:
+            self.sgd_step(lr)                               # 5. update θ ← θ - lr·dJ/dθ
+        else:
+            optimizer.step()                                # 5. update (SGD, momentum, Adam)
         return J
 
     # ------------------------------------------------------------ conversion
@@ -528,8 +365,6 @@ class Sequential:
 
     def config(self) -> dict[str, Any]:
         """The architecture as plain data (for save/load): a list of layer configs."""
-        from .layers import layer_config
-
         return {"type": "Sequential", "layers": [layer_config(layer) for layer in self.layers]}
 
     def __repr__(self) -> str:
@@ -597,14 +432,15 @@ class MLP(Sequential):
         """Pack every Linear's θ = (W, b) -- and dJ/dθ -- into one flat array for the whole
         network, layer after layer, so that SGD's update is one BLAS call. Only here: the
         layers were created by this network, so no one holds their old arrays."""
-        linears = [layer for layer in self.layers if isinstance(layer, Linear) and layer.packed() is not None]
-        if len(linears) < 2 or len({layer._packed[0].dtype for layer in linears}) != 1:
+        stores = [(layer, store) for layer in self.layers if isinstance(layer, Linear)
+                  for store in [layer.packed()] if store is not None]
+        if len(stores) < 2 or len({store.theta.dtype for _, store in stores}) != 1:
             return
-        dtype, sizes = linears[0]._packed[0].dtype, [layer._packed[0].size for layer in linears]
+        dtype, sizes = stores[0][1].theta.dtype, [store.theta.size for _, store in stores]
         theta, grad = np.empty(sum(sizes), dtype), np.empty(sum(sizes), dtype)
         start = 0
-        for layer, size in zip(linears, sizes):
-            layer._pack(storage=(theta[start:start + size], grad[start:start + size]))
+        for (layer, _), size in zip(stores, sizes):
+            layer.storage = PackedParameters.pack(layer, storage=(theta[start:start + size], grad[start:start + size]))
             start += size
 
     def __repr__(self) -> str:
@@ -625,47 +461,6 @@ class TwoLayerNet(MLP):
     def __repr__(self) -> str:
         return (f"TwoLayerNet(n={self.in_features}, m={self.hidden_sizes[0]}, K={self.out_features}, "
                 f"f={self.f_name!r}, g={self.g_name!r})")
-
-
-def _merged_ranges(ranges: list[tuple[int, int, int]], itemsize: int) -> list[tuple[int, int, int]]:
-    """(size, θ address, dJ/dθ address) ranges with abutting ones merged: one BLAS call covers
-    two arrays exactly when both θ and dJ/dθ continue where the previous ones end."""
-    merged: list[list[int]] = []
-    for size, theta_ptr, grad_ptr in ranges:
-        if merged:
-            last = merged[-1]
-            if last[1] + last[0] * itemsize == theta_ptr and last[2] + last[0] * itemsize == grad_ptr:
-                last[0] += size
-                continue
-        merged.append([size, theta_ptr, grad_ptr])
-    return [(size, theta_ptr, grad_ptr) for size, theta_ptr, grad_ptr in merged]
-
-
-def _sgd_update(theta: Array, dJ_dtheta: Array, lr: float, scratch: dict) -> None:
-    """θ ← θ - lr·dJ/dθ in place. On NumPy: one pass through the axpy of NumPy's own BLAS
-    when it is available (:func:`handgrad.functional.blas_axpy`), else lr·dJ/dθ goes into
-    a reused scratch array and is subtracted.
-
-    (SciPy's BLAS axpy is a different library whose thread pool competes with NumPy's
-    BLAS threads, which made whole steps many times slower; NumPy's own does not.)
-    """
-    if type(theta) is np.ndarray and type(dJ_dtheta) is np.ndarray and theta.dtype == dJ_dtheta.dtype:
-        dtype = theta.dtype
-        axpy = F.blas_axpy(dtype)
-        if (axpy is not None and theta.shape == dJ_dtheta.shape and theta.flags.c_contiguous
-                and dJ_dtheta.flags.c_contiguous and theta.flags.writeable
-                and not np.may_share_memory(theta, dJ_dtheta)):
-            axpy(theta.size, -lr, dJ_dtheta.ctypes.data, 1, theta.ctypes.data, 1)  # θ += (-lr)·dJ/dθ, one pass
-            return
-        tmp = scratch.get((theta.shape, dtype))
-        if tmp is None:
-            tmp = scratch[(theta.shape, dtype)] = np.empty(theta.shape, dtype)
-        lr_array = scratch.get(dtype)  # (lr, lr as a 0-d array: ufuncs take it faster than a float)
-        if lr_array is None or lr_array[0] != lr:
-            lr_array = scratch[dtype] = (lr, np.array(lr, dtype))
-        theta -= np.multiply(dJ_dtheta, lr_array[1], out=tmp)
-    else:
-        theta -= lr * dJ_dtheta
 
 
 def _hidden_list(hidden_sizes: Any) -> list[int]:
@@ -689,10 +484,6 @@ def _name_of(layer: Layer) -> str:
 
 def _name_of_spec(spec: Any) -> str:
     return _name_of(_fresh_activation(spec))
-
-
-def is_activation(layer: Layer) -> bool:
-    return isinstance(layer, Activation)
 
 
 __all__ = ["MLP", "Sequential", "TwoLayerNet"]

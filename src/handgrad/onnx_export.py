@@ -36,20 +36,8 @@ from typing import Any
 import numpy as np
 
 from .backend import to_numpy
-from .layers import (
-    GELU,
-    Identity,
-    LeakyReLU,
-    Linear,
-    LogSoftmax,
-    ReLU,
-    Scale,
-    Sigmoid,
-    Softmax,
-    Softplus,
-    Tanh,
-    resolve_dtype,
-)
+from .layers import GELU, Linear, Scale, resolve_dtype
+from .registry import activation_spec
 from .torch_interop import layer_scales, module_count
 
 DEFAULT_OPSET = 21
@@ -124,23 +112,19 @@ def _add_layer(g: _Graph, layer: Any, index: int) -> None:
         g.scalar_op("Mul", layer.c, prefix)
         return
     before, after = layer_scales(layer)
-    if isinstance(layer, (Softmax, LogSoftmax)):
-        if before is not None:
-            g.scalar_op("Mul", before, prefix)
-        g.op("Softmax" if isinstance(layer, Softmax) else "LogSoftmax", [], prefix, axis=-1)
-        return
-    simple = {Identity: "Identity", ReLU: "Relu", Tanh: "Tanh", Sigmoid: "Sigmoid", Softplus: "Softplus"}
-    if type(layer) in simple:
-        g.op(simple[type(layer)], [], prefix)
-    elif isinstance(layer, LeakyReLU):
-        g.op("LeakyRelu", [], prefix, alpha=float(layer.negative_slope))
-    elif isinstance(layer, GELU):
-        if g.opset >= 20:
-            g.op("Gelu", [], prefix, approximate=layer.approximate)
-        else:
-            _gelu_formula(g, layer, prefix)
-    else:
+    try:
+        onnx_op = activation_spec(layer).onnx
+    except ValueError:
+        onnx_op = None
+    op = (onnx_op, {}) if isinstance(onnx_op, str) else onnx_op(layer, g.opset) if onnx_op is not None else None
+    if op is None and not isinstance(layer, GELU):
         raise ValueError(f"export_onnx: layer {index} {layer!r} has no ONNX equivalent")
+    if before is not None:
+        g.scalar_op("Mul", before, prefix)
+    if op is None:  # GELU below opset 20
+        _gelu_formula(g, layer, prefix)
+    else:
+        g.op(op[0], [], prefix, **op[1])
     if after is not None:
         g.scalar_op("Mul", after, prefix)
 

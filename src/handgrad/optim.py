@@ -15,6 +15,11 @@ Adam       m ← β₁m + (1-β₁)g;  v ← β₂v + (1-β₂)g²;
            θ ← θ - (lr/(1-β₁ᵗ)) · m / (√v/√(1-β₂ᵗ) + ε)
 =========  =================================================================
 
+``convention="sklearn"`` switches SGD and Adam to scikit-learn's forms of the same rules
+(the velocity holds the step itself, v ← μv - lr·g, θ ← θ + v; Adam's ε is added to √v
+before the bias correction), which the scikit-learn estimators use: one optimizer, two
+bookkeepings, so that their results match scikit-learn's update for update.
+
 Learning-rate schedules are plain functions of the epoch that return a factor, so
 the rate of epoch e is ``lr · schedule(e)`` and a resumed run needs no schedule state.
 Optimizer state exports as plain arrays plus JSON (:meth:`Optimizer.state_dict`) for
@@ -30,9 +35,17 @@ from typing import Any
 import numpy as np
 
 from .backend import backend_of, namespace_of, to_numpy
-from .validation import check_bool, check_positive_float, check_size, check_unit_interval, lookup_name
+from .fast.update import sgd_update
+from .validation import check_bool, check_positive_float, check_real, check_size, check_unit_interval, lookup_name
 
 Array = Any
+
+
+CONVENTIONS = ("pytorch", "sklearn")
+
+
+def _check_convention(value: Any) -> str:
+    return lookup_name("convention", value, {k: k for k in CONVENTIONS})
 
 
 # ====================================================================== base class
@@ -121,7 +134,8 @@ class Optimizer:
         hyper = dict(state.get("hyperparameters", {}))
         fresh = OPTIMIZERS.get(self.name, type(self))(self.net, **hyper)  # validates every hyperparameter
         params = {name: theta for name, theta, _ in self.slots()}
-        new_state, problems = {}, []
+        new_state: dict[str, dict[str, Array]] = {}
+        problems: list[str] = []
         for key, arr in state.get("buffers", {}).items():
             buffer, _, pname = key.partition(".")
             if buffer not in self.buffer_names or pname not in params:
@@ -155,7 +169,9 @@ class SGD(Optimizer):
                     θ ← θ - lr·v
         Nesterov:   θ ← θ - lr·(g + μ·v)
 
-    These are PyTorch's ``torch.optim.SGD`` formulas (dampening 0).
+    These are PyTorch's ``torch.optim.SGD`` formulas (dampening 0). With
+    ``convention="sklearn"``, scikit-learn's ``SGDOptimizer``: v ← μ·v - lr·g, θ ← θ + v
+    (Nesterov: θ ← θ + μ·v - lr·g) -- the same steps while lr is constant.
 
     >>> from handgrad import MLP
     >>> SGD(MLP(2, 4, 1, seed=0), lr=0.1, momentum=0.9)
@@ -166,28 +182,36 @@ class SGD(Optimizer):
     buffer_names = ("velocity",)
 
     def __init__(self, net: Any, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, convention: str = "pytorch") -> None:
         super().__init__(net, lr, weight_decay=weight_decay)
-        self.momentum = check_unit_interval("momentum", momentum)
+        self.convention = _check_convention(convention)
+        # scikit-learn accepts momentum 1 (no decay of the velocity)
+        self.momentum = check_real("momentum", momentum, 0.0, 1.0, open_high=self.convention != "sklearn")
         self.nesterov = check_bool("nesterov", nesterov)
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0.0")
 
     def step(self) -> None:
         lr, mu = self.lr, self.momentum
-        if mu == 0.0 and self.weight_decay == 0.0 and hasattr(self.net, "sgd_step") and self._numpy_net():
-            self.net.sgd_step(lr)  # the same θ ← θ - lr·g, one update per packed layer
+        if mu == 0.0 and self.weight_decay == 0.0:
+            self.net.sgd_step(lr)  # θ ← θ - lr·g, one update per packed storage
             self.t += 1
             return
+        scratch = self.__dict__.setdefault("_update_scratch", {})
         for name, theta, dJ_dtheta in self.slots():
             g = self._decayed(theta, dJ_dtheta)
-            if type(theta) is np.ndarray:
-                self._step_numpy(name, theta, g, lr, mu)
-                continue
             if mu == 0.0:
-                theta -= lr * g                      # θ ← θ - lr·g
+                sgd_update(theta, g, lr, scratch)    # θ ← θ - lr·g
                 continue
             v = self._buffer(name, theta, "velocity")
+            if self.convention == "sklearn":
+                v *= mu                              # v ← μ·v
+                v -= lr * g                          #     - lr·g
+                theta += (mu * v - lr * g) if self.nesterov else v  # θ ← θ + μ·v - lr·g, or θ + v
+                continue
+            if type(theta) is np.ndarray:
+                self._step_numpy(theta, g, v, lr, mu, self._scratch(name, theta))
+                continue
             v *= mu                                  # v ← μ·v
             v += g                                   #     + g
             if self.nesterov:
@@ -196,18 +220,9 @@ class SGD(Optimizer):
                 theta -= lr * v                      # θ ← θ - lr·v
         self.t += 1
 
-    def _numpy_net(self) -> bool:
-        backend = getattr(self.net, "backend", None)
-        return backend is not None and backend.name == "numpy"
-
-    def _step_numpy(self, name: str, theta: np.ndarray, g: np.ndarray, lr: float, mu: float) -> None:
-        """The same update, term for term and bit for bit, through one reused scratch array."""
-        tmp = self._scratch(name, theta)
-        if mu == 0.0:
-            np.multiply(g, lr, out=tmp)              # lr·g
-            theta -= tmp                             # θ ← θ - lr·g
-            return
-        v = self._buffer(name, theta, "velocity")
+    def _step_numpy(self, theta: np.ndarray, g: np.ndarray, v: np.ndarray, lr: float, mu: float,
+                    tmp: np.ndarray) -> None:
+        """The momentum update, term for term and bit for bit, through one reused scratch array."""
         v *= mu                                      # v ← μ·v
         v += g                                       #     + g
         if self.nesterov:
@@ -219,8 +234,9 @@ class SGD(Optimizer):
         theta -= tmp                                 # θ ← θ - ...
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
-                "weight_decay": self.weight_decay}
+        hyper: dict[str, Any] = {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                                 "weight_decay": self.weight_decay}
+        return hyper if self.convention == "pytorch" else {**hyper, "convention": self.convention}
 
 
 # ====================================================================== Adam
@@ -236,14 +252,17 @@ class Adam(Optimizer):
         θ ← θ - lr · m̂ / (√v̂ + ε)
 
     computed as θ ← θ - (lr/(1-β₁ᵗ)) · m / (√v/√(1-β₂ᵗ) + ε), PyTorch's order of operations.
+    With ``convention="sklearn"``, scikit-learn's: θ ← θ - lr_t · m / (√v + ε),
+    lr_t = lr·√(1-β₂ᵗ)/(1-β₁ᵗ) (ε added before the bias correction).
     """
 
     name = "adam"
     buffer_names = ("m", "v")
 
     def __init__(self, net: Any, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, convention: str = "pytorch") -> None:
         super().__init__(net, lr, weight_decay=weight_decay)
+        self.convention = _check_convention(convention)
         if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = (check_unit_interval("betas[0]", betas[0]), check_unit_interval("betas[1]", betas[1]))
@@ -259,6 +278,14 @@ class Adam(Optimizer):
             g = self._decayed(theta, dJ_dtheta)
             m = self._buffer(name, theta, "m")
             v = self._buffer(name, theta, "v")
+            if self.convention == "sklearn":
+                m *= beta1                             # m ← β₁·m
+                m += (1 - beta1) * g                   #     + (1-β₁)·g
+                v *= beta2                             # v ← β₂·v
+                v += (1 - beta2) * (g * g)             #     + (1-β₂)·g²
+                lr_t = self.lr * bias2_sqrt / bias1    # lr·√(1-β₂ᵗ)/(1-β₁ᵗ)
+                theta -= lr_t * m / (namespace_of(v).sqrt(v) + self.eps)  # θ ← θ - lr_t·m/(√v + ε)
+                continue
             if type(theta) is np.ndarray:
                 self._step_numpy(theta, g, m, v, self._scratch(name, theta), step_size, bias2_sqrt)
                 continue
@@ -289,7 +316,9 @@ class Adam(Optimizer):
         theta -= tmp                                   # θ ← θ - lr·m̂/(√v̂ + ε)
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
+        hyper: dict[str, Any] = {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
+                                 "weight_decay": self.weight_decay}
+        return hyper if self.convention == "pytorch" else {**hyper, "convention": self.convention}
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
@@ -315,9 +344,9 @@ def grad_norm(net: Any) -> float:
     """
     total = 0.0
     for _, layer in net.named_layers():
-        packed = layer.packed() if hasattr(layer, "packed") else None
-        if packed is not None:  # W and b in one flat array: one product
-            total += _sum_of_squares(packed[1])
+        store = layer.packed()
+        if store is not None:  # every gradient of the layer in one flat array: one product
+            total += _sum_of_squares(store.grad)
             continue
         for g in layer.grads.values():
             total += _sum_of_squares(g)

@@ -85,7 +85,7 @@ def registry_name(kind: str) -> Test:
             return "wrong type"
         try:
             if kind == "activation":
-                from .layers import make_activation
+                from .registry import make_activation
                 make_activation(v)
             else:
                 from .losses import make_loss

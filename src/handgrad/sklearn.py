@@ -36,9 +36,11 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from .errors import DivergenceError
 from .inference import labels, logits_and_outputs, output_kind, probabilities
-from .layers import Activation, Linear, make_activation
+from .layers import Activation, Linear
 from .losses import BCELoss, CrossEntropyLoss, SquaredErrorLoss
 from .model import MLP
+from .optim import SGD, Adam
+from .registry import make_activation
 from .validation import check_bool, check_int, check_real, lookup_name, make_rng
 
 SOLVERS = ("sgd", "adam")
@@ -99,69 +101,13 @@ def _check_step_finite(J: float, names: list, grads: list) -> None:
                              f"entr(y/ies)) while the loss was {J:g}")
 
 
-class _SGDMomentum:
-    """scikit-learn's SGD: v ← μ v - η g; θ ← θ + v (Nesterov: θ ← θ + μ v - η g)."""
-
-    def __init__(self, params: list, lr: float, momentum: float, nesterov: bool, schedule: str, power_t: float):
-        self.params, self.lr0, self.lr = params, lr, lr
-        self.momentum, self.nesterov, self.schedule, self.power_t = momentum, nesterov, schedule, power_t
-        self.velocities = [np.zeros_like(p) for p in params]
-
-    def step(self, grads: list) -> None:
-        mu, lr = self.momentum, self.lr
-        for theta, v, g in zip(self.params, self.velocities, grads):
-            if mu:
-                v *= mu
-                v -= lr * g
-                theta += (mu * v - lr * g) if self.nesterov else v
-            else:
-                theta -= lr * g
-
-    def epoch_end(self, samples_seen: int) -> None:
-        if self.schedule == "invscaling":
-            self.lr = self.lr0 / (samples_seen + 1) ** self.power_t
-
-    def stalled(self) -> bool:
-        """Called after n_iter_no_change epochs without progress: True means stop."""
-        if self.schedule != "adaptive" or self.lr <= 1e-6:
-            return True
-        self.lr /= 5.0
-        return False
-
-
-class _Adam:
-    """Adam as scikit-learn writes it: m, v moving averages; θ ← θ - η_t m / (√v + ε),
-    η_t = η √(1 - β₂ᵗ) / (1 - β₁ᵗ)."""
-
-    def __init__(self, params: list, lr: float, beta_1: float, beta_2: float, epsilon: float):
-        self.params, self.lr = params, lr
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        self.t = 0
-        self.ms = [np.zeros_like(p) for p in params]
-        self.vs = [np.zeros_like(p) for p in params]
-
-    def step(self, grads: list) -> None:
-        self.t += 1
-        b1, b2 = self.beta_1, self.beta_2
-        lr_t = self.lr * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        with np.errstate(over="ignore"):
-            squares = [g * g for g in grads]
-        if not all(np.isfinite(float(np.max(q, initial=0.0))) for q in squares):
-            self.t -= 1
+def _check_adam_squares(grads: list) -> None:
+    """Adam's second moment takes g²: refuse a gradient whose square overflows, which would
+    silently freeze those weights."""
+    with np.errstate(over="ignore"):
+        if not all(np.isfinite(float(np.max(g * g, initial=0.0))) for g in grads):
             raise _NonFiniteError("the squared gradient overflowed in Adam's second moment (|g| > 1e154), "
-                             "which would silently freeze those weights")
-        for theta, m, v, g, gg in zip(self.params, self.ms, self.vs, grads, squares):
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * gg
-            theta -= lr_t * m / (np.sqrt(v) + self.epsilon)
-
-    def epoch_end(self, samples_seen: int) -> None:
-        pass
-
-    def stalled(self) -> bool:
-        return True
+                                  "which would silently freeze those weights")
 
 
 # ====================================================================== shared base
@@ -309,10 +255,27 @@ class _HandgradMLP(BaseEstimator):
             self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
 
     def _make_optimizer(self, p: dict) -> Any:
-        params = [arr for _, layer, key, _ in self.net_.parameter_slots() for arr in [layer.params[key]]]
+        """handgrad's optimizer with scikit-learn's update formulas."""
         if p["solver"] == "adam":
-            return _Adam(params, p["lr"], p["beta_1"], p["beta_2"], p["epsilon"])
-        return _SGDMomentum(params, p["lr"], p["momentum"], self.nesterovs_momentum, p["schedule"], p["power_t"])
+            return Adam(self.net_, p["lr"], (p["beta_1"], p["beta_2"]), p["epsilon"], convention="sklearn")
+        return SGD(self.net_, p["lr"], p["momentum"], self.nesterovs_momentum and p["momentum"] > 0,
+                   convention="sklearn")
+
+    def _params(self) -> list[np.ndarray]:
+        return [theta for _, layer, key, _ in self.net_.parameter_slots() for theta in [layer.params[key]]]
+
+    def _epoch_end(self, p: dict) -> None:
+        """scikit-learn's 'invscaling' rate: lr = lr₀ / (samples seen + 1)^power_t."""
+        if p["solver"] == "sgd" and p["schedule"] == "invscaling":
+            self._optimizer.lr = p["lr"] / (self.t_ + 1) ** p["power_t"]
+
+    def _stalled(self, p: dict) -> bool:
+        """After n_iter_no_change epochs without progress: True means stop; the 'adaptive'
+        rate is divided by 5 instead while it stays above 1e-6."""
+        if p["solver"] != "sgd" or p["schedule"] != "adaptive" or self._optimizer.lr <= 1e-6:
+            return True
+        self._optimizer.lr /= 5.0
+        return False
 
     def _batch_size(self, n_samples: int) -> int:
         if self.batch_size == "auto":
@@ -365,9 +328,9 @@ class _HandgradMLP(BaseEstimator):
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
             self._track_progress(p, X_val, Y_val)
-            self._optimizer.epoch_end(self.t_)
+            self._epoch_end(p)
             if self._no_improvement_count > p["n_iter_no_change"]:
-                if self._optimizer.stalled():
+                if self._stalled(p):
                     break
                 self._no_improvement_count = 0
             if not incremental and self.n_iter_ == max_iter:
@@ -396,40 +359,47 @@ class _HandgradMLP(BaseEstimator):
                 if score < self.best_validation_score_ + tol else 0
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                self._best_params = [a.copy() for a in self._optimizer.params]
+                self._best_params = [a.copy() for a in self._params()]
         else:
             loss = self.loss_curve_[-1]
             self._no_improvement_count = self._no_improvement_count + 1 if loss > self.best_loss_ - tol else 0
             self.best_loss_ = min(self.best_loss_, loss)
 
     def _restore_best(self) -> None:
-        for arr, best in zip(self._optimizer.params, getattr(self, "_best_params", [])):
+        for arr, best in zip(self._params(), getattr(self, "_best_params", [])):
             arr[...] = best
 
     # ------------------------------------------------------------ one minibatch
     def _train_step(self, xb: np.ndarray, yb: np.ndarray, alpha: float, wb: Any = None) -> float:
-        """One minibatch: forward, the core's loss gradient (fused with the output layer),
-        backward, the scale to this estimator's loss, the L2 term, the update. Returns J."""
+        """One minibatch through the network's one training step: forward, the core's loss
+        gradient (fused with the output layer), backward, then -- before the update -- the
+        scale to this estimator's loss, the L2 term and the finite check. Returns J.
+        With sample weights ``wb``, the weighted mean (:meth:`_weighted_backward`)."""
         net, s = self.net_, self._loss_scale
+        n = xb.shape[0] if wb is None else float(wb.sum())
+
+        def to_estimator_loss(J_core: Any) -> float:
+            J = s * float(J_core)
+            grads = []
+            slots = net.parameter_slots()
+            for _, layer, key, gkey in slots:
+                grad = layer.grads[gkey]
+                if s != 1.0:
+                    grad *= s  # ∇(s·J_core) = s·∇J_core
+                if key == "W" and alpha:
+                    W = layer.params[key]
+                    grad += (alpha / n) * W
+                    J += 0.5 * alpha / n * float(np.dot(W.ravel(), W.ravel()))
+                grads.append(grad)
+            _check_step_finite(J, [name for name, _, _, _ in slots], grads)
+            if isinstance(self._optimizer, Adam):
+                _check_adam_squares(grads)
+            return J
+
         if wb is None:
-            net.forward(xb)
-            J = s * float(net.backward_loss(self._loss, yb, zero_grad=True))
-            n = xb.shape[0]
-        else:
-            J, n = s * self._weighted_backward(xb, yb, wb), float(wb.sum())
-        grads = []
-        slots = net.parameter_slots()
-        for _, layer, key, gkey in slots:
-            grad = layer.grads[gkey]
-            if s != 1.0:
-                grad *= s  # ∇(s·J_core) = s·∇J_core
-            if key == "W" and alpha:
-                W = layer.params[key]
-                grad += (alpha / n) * W
-                J += 0.5 * alpha / n * float(np.dot(W.ravel(), W.ravel()))
-            grads.append(grad)
-        _check_step_finite(J, [name for name, _, _, _ in slots], grads)
-        self._optimizer.step(grads)
+            return net.train_step(xb, yb, self._loss, optimizer=self._optimizer, before_update=to_estimator_loss)
+        J = to_estimator_loss(self._weighted_backward(xb, yb, wb))
+        self._optimizer.step()
         return J
 
     def _weighted_backward(self, xb: np.ndarray, yb: np.ndarray, wb: np.ndarray) -> float:

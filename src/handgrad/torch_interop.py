@@ -34,6 +34,7 @@ from .layers import (
     Tanh,
     resolve_dtype,
 )
+from .registry import activation_names, activation_spec
 
 
 def _torch() -> Any:
@@ -82,25 +83,15 @@ def torch_layers(layer: Any, dtype: Any) -> list[Any]:
         return [mod]
     if isinstance(layer, Scale):
         return [_scale_module(layer.c)]
-    before, after = layer_scales(layer)
-    if isinstance(layer, (Softmax, LogSoftmax)):
-        inner = nn.Softmax(dim=-1) if isinstance(layer, Softmax) else nn.LogSoftmax(dim=-1)
-        return ([_scale_module(before)] if before is not None else []) + [inner]
-    simple = {
-        Identity: lambda: nn.Identity(),
-        ReLU: lambda: nn.ReLU(),
-        Tanh: lambda: nn.Tanh(),
-        Sigmoid: lambda: nn.Sigmoid(),
-        Softplus: lambda: nn.Softplus(),
-        LeakyReLU: lambda: nn.LeakyReLU(layer.negative_slope),
-        GELU: lambda: nn.GELU(approximate=layer.approximate),
-    }
-    if type(layer) not in simple:
+    try:
+        make = activation_spec(layer).torch
+    except ValueError:
+        make = None
+    if make is None:
         raise ValueError(f"no PyTorch equivalent for {layer!r}")
-    mods = [simple[type(layer)]()]
-    if after is not None:
-        mods.append(_scale_module(after))
-    return mods
+    before, after = layer_scales(layer)
+    return ([_scale_module(before)] if before is not None else []) + [make(nn, layer)] + \
+        ([_scale_module(after)] if after is not None else [])
 
 
 def to_torch(net: Any, dtype: Any = None) -> Any:
@@ -123,6 +114,7 @@ def _torch_dtype(dtype: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- torch -> handgrad
+_BUILT_IN = (Identity, ReLU, LeakyReLU, Tanh, Sigmoid, GELU, Softplus, Softmax, LogSoftmax)
 SUPPORTED_TORCH_LAYERS = ("Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Softplus", "Identity",
                           "Softmax(dim=-1)", "LogSoftmax(dim=-1)", "ScaleModule (from to_torch)")
 
@@ -199,6 +191,10 @@ def _from_torch_layer(mod: Any, where: str, dtype: np.dtype) -> Layer:
             raise ValueError(f"from_torch: layer {where} {kind}(dim={mod.dim}) is not supported: handgrad's "
                              f"{kind} works along the last axis of (N, features) input (dim=-1)")
         return Softmax() if isinstance(mod, nn.Softmax) else LogSoftmax()
+    for name in activation_names():  # a registered activation whose torch module is this one's type
+        spec = activation_spec(name)
+        if spec.torch is not None and spec.layer_type not in _BUILT_IN and type(spec.torch(nn, spec.make())) is type(mod):
+            return spec.make()
     raise ValueError(f"from_torch: layer {where} ({mod}) is not supported; supported layers: "
                      f"{', '.join(SUPPORTED_TORCH_LAYERS)}")
 

@@ -1,6 +1,6 @@
 r"""The training loop: the seed's five SGD steps over shuffled mini-batches, epoch after epoch.
 
-Each step of :func:`fit` is the seed's recipe, visible in ``_Run.train_epoch``::
+Each step of :func:`fit` is the seed's recipe, :meth:`~handgrad.model.Sequential.train_step`::
 
     y_hat = net.forward(x_batch)                           # 1. forward
     J = net.backward_loss(loss, y_batch, zero_grad=True)   # 3. clear the gradients, 2. loss, 4. backward
@@ -348,14 +348,17 @@ class _Run:
         for step in range(1, n_steps + 1):
             idx = order[(step - 1) * bs: step * bs]
             x_batch, y_batch = data.take(idx)
-            net.forward(x_batch)                        # 1. forward: ŷ = g(W2 f(W1 x + b1) + b2) ...
-            # 3. zero the gradients (backward accumulates), 2. loss J(y, ŷ) and 4. backward: every
-            # dJ/dθ -- zero_grad=True is net.zero_grad() then the backward, one pass over the gradients less
-            J = float(net.backward_loss(loss, y_batch, zero_grad=True))
-            norm = clip_grad_norm(net, clip) if clip else grad_norm(net)
-            if not (math.isfinite(J) and math.isfinite(norm)):
-                self.diverged(epoch, step, n_steps, J)  # before the update: θ stays finite
-            opt.step()                                  # 5. update: θ ← θ - lr·dJ/dθ (SGD; see optim)
+
+            def checked(J: Any, step: int = step) -> float:
+                """Between the backward and the update: clip, and stop on a non-finite J or gradient."""
+                J = float(J)
+                norm = clip_grad_norm(net, clip) if clip else grad_norm(net)
+                if not (math.isfinite(J) and math.isfinite(norm)):
+                    self.diverged(epoch, step, n_steps, J)  # before the update: θ stays finite
+                return J
+
+            # the five steps, once (Sequential.train_step): forward, zero, loss, backward, update
+            J = net.train_step(x_batch, y_batch, loss, optimizer=opt, before_update=checked)
             total += J * (len(idx) if self.cfg["mean_loss"] else 1.0)
             self.last_finite = (J, epoch, step)
         return total / data.n if self.cfg["mean_loss"] else total

@@ -202,9 +202,9 @@ def _check_args(args: argparse.Namespace) -> None:
 def _build(settings: dict[str, Any], ds: Any, seed: Any) -> tuple[Any, Any, Any]:
     """The network, the loss and the optimizer (validated names raise usage errors)."""
     from ..inference import model_loss
-    from ..layers import make_activation
     from ..model import MLP
     from ..optim import make_optimizer
+    from ..registry import make_activation
 
     try:
         make_activation(settings["f"])

@@ -1,0 +1,83 @@
+"""NumPy's own BLAS, reached where NumPy does not expose a routine (the fast path's only ctypes).
+
+* ``dot`` and ``vdot``: ``np.dot`` and ``np.vdot`` without their Python dispatcher (for
+  ``__array_function__`` overrides); the fast path hands them nothing but NumPy arrays,
+  so it calls the C functions behind them -- the same routines, the same results.
+* :func:`blas_axpy` (θ ← θ + α·g in one pass) and :func:`blas_ger` (z ← z + 1·bᵀ, the bias
+  add, the same sums bit for bit) from the OpenBLAS that NumPy's wheels bundle (built as
+  "scipy-openblas" with 64-bit integers). It is the very library and thread pool NumPy's
+  matrix products run on, so the threads do not compete (SciPy's BLAS is another library
+  whose pool does). NumPy has no fused "θ += α·g": as ufuncs it is a multiply into a
+  scratch array and an add, two passes over memory.
+
+float32 only: axpy rounds θ + α·g once (a fused multiply-add) where the ufuncs round α·g
+first, so results can differ in the last bit; float64, the dtype of gradient checks,
+keeps the textbook rounding of θ - round(lr·g). Where the library is not found (another
+BLAS or build), or :data:`USE_BLAS` is False, callers use the ufuncs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+dot = getattr(np.dot, "_implementation", np.dot)
+vdot = getattr(np.vdot, "_implementation", np.vdot)
+
+USE_BLAS = True  #: set False to run every update and bias add through NumPy's ufuncs
+ROW_MAJOR = 101  #: CBLAS's CblasRowMajor
+_LOADED: list[dict[str, Any]] = []  # [{"axpy": routine, "ger": routine} or {}], filled on first use
+
+
+def blas_axpy(dtype: np.dtype) -> Any:
+    """``saxpy(n, α, g_ptr, 1, θ_ptr, 1)``: θ ← θ + α·g over n contiguous float32 elements;
+    None for another dtype, when unavailable or when :data:`USE_BLAS` is False."""
+    return _routine("axpy", dtype)
+
+
+def blas_ger(dtype: np.dtype) -> Any:
+    """``sger(ROW_MAJOR, N, M, α, u_ptr, 1, v_ptr, 1, z_ptr, M)``: z ← z + α·u vᵀ for a
+    C-contiguous float32 z (N, M); None for another dtype, when unavailable or when
+    :data:`USE_BLAS` is False."""
+    return _routine("ger", dtype)
+
+
+def _routine(name: str, dtype: np.dtype) -> Any:
+    if dtype != np.float32 or not USE_BLAS:
+        return None
+    if not _LOADED:
+        _LOADED.append(_load())
+    return _LOADED[0].get(name)
+
+
+def _load() -> dict[str, Any]:
+    import ctypes
+    import glob
+    import os
+
+    try:
+        blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
+        if blas.get("name") != "scipy-openblas" or "USE64BITINT" not in str(blas.get("openblas configuration")):
+            return {}
+        root = os.path.dirname(os.path.abspath(np.__file__))
+        paths = sorted(glob.glob(os.path.join(root + ".libs", "*scipy_openblas64_*"))
+                       + glob.glob(os.path.join(root, ".dylibs", "*scipy_openblas64_*")))
+        if not paths:
+            return {}
+        lib = ctypes.CDLL(paths[0])
+        i64, ptr = ctypes.c_int64, ctypes.c_void_p
+        axpy, ger = lib.scipy_cblas_saxpy64_, lib.scipy_cblas_sger64_
+        axpy.restype = ger.restype = None
+        axpy.argtypes = [i64, ctypes.c_float, ptr, i64, ptr, i64]
+        ger.argtypes = [ctypes.c_int, i64, i64, ctypes.c_float, ptr, i64, ptr, i64, ptr, i64]
+        # check both on known cases before trusting them
+        theta, g = np.arange(6, dtype=np.float32), np.full(6, 2.0, np.float32)
+        axpy(6, -0.5, g.ctypes.data, 1, theta.ctypes.data, 1)
+        z, u, v = np.zeros((2, 3), np.float32), np.array([1, 2], np.float32), np.array([1, 2, 3], np.float32)
+        ger(ROW_MAJOR, 2, 3, 1.0, u.ctypes.data, 1, v.ctypes.data, 1, z.ctypes.data, 3)
+        if np.array_equal(theta, np.arange(6, dtype=np.float32) - 1.0) and np.array_equal(z, np.outer(u, v)):
+            return {"axpy": axpy, "ger": ger}
+        return {}
+    except Exception:  # noqa: BLE001 - any failure to find or check them means: use the ufuncs
+        return {}
