@@ -10,6 +10,7 @@ A layer's ``forward(x)`` stores in ``self.cache`` only what its backward needs;
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -40,10 +41,55 @@ def _zero_(a: Array) -> None:
         a[...] = 0
 
 
+def shape_of(a: Any) -> tuple:
+    """The shape of an array of any backend (or of nested lists) as a plain tuple."""
+    shape = getattr(a, "shape", None)
+    return tuple(shape) if shape is not None else tuple(np.shape(a))
+
+
+def check_upstream_shape(where: str, grad: Any, output_shape: tuple | None) -> None:
+    """ValueError unless ``grad`` (dJ/d(output)) has the output's shape: broadcasting a (1, K), (N, 1),
+    (K,) or scalar upstream gradient would give silently wrong parameter gradients."""
+    if output_shape is not None and shape_of(grad) != output_shape:
+        raise ValueError(f"{where}: the upstream gradient must have the output's shape {output_shape}, "
+                         f"got {shape_of(grad)}")
+
+
+def _records_output_shape(forward: Any) -> Any:
+    @functools.wraps(forward)
+    def wrapper(self: Layer, x: Any, *args: Any, **kwargs: Any) -> Any:
+        y = forward(self, x, *args, **kwargs)
+        self.output_shape_ = shape_of(y)
+        return y
+    return wrapper
+
+
+def _checks_upstream_shape(backward: Any) -> Any:
+    @functools.wraps(backward)
+    def wrapper(self: Layer, dJ_dy: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.cache is not None:  # before forward, the layer's own RuntimeError says so
+            check_upstream_shape(f"{self._label()}.backward", dJ_dy, self.output_shape_)
+        return backward(self, dJ_dy, *args, **kwargs)
+    return wrapper
+
+
 class Layer:
-    """Base class: parameters, gradients, a cache, and the forward/backward pair."""
+    """Base class: parameters, gradients, a cache, and the forward/backward pair.
+
+    Every subclass's ``forward`` records its output's shape and every ``backward`` first
+    refuses an upstream gradient of another shape (:func:`check_upstream_shape`): the rule
+    lives here once, so a new layer gets it without writing it.
+    """
 
     derivation: Derivation | None = None
+    output_shape_: tuple | None = None  # shape of the last forward's output
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _records_output_shape(cls.__dict__["forward"])  # type: ignore[method-assign]
+        if "backward" in cls.__dict__:
+            cls.backward = _checks_upstream_shape(cls.__dict__["backward"])  # type: ignore[method-assign]
 
     def __init__(self) -> None:
         self.params: dict[str, Array] = {}
