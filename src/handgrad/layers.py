@@ -67,7 +67,7 @@ def _records_output_shape(forward: Any) -> Any:
 def _checks_upstream_shape(backward: Any) -> Any:
     @functools.wraps(backward)
     def wrapper(self: Layer, dJ_dy: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.cache is not None:  # before forward, the layer's own RuntimeError says so
+        if self._cache is not None:  # before forward, the layer's own RuntimeError says so
             check_upstream_shape(f"{self._label()}.backward", dJ_dy, self.output_shape_)
         return backward(self, dJ_dy, *args, **kwargs)
     return wrapper
@@ -82,7 +82,18 @@ class Layer:
     """
 
     derivation: Derivation | None = None
-    output_shape_: tuple | None = None  # shape of the last forward's output
+    output_shape_: tuple | None = None  # shape of the last forward's output (None: unknown)
+
+    @property
+    def cache(self) -> Any:
+        """What backward needs from the last forward. Setting it from outside ``forward`` (the fast
+        path fills caches itself) makes the output shape unknown, so no stale shape is enforced."""
+        return self._cache
+
+    @cache.setter
+    def cache(self, value: Any) -> None:
+        self._cache = value
+        self.output_shape_ = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
