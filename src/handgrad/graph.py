@@ -587,7 +587,13 @@ def _check_depth(tree: ast.AST) -> None:
 
 def _build(node: ast.AST, env: dict[str, Expr], values: dict[str, Any]) -> Expr:
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return _lift(float(node.value))
+        try:
+            number = float(node.value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ValueError(f"the number {ast.unparse(node)[:40]} is beyond the float64 range (±1.8e308)")
+        return _lift(number)
     if isinstance(node, ast.Name):
         if node.id not in env:
             if node.id in FUNCTIONS:

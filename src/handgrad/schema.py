@@ -174,7 +174,15 @@ def _rng_state(v: Any, _: Shape) -> str | None:
 
     if not isinstance(v, dict) or v.get("bit_generator") not in RNG_TYPES:
         return f"'bit_generator' must be one of {', '.join(RNG_TYPES)}"
-    return None if isinstance(v.get("state"), dict) else "'state' must be an object"
+    if not isinstance(v.get("state"), dict):
+        return "'state' must be an object"
+    import numpy as np
+
+    try:  # NumPy is the judge of its own state records
+        getattr(np.random, v["bit_generator"])().state = v
+    except Exception:  # noqa: BLE001 - any refusal means the record is not a state
+        return f"not a valid {v['bit_generator']} state"
+    return None
 
 
 # ====================================================================== the tables

@@ -466,7 +466,10 @@ class _Run:
         for name, layer, key, _ in self.net.parameter_slots():
             layer.params[key][...] = self.net.backend.asarray(ckpt.net.params[name], layer.params[key].dtype)
         if ckpt.optimizer_state is not None:
-            self.opt.load_state_dict(ckpt.optimizer_state)
+            try:
+                self.opt.load_state_dict(ckpt.optimizer_state)
+            except (TypeError, ValueError) as exc:  # the file's fault: name it
+                raise ModelFileError(f"{path}: cannot restore the checkpoint's optimizer state ({exc})") from None
         self.rng = _rng_from_state(path, ckpt.rng_state)
         self.history = History.from_dict(ckpt.history or {})
         self.epoch = self.saved_epoch = ckpt.epoch
