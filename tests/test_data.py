@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from handgrad import data
-from handgrad.errors import DataSourceError
 from handgrad.data import (
     Dataset,
     Standardizer,
@@ -26,6 +25,7 @@ from handgrad.data import (
     regression_targets,
     train_val_test_split,
 )
+from handgrad.errors import DataSourceError
 
 
 def write(tmp_path, name, text, encoding="utf-8"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import re
 import os
 import pickle
+import re
 import struct
 import threading
 import time

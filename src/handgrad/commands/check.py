@@ -112,7 +112,6 @@ def _is_class(args: argparse.Namespace) -> bool:
 
 def _run_class(args: argparse.Namespace, options: dict) -> int:
     from .. import check
-
     from ..outputs import check_output, lock_directory
 
     rubric = check.Rubric.load(args.rubric) if args.rubric else check.Rubric()

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import MODEL_HELP, data_options, echo, force_option, json_dump, load_features_arg, load_model_arg, metric_columns, usage
+from .common import (
+    MODEL_HELP,
+    data_options,
+    echo,
+    force_option,
+    json_dump,
+    load_features_arg,
+    load_model_arg,
+    metric_columns,
+    usage,
+)
 
 
 def register(subparsers: Any) -> None:

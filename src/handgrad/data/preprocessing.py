@@ -85,10 +85,12 @@ class Standardizer:
 
     def transform(self, X: Any) -> np.ndarray:
         X = self._check(X, "transform")
+        mean, scale = self.mean_, self.scale_
+        assert mean is not None and scale is not None  # _check raised before fit
         with np.errstate(over="ignore", invalid="ignore"):
-            Z = (X - self.mean_) / self.scale_
+            Z = (X - mean) / scale
             if not np.isfinite(Z).all():  # x − mean beyond the float range: halve both (exact), then divide
-                Z = np.where(np.isfinite(Z), Z, (X * 0.5 - self.mean_ * 0.5) / (self.scale_ * 0.5))
+                Z = np.where(np.isfinite(Z), Z, (X * 0.5 - mean * 0.5) / (scale * 0.5))
         return Z
 
     def fit_transform(self, X: Any) -> np.ndarray:
