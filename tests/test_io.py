@@ -556,7 +556,8 @@ def test_one_bit_flip_in_the_metadata_is_caught_by_the_checksum(tmp_path):
     (lambda m: m.__setitem__("feature_names", ["a", "a"]), "feature_names", "repeat"),
     (lambda m: m.__setitem__("feature_names", "ab"), "feature_names", "wrong type"),
     (lambda m: m["preprocessing"]["x"].__setitem__("scale", [1.0, -1.0]), "preprocessing.x", "positive"),
-    (lambda m: m.__setitem__("loss", "mse2"), "loss", "unknown loss"),
+    (lambda m: m.__setitem__("loss", 3), "loss", "not a name"),
+    (lambda m: m.__setitem__("g", "rleu"), "g", "unknown activation"),
     (lambda m: m.__setitem__("epochs_run", -1), "epochs_run", "out of range"),
 ])
 def test_hand_edited_metadata_is_refused_naming_file_and_field(tmp_path, edit, field, fact):
@@ -589,3 +590,12 @@ def test_tampered_checkpoint_records_name_file_and_field(tmp_path, edit, field):
     path = _edit_doc(src, tmp_path / "ck.safetensors", lambda doc: edit(doc["checkpoint"]))
     with pytest.raises(ModelFileError, match=rf"ck\.safetensors: checkpoint record field '{re.escape(field)}'"):
         load_checkpoint(path)
+
+
+def test_an_unknown_loss_name_is_refused_by_the_predictor_naming_the_file(tmp_path):
+    from handgrad.inference import load_predictor
+
+    path = _edit_doc(FIXTURES / "model_format1_classifier.safetensors", tmp_path / "l.safetensors",
+                     lambda doc: doc["metadata"].__setitem__("loss", "hinge"))
+    with pytest.raises(ModelFileError, match=r"l\.safetensors: metadata field 'loss': unknown loss 'hinge'"):
+        load_predictor(path)

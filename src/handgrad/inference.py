@@ -281,6 +281,10 @@ class Predictor:
             raise ModelFileError(f"{path!r}: the metadata names {len(meta['feature_names'])} features, "
                                  f"but the network takes {n_in}")
         info = {k: v for k, v in meta.items() if k not in (*needed, "cli_format", "target_name", "class_labels", "g")}
+        try:
+            model_loss(meta["loss"])
+        except (ValueError, TypeError) as exc:
+            raise ModelFileError(f"{path}: metadata field 'loss': {exc}") from None
         return cls(net, task=meta["task"], loss=meta["loss"], feature_names=meta["feature_names"],
                    target_name=meta.get("target_name"), class_labels=meta.get("class_labels"),
                    x_scaler=x_scaler, y_scaler=y_scaler, g=meta.get("g", "identity"), info=info)
