@@ -599,3 +599,21 @@ def test_an_unknown_loss_name_is_refused_by_the_predictor_naming_the_file(tmp_pa
                      lambda doc: doc["metadata"].__setitem__("loss", "hinge"))
     with pytest.raises(ModelFileError, match=r"l\.safetensors: metadata field 'loss': unknown loss 'hinge'"):
         load_predictor(path)
+
+
+def test_library_save_never_replaces_a_device_or_follows_a_link(tmp_path, rng):
+    import os
+
+    net = _net(rng)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for node in ("/dev/null", fifo):
+        with pytest.raises(ValueError, match="not a regular file"):
+            save_model(node, net)
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"keep")
+    link = tmp_path / "m.safetensors"
+    link.symlink_to(outside)
+    save_model(link, net)  # the link itself is replaced by the file
+    assert outside.read_bytes() == b"keep" and link.is_file() and not link.is_symlink()

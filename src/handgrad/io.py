@@ -93,6 +93,12 @@ def check_save_path(path: str | os.PathLike) -> Path:
     if str(path) == "" or target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory; give a file path such as DIR/model.safetensors",
                                 str(path))
+    try:
+        mode = os.lstat(target).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # a link is replaced, never followed
+        raise ValueError(f"{path}: is not a regular file (a device, FIFO or socket); handgrad never writes to one")
     parent = target.parent  # Path("model.safetensors").parent is Path(".")
     if not parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, "parent directory does not exist (it is not created for you)",
