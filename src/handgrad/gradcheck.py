@@ -24,30 +24,10 @@ from typing import Any
 import numpy as np
 
 from .backend import to_numpy
+from .comparison import Comparison, compare
 
 Array = Any
 EPS = 1e-6
-
-
-@dataclass
-class Comparison:
-    """One quantity's analytic value against its reference."""
-
-    name: str
-    rel_error: float
-    max_abs_error: float
-    index: tuple[int, ...]
-    reference: float
-    analytic: float
-    passed: bool
-    note: str = ""
-
-    def line(self) -> str:
-        mark = "pass" if self.passed else "FAIL"
-        idx = "[" + ", ".join(map(str, self.index)) + "]"
-        s = (f"{mark}  {self.name:<10} rel {self.rel_error:9.2e}  max abs {self.max_abs_error:9.2e}  "
-             f"worst at {idx}: reference {self.reference:.10g}, analytic {self.analytic:.10g}")
-        return s + (f"  ({self.note})" if self.note else "")
 
 
 @dataclass
@@ -80,27 +60,6 @@ class GradcheckReport:
     def raise_if_failed(self) -> None:
         if not self.passed:
             raise AssertionError(str(self))
-
-
-def compare(name: str, analytic: Array, reference: Array, rtol: float, atol: float, note: str = "") -> Comparison:
-    """Norm-wise relative error and the worst entry of ``analytic`` against ``reference``."""
-    a = np.asarray(to_numpy(analytic), dtype=np.float64)
-    r = np.asarray(to_numpy(reference), dtype=np.float64)
-    if a.shape != r.shape:
-        raise ValueError(f"{name}: analytic shape {a.shape} differs from reference shape {r.shape}")
-    diff = np.abs(a - r)
-    if diff.size == 0:
-        return Comparison(name, 0.0, 0.0, (), 0.0, 0.0, True, note)
-    if not np.all(np.isfinite(a)) or not np.all(np.isfinite(r)):
-        worst = np.unravel_index(int(np.argmax(~np.isfinite(a) | ~np.isfinite(r))), a.shape)
-        return Comparison(name, np.inf, np.inf, tuple(map(int, worst)), float(r[worst]), float(a[worst]), False,
-                          "non-finite values")
-    denom = max(np.linalg.norm(a), np.linalg.norm(r))
-    rel = float(np.linalg.norm(a - r) / denom) if denom > 0 else 0.0
-    worst = np.unravel_index(int(np.argmax(diff)), a.shape)
-    max_abs = float(diff[worst])
-    return Comparison(name, rel, max_abs, tuple(map(int, worst)), float(r[worst]), float(a[worst]),
-                      rel <= rtol or max_abs <= atol, note)
 
 
 def numerical_gradient(f: Callable[[], float], theta: np.ndarray, eps: float = EPS) -> np.ndarray:

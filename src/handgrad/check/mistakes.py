@@ -14,47 +14,11 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..comparison import compare_entrywise as compare
 from .sweep import GRADS, Config, RefCall, Reference
 
-FLOOR = 1e-3  # entries below FLOOR·max|expected| are measured against that floor
 FIT_FACTOR = 5.0  # a hypothesis fits within FIT_FACTOR·rtol of its prediction ...
 DISTINCT_FACTOR = 20.0  # ... and is only tried where its prediction is DISTINCT_FACTOR·rtol away from the truth
-
-
-@dataclass
-class Comparison:
-    """Received against expected for one quantity and call."""
-
-    rel_error: float
-    index: tuple[int, ...] | None
-    expected: float | None
-    received: float | None
-    note: str = ""
-
-    def within(self, rtol: float) -> bool:
-        return self.rel_error <= rtol
-
-
-def compare(received: np.ndarray, expected: np.ndarray) -> Comparison:
-    """Worst entry-wise relative error |r − e| / max(|e|, FLOOR·max|e|), with its index and values.
-
-    Entries far below the array's largest are measured against that floor, so a
-    rounding error next to an exact 0 is not an "infinite" relative error.
-    """
-    received, expected = np.asarray(received, np.float64), np.asarray(expected, np.float64)
-    if received.shape != expected.shape:
-        return Comparison(np.inf, None, None, None, f"shape {received.shape}, expected {expected.shape}")
-    if expected.size == 0:
-        return Comparison(0.0, (), None, None)
-    scale = float(np.max(np.abs(expected)))
-    floor = max(FLOOR * scale, np.finfo(np.float64).tiny)
-    with np.errstate(invalid="ignore", over="ignore"):
-        rel = np.abs(received - expected) / np.maximum(np.abs(expected), floor)
-    rel = np.where(np.isfinite(rel), rel, np.inf)
-    worst = np.unravel_index(int(np.argmax(rel)), rel.shape)
-    note = "received a non-finite value" if not np.isfinite(received[worst]) else ""
-    return Comparison(float(rel[worst]), tuple(int(i) for i in worst), float(expected[worst]),
-                      float(received[worst]), note)
 
 
 @dataclass(frozen=True)

@@ -137,12 +137,13 @@ def run_explain(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     ex.source = source
     if args.notation == "homework":
+        from ..explain import check_line
         from ..explain.notation import render_homework, render_homework_as
 
         text = render_homework(net, loss, ex.values or None)
         if ex.checks:
             text += f"\nChecks: {sum(c.passed for c in ex.checks)}/{len(ex.checks)} pass\n"
-            text += "".join(f"  {c.line()}\n" for c in ex.checks)
+            text += "".join(f"  {check_line(c)}\n" for c in ex.checks)
         write(render_homework_as(text, args.format), args.output)
         return 0 if ex.passed else 1
     write(ex.render(args.format), args.output)

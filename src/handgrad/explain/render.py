@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .records import SECTIONS, Equation, Explanation, checks_table
+from .records import SECTIONS, Equation, Explanation, check_line, checks_table
 
 
 def format_value(a: Any, indent: int = 0, width: int = 100) -> str:
@@ -98,7 +98,7 @@ def text_values(ex: Explanation) -> list[str]:
     if ex.checks:
         n_pass = sum(c.passed for c in ex.checks)
         lines += ["", f"Checks: {n_pass}/{len(ex.checks)} pass"]
-        lines += [f"  {c.line()}" for c in ex.checks]
+        lines += [f"  {check_line(c)}" for c in ex.checks]
     return lines
 
 
