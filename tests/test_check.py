@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import handgrad as hg
 from handgrad.check import (
     CALLS,
     GRADS,
@@ -751,3 +752,18 @@ def test_resource_limits_hold_in_the_sandbox(tmp_path):
     assert "10 GiB refused; 100 MiB refused" in report.error, report.error
     if os.geteuid() == 0:  # the limit on processes (256, threads included) holds for nobody, not for root
         assert int(report.error.split("threads ")[1].split(";")[0]) < 256, report.error
+
+
+def test_optional_activations_read_the_registry():
+    from handgrad.check import optional_activations
+    from handgrad.functional import sigmoid
+    from handgrad.registry import unregister_activation
+
+    assert set(optional_activations()) == set(hg.activation_names(elementwise=True)) - set(REQUIRED)
+    hg.register_activation("swish", forward=lambda x: x * sigmoid(x),
+                           derivative=lambda x: sigmoid(x) * (1 + x * (1 - sigmoid(x))), formula="x·σ(x)",
+                           derivative_formula="σ(x)(1 + x(1 − σ(x)))")
+    try:
+        assert "swish" in optional_activations() and any(c.f == "swish" for c in sweep(0))
+    finally:
+        unregister_activation("swish")

@@ -92,20 +92,19 @@ def compare(name: str, analytic: Any, reference: Any, rtol: float, atol: float, 
     r = np.asarray(to_numpy(reference), dtype=np.float64)
     if a.shape != r.shape:
         raise ValueError(f"{name}: analytic shape {a.shape} differs from reference shape {r.shape}")
-    tol = {"rtol": rtol, "atol": atol, "against": against}
     diff = np.abs(a - r)
     if diff.size == 0:
-        return Comparison(name, 0.0, 0.0, (), 0.0, 0.0, True, note=note, **tol)
+        return Comparison(name, 0.0, 0.0, (), 0.0, 0.0, True, rtol, atol, note, against)
     if not np.all(np.isfinite(a)) or not np.all(np.isfinite(r)):
         bad = np.unravel_index(int(np.argmax(~np.isfinite(a) | ~np.isfinite(r))), a.shape)
         return Comparison(name, math.inf, math.inf, tuple(map(int, bad)), float(r[bad]), float(a[bad]), False,
-                          note="non-finite values", **tol)
+                          rtol, atol, "non-finite values", against)
     denom = max(np.linalg.norm(a), np.linalg.norm(r))
     rel = float(np.linalg.norm(a - r) / denom) if denom > 0 else 0.0
     worst = np.unravel_index(int(np.argmax(diff)), a.shape)
     max_abs = float(diff[worst])
     return Comparison(name, rel, max_abs, tuple(map(int, worst)), float(r[worst]), float(a[worst]),
-                      rel <= rtol or max_abs <= atol, note=note, **tol)
+                      rel <= rtol or max_abs <= atol, rtol, atol, note, against)
 
 
 def compare_entrywise(received: Any, expected: Any, name: str = "", rtol: float | None = None) -> Comparison:

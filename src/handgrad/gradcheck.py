@@ -88,10 +88,10 @@ def float64_copy(net: Any) -> Any:
 
 def loss_value(net: Any, loss: Any, x: np.ndarray, y: Any) -> float:
     """J for the current parameters, through the fused path when the network uses it."""
-    y_hat = net.forward(x)
-    if net.fused_pair(loss):
-        return float(loss.fused(y, net._last_input)[0])
-    return float(loss(y, y_hat)[0])
+    from .inference import logits_and_outputs, loss_of_outputs
+
+    z, y_hat = logits_and_outputs(net, x)
+    return loss_of_outputs(net, loss, y, z, y_hat)
 
 
 def check_network(net: Any, x: Array, y: Array, loss: Any, *, eps: float = EPS, rtol: float = 1e-6,
@@ -125,13 +125,11 @@ def check_network(net: Any, x: Array, y: Array, loss: Any, *, eps: float = EPS, 
 
 
 def _input_gradient(net: Any, loss: Any, x: np.ndarray, y: Any) -> np.ndarray:
-    scratch = copy.deepcopy(net)
+    """dJ/dx by backward; where the output layer fuses with the loss, from dJ/dz through the layers below it."""
+    scratch = without_last(net) if net.fused_pair(loss) else copy.deepcopy(net)
     scratch.zero_grad()
-    scratch.forward(x)
-    if scratch.fused_pair(loss):
-        _, dJ_dz = loss.fused(y, scratch._last_input)
-        return to_numpy(scratch._backward_from(len(scratch.layers) - 2, dJ_dz, True))
-    _, g = loss(y, scratch._last_output)
+    out = scratch.forward(x)
+    _, g = loss.fused(y, out) if net.fused_pair(loss) else loss(y, out)
     return to_numpy(scratch.backward(g, input_grad=True))
 
 
@@ -251,11 +249,16 @@ def compare_with_torch(net: Any, x: Array, y: Array, loss: Any, *, dtype: Any = 
     report.comparisons.append(compare("J", np.asarray(J), Jt.detach().numpy(), rtol, atol))
     linears = [m for m in theirs if isinstance(m, torch.nn.Linear)]
     for _k, (mod, (suffix, layer)) in enumerate(zip(linears, mine.named_layers()), start=1):
-        report.comparisons.append(compare(f"dJ/dW{suffix}", layer.grads["dJ_dW"], mod.weight.grad.numpy(), rtol, atol))
+        report.comparisons.append(compare(f"dJ/dW{suffix}", layer.grads["dJ_dW"], _grad(mod.weight), rtol, atol))
         if "dJ_db" in layer.grads:
-            report.comparisons.append(compare(f"dJ/db{suffix}", layer.grads["dJ_db"], mod.bias.grad.numpy(), rtol, atol))
-    report.comparisons.append(compare("dJ/dx", dJ_dx, xt.grad.numpy(), rtol, atol))
+            report.comparisons.append(compare(f"dJ/db{suffix}", layer.grads["dJ_db"], _grad(mod.bias), rtol, atol))
+    report.comparisons.append(compare("dJ/dx", dJ_dx, _grad(xt), rtol, atol))
     return report
+
+
+def _grad(tensor: Any) -> np.ndarray:
+    """A leaf tensor's .grad as NumPy (zeros where backward never reached it)."""
+    return np.zeros(tuple(tensor.shape)) if tensor.grad is None else tensor.grad.numpy()
 
 
 def _fused_torch_loss(loss: Any) -> Any:

@@ -109,6 +109,7 @@ def plot_activations(path: str | Path, names: Sequence[Any] = DEFAULT_ACTIVATION
     ``info["jumps"]`` lists them as (label, x, left limit, right limit, value).
     """
     from . import make_activation
+    from .layers import Activation
 
     path, fmt = _target(path, fmt)
     lo, hi = (float(v) for v in x_range)
@@ -125,6 +126,8 @@ def plot_activations(path: str | Path, names: Sequence[Any] = DEFAULT_ACTIVATION
         layer = make_activation(spec)
         label = _activation_label(layer)
         y = np.asarray(to_numpy(layer.forward(x[None, :])), dtype=np.float64)[0]
+        if not isinstance(layer, Activation):
+            raise ValueError(f"plot_activations draws elementwise activations, got {spec!r}")
         d = np.asarray(to_numpy(layer.derivative(x[None, :])), dtype=np.float64)[0]
         ax_f, ax_d = axes[0, i], axes[1, i]
         ax_f.plot(x, y, lw=2)

@@ -179,8 +179,8 @@ def grade_quantity(q: str, ref: Reference, received: dict, errors: dict, rtol: f
             todo = todo or bool(err and err["todo"])
             results.append((np.inf, t, None, err["text"] if err else f"{q} was not received"))
             continue
-        c = compare_entrywise(r, ref.calls[t].expected[q], name=q, rtol=rtol)
-        results.append((c.rel_error, t, c, c.note))
+        call = compare_entrywise(r, ref.calls[t].expected[q], name=q, rtol=rtol)
+        results.append((call.rel_error, t, call, call.note))
     failing = [t for rel, t, _, _ in results if not rel <= rtol]
     rel, t, c, note = max(results, key=lambda item: (item[0], -item[1]))
     out = QuantityResult(q, not failing, rel, t + 1, list(c.index) if c and c.index is not None else None,

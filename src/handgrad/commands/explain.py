@@ -125,7 +125,7 @@ def run_explain(args: argparse.Namespace) -> int:
     at = None
     if args.at is not None:
         at = "random" if args.at.strip().lower() == "random" else numbers(args.at, "--at")
-        if args.model is not None and at != "random":
+        if args.model is not None and isinstance(at, list):
             _check_width(args, net, at)
     target = numbers(args.target, "--target") if args.target else None
     if target is not None and at is None:

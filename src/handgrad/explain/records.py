@@ -126,7 +126,7 @@ class Explanation:
             if eqs:
                 rows.append(r"&\text{" + section_title(sec, self.config.get("question", "")).replace("→", "to") + "}")
                 rows += [" &= ".join(e.latex.partition(" = ")[::2]) if " = " in e.latex else "&" + e.latex for e in eqs]
-        return "$$\\begin{aligned}" + r" \\ ".join(rows).replace(r"\mathbb{1}", r"\mathbf{1}") + r"\end{aligned}$$"
+        return "$$\\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}$$"
 
 
 def checks_table(checks: Sequence[Check]) -> str:

@@ -249,8 +249,6 @@ def ascii_text(s: str) -> str:
 
 
 def latex_document(body: str) -> str:
-    # amssymb has no blackboard 1: the indicator 1[z > 0] is set as a bold 1, which base LaTeX renders
-    body = body.replace(r"\mathbb{1}", r"\mathbf{1}")
     return "\n".join([
         r"\documentclass[10pt]{article}",
         r"\usepackage[margin=1.6cm,landscape]{geometry}",
