@@ -124,10 +124,10 @@ def plot_activations(path: str | Path, names: Sequence[Any] = DEFAULT_ACTIVATION
     plot.info["jumps"] = []
     for i, spec in enumerate(names):
         layer = make_activation(spec)
-        label = _activation_label(layer)
-        y = np.asarray(to_numpy(layer.forward(x[None, :])), dtype=np.float64)[0]
         if not isinstance(layer, Activation):
             raise ValueError(f"plot_activations draws elementwise activations, got {spec!r}")
+        label = _activation_label(layer)
+        y = np.asarray(to_numpy(layer.forward(x[None, :])), dtype=np.float64)[0]
         d = np.asarray(to_numpy(layer.derivative(x[None, :])), dtype=np.float64)[0]
         ax_f, ax_d = axes[0, i], axes[1, i]
         ax_f.plot(x, y, lw=2)
