@@ -67,6 +67,7 @@ def test_only_and_answer_key_markdown(capsys):
     assert main(["homework", "--only", "9.9"]) == 2
 
 
+@pytest.mark.slow
 def test_answer_key_latex_compiles(tmp_path):
     tex = render(questions(), "latex")
     assert r"\begin{document}" in tex and not re.search(r"(forward|backward|chain|jacobian):\S", tex)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from handgrad import GELU, MLP, LeakyReLU, Linear, ReLU, Scale, Sequential, Softmax, Tanh
+from handgrad.registry import activation_names
 from handgrad.torch_interop import (
     from_torch,
     load_state_dict,
@@ -18,9 +19,8 @@ from handgrad.torch_interop import (
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-HIDDEN = ["relu", "5relu", "leaky_relu", "tanh", "sigmoid", "logistic", "softplus", "gelu", "gelu_tanh", "identity",
-          "2.5tanh"]
-OUTPUT = ["identity", "sigmoid", "softmax", "log_softmax"]
+HIDDEN = [*activation_names(elementwise=True), "5relu", "logistic", "2.5tanh"]
+OUTPUT = ["identity", "sigmoid", *activation_names(elementwise=False)]
 TOL = dict(rtol=1e-6, atol=1e-6)  # float32: both sides round differently inside tanh, exp, erf
 
 

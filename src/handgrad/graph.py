@@ -157,24 +157,26 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
     (say, the model file the network was loaded from) is drawn above the graph.
     """
     from . import Sequential, make_loss
-    from .explain import grad_symbol as _grad
-    from .explain import layer_label as _label
-    from .explain import layer_steps as _steps
-    from .explain import loss_symbols as _loss_symbols
-    from .explain import param_formula as _param_formula
-    from .explain import partial_symbol as _partial
-    from .explain import render_formula as _render
-    from .explain import rhs as _rhs
+    from .explain import (
+        grad_symbol,
+        layer_label,
+        layer_steps,
+        loss_symbols,
+        param_formula,
+        partial_symbol,
+        render_formula,
+        rhs,
+    )
 
     if not isinstance(net, Sequential):
         raise TypeError(f"network_graph expects a handgrad Sequential/MLP, got {type(net).__name__}")
-    steps = _steps(net)
+    steps = layer_steps(net)
     widths = [net.in_features] + [_width(net, i) for i in range(len(net.layers))]
     g = Graph("network", title=title)
     g.add_node("x", "x", "variable")
     for st in steps:
         fid = f"f{st.index}"
-        g.add_node(fid, _label(st.layer), "function")
+        g.add_node(fid, layer_label(st.layer), "function")
         g.add_edge(st.x.text if st.index else "x", fid, f"({batch}, {widths[st.index]})")
         for key, p in st.params.items():
             g.add_node(p.text, p.text, "parameter")
@@ -184,11 +186,12 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
         g.add_edge(fid, st.y.text, f"({batch}, {widths[st.index + 1]})")
         if grad:
             syms = st.symbols()
-            jac = _render(st.layer.derivation.jacobian, syms)[0]
-            g.add_edge(st.y.text, st.x.text, f"{_partial(st.y, st.x).text}: {st.layer.derivation.structure}\n{jac}",
+            jac = render_formula(st.layer.derivation_record().jacobian, syms)[0]
+            structure = st.layer.derivation_record().structure
+            g.add_edge(st.y.text, st.x.text, f"{partial_symbol(st.y, st.x).text}: {structure}\n{jac}",
                        "backward")
             for key, p in st.params.items():
-                g.add_edge(st.y.text, p.text, _render(_param_formula(st.layer, key), syms)[0], "backward")
+                g.add_edge(st.y.text, p.text, render_formula(param_formula(st.layer, key), syms)[0], "backward")
     if loss is not None:
         loss = make_loss(loss)
         top = steps[-1].y
@@ -199,8 +202,8 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
         g.add_edge("y", "loss", f"({batch}, {widths[-1]})")
         g.add_edge("loss", "J", "scalar")
         if grad:
-            g.add_edge("J", top.text, f"{_grad(top).text}\n"
-                       + _rhs(_render(loss.derivation.backward, _loss_symbols(top))[0]), "backward")
+            g.add_edge("J", top.text, f"{grad_symbol(top).text}\n"
+                       + rhs(render_formula(loss.derivation.backward, loss_symbols(top))[0]), "backward")
     return g
 
 
@@ -259,6 +262,7 @@ class Expr:
     """
 
     _counter = 0
+    value: np.ndarray | None
 
     def __init__(self, op: Op | None, parents: tuple[Expr, ...] = (), value: Any = None, name: str | None = None,
                  constant: bool = False) -> None:
@@ -419,7 +423,7 @@ def backward(output: Expr) -> dict[str, np.ndarray]:
 def accumulated_gradients(output: Expr) -> dict[int, np.ndarray]:
     """d(output)/d(node) for every node (by ``uid``), each the sum over the paths from it to the output."""
     order = _topological([output])
-    missing = [e.name for e in order if e.op is None and e.value is None]
+    missing = [e.text for e in order if e.op is None and e.value is None]
     if missing:
         raise ValueError(f"backward needs a value for every variable; missing: {', '.join(missing)}")
     grads: dict[int, np.ndarray] = {output.uid: np.ones_like(output.value)}
@@ -429,7 +433,7 @@ def accumulated_gradients(output: Expr) -> dict[int, np.ndarray]:
         inputs = [p.value for p in e.parents]
         for k, p in enumerate(e.parents):
             local = np.asarray(e.op.derivative[k](*inputs), dtype=np.float64)
-            contrib = _unbroadcast(grads[e.uid] * local, p.value.shape)
+            contrib = _unbroadcast(grads[e.uid] * local, () if p.value is None else p.value.shape)
             grads[p.uid] = grads.get(p.uid, 0) + contrib
     return grads
 

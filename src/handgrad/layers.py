@@ -148,7 +148,7 @@ class Layer:
         store = self.storage
         if store is None:
             return None
-        params, grads = self.params, self.grads  # PackedParameters.holds, inlined: it runs every step
+        params, grads = self.params, self.grads
         try:
             for key, gkey, block, grad_block in store.blocks:
                 if params[key] is not block or grads[gkey] is not grad_block:
@@ -167,11 +167,19 @@ class Layer:
         """Constants substituted into this layer's derivation ($c, $alpha, $beta ...)."""
         return {"c": ""}
 
-    def explain(self, fmt: str = "text", **symbols: Any) -> str:
-        """This layer's derivation with its variable names, e.g. ``x="z1", y="z2"``."""
+    def derivation_record(self) -> Derivation:
+        """This layer's derivation record; NotImplementedError for a layer that declares none."""
         if self.derivation is None:
             raise NotImplementedError(f"{type(self).__name__} declares no derivation record")
-        return self.derivation.render(fmt, **{"x": "x", "y": "y", **self.symbols(), **symbols})
+        return self.derivation
+
+    def explain(self, fmt: str = "text", **symbols: Any) -> str:
+        """This layer's derivation with its variable names, e.g. ``x="z1", y="z2"``."""
+        return self.derivation_record().render(fmt, **{"x": "x", "y": "y", **self.symbols(), **symbols})
+
+    def jacobian(self, x: Array) -> Array:  # pragma: no cover - abstract
+        """∂y/∂x per sample, shape (N, out, in)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no Jacobian")
 
     def to(self, backend: str | Backend | None = None, dtype: Any = None, device: Any = None) -> Layer:
         """Move parameters and gradients to another backend and/or dtype, in place."""
@@ -454,7 +462,7 @@ class ReLU(Activation):
     Backward: dJ/dx = dJ/dy ⊙ c·1[x > 0]
     """
 
-    derivation = activation_record("ReLU", ("max(0, $x)", r"\max(0, $x)"), ("1[$x > 0]", r"\mathbb{1}[$x > 0]"))
+    derivation = activation_record("ReLU", ("max(0, $x)", r"\max(0, $x)"), ("1[$x > 0]", r"\mathbf{1}[$x > 0]"))
 
     def _forward(self, x):
         return F.relu_forward(x)
@@ -660,10 +668,10 @@ class LogSoftmax(Layer):
         name="LogSoftmax",
         forward=Formula("${y}_i = $beta${x}_i − log Σ_j exp($beta${x}_j)",
                         r"{$y}_i = $beta {$x}_i - \log \sum_j e^{$beta {$x}_j}"),
-        jacobian=Formula("∂${y}_i/∂${x}_j = $beta(δ_ij − softmax($x)_j)",
-                         r"\frac{\partial {$y}_i}{\partial {$x}_j} = $beta\left(\delta_{ij} - \mathrm{softmax}($x)_j\right)"),
-        backward=Formula("dJ/d$x = $beta(dJ/d$y − softmax($x) Σ_j (dJ/d$y)_j)",
-                         r"\frac{\partial J}{\partial $x} = $beta\left(\frac{\partial J}{\partial $y} - \mathrm{softmax}($x) \sum_j \frac{\partial J}{\partial {$y}_j}\right)"),
+        jacobian=Formula("∂${y}_i/∂${x}_j = $beta(δ_ij − softmax($beta$x)_j)",
+                         r"\frac{\partial {$y}_i}{\partial {$x}_j} = $beta\left(\delta_{ij} - \mathrm{softmax}($beta $x)_j\right)"),
+        backward=Formula("dJ/d$x = $beta(dJ/d$y − softmax($beta$x) Σ_j (dJ/d$y)_j)",
+                         r"\frac{\partial J}{\partial $x} = $beta\left(\frac{\partial J}{\partial $y} - \mathrm{softmax}($beta $x) \sum_j \frac{\partial J}{\partial {$y}_j}\right)"),
         structure="full",
         why="the log-normaliser depends on every input, so every row of the Jacobian is dense",
     )

@@ -197,7 +197,8 @@ def run_onnx(model: Any, X: Any, *, reference: bool = False) -> np.ndarray:
     if reference:
         from onnx.reference import ReferenceEvaluator
 
-        return ReferenceEvaluator(model).run(None, {inp.name: X})[0]
+        outputs: Any = ReferenceEvaluator(model).run(None, {inp.name: X})
+        return outputs[0]
     try:
         import onnxruntime
     except ImportError:

@@ -125,6 +125,7 @@ def plot_activations(path: str | Path, names: Sequence[Any] = DEFAULT_ACTIVATION
     ``info["jumps"]`` lists them as (label, x, left limit, right limit, value).
     """
     from . import make_activation
+    from .layers import Activation
 
     path, fmt = _target(path, fmt)
     lo, hi = (float(v) for v in x_range)
@@ -139,6 +140,8 @@ def plot_activations(path: str | Path, names: Sequence[Any] = DEFAULT_ACTIVATION
     plot.info["jumps"] = []
     for i, spec in enumerate(names):
         layer = make_activation(spec)
+        if not isinstance(layer, Activation):
+            raise ValueError(f"plot_activations draws elementwise activations, got {spec!r}")
         label = _activation_label(layer)
         y = np.asarray(to_numpy(layer.forward(x[None, :])), dtype=np.float64)[0]
         d = np.asarray(to_numpy(layer.derivative(x[None, :])), dtype=np.float64)[0]

@@ -46,11 +46,11 @@ def _torch() -> Any:
 
 
 @functools.cache
-def scale_module_class() -> type:
+def scale_module_class() -> Any:
     """The ``nn.Module`` for y = c·x (handgrad's Scale, and the c of 5·ReLU); one class per process."""
-    torch = _torch()
+    module: Any = _torch().nn.Module  # torch is imported only here, so its classes are Any to mypy
 
-    class ScaleModule(torch.nn.Module):
+    class ScaleModule(module):
         """y = c x (handgrad's Scale, and the c of 5·ReLU)."""
 
         def __init__(self, c: float) -> None:
@@ -237,7 +237,8 @@ def module_count(layer: Layer) -> int:
 
 def torch_names(net: Any) -> list[tuple[str, Layer, str]]:
     """(PyTorch key, layer, handgrad param key) for every parameter: ('0.weight', Linear, 'W'), ..."""
-    out, index = [], 0
+    out: list[tuple[str, Layer, str]] = []
+    index = 0
     for layer in net.layers:
         if isinstance(layer, Linear):
             out.append((f"{index}.weight", layer, "W"))

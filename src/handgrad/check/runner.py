@@ -57,7 +57,7 @@ def check_implementation(target: str | os.PathLike, *, seed: int = 0, timeout: f
         box = make_box(root)
         fields = submission.prepare(kind, resolved, box["submission"], siblings)
         shutil.copyfile(WORKER, box["in"] / "worker.py")
-        np.savez(box["in"] / "inputs.npz", **_inputs(refs))
+        np.savez(box["in"] / "inputs.npz", **_inputs(refs))  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
         configs = [{**asdict(ref.config), "calls": CALLS} for ref in refs]
         main = box["submission"] / fields["file"] if fields.get("file") else None
         report.autograd = submission.scan_autograd(main) if main else []

@@ -126,7 +126,7 @@ def run_explain(args: argparse.Namespace) -> int:
     at = None
     if args.at is not None:
         at = "random" if args.at.strip().lower() == "random" else numbers(args.at, "--at")
-        if args.model is not None and at != "random":
+        if args.model is not None and isinstance(at, list):
             _check_width(args, net, at)
     target = numbers(args.target, "--target") if args.target else None
     if target is not None and at is None:
@@ -138,12 +138,13 @@ def run_explain(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     ex.source = source
     if args.notation == "homework":
+        from ..explain import check_line
         from ..explain.notation import render_homework, render_homework_as
 
         text = render_homework(net, loss, ex.values or None)
         if ex.checks:
             text += f"\nChecks: {sum(c.passed for c in ex.checks)}/{len(ex.checks)} pass\n"
-            text += "".join(f"  {c.line()}\n" for c in ex.checks)
+            text += "".join(f"  {check_line(c)}\n" for c in ex.checks)
         write(render_homework_as(text, args.format), args.output, force=args.force, inputs=[getattr(args, "model", None)])
         return 0 if ex.passed else 1
     write(ex.render(args.format), args.output, force=args.force, inputs=[getattr(args, "model", None)])

@@ -13,9 +13,6 @@ def register(subparsers: Any) -> None:
     _register_plot(subparsers)
 
 
-PLOT_KINDS = ("activations", "softmax", "loss-curve", "decision-boundary", "linear-maps")
-
-
 def _image_options(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--output", "-o", metavar="FILE", default=default, help=f"image file, .png or .svg (default {default})")
     p.add_argument("--size", metavar="WxH", help="figure size in inches, e.g. 8x5")

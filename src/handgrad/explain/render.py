@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .records import SECTIONS, Equation, Explanation, checks_table
+from .records import SECTIONS, Equation, Explanation, check_line, checks_table
 
 
 def format_value(a: Any, indent: int = 0, width: int = 100) -> str:
@@ -98,7 +98,7 @@ def text_values(ex: Explanation) -> list[str]:
     if ex.checks:
         n_pass = sum(c.passed for c in ex.checks)
         lines += ["", f"Checks: {n_pass}/{len(ex.checks)} pass"]
-        lines += [f"  {c.line()}" for c in ex.checks]
+        lines += [f"  {check_line(c)}" for c in ex.checks]
     return lines
 
 
@@ -249,8 +249,6 @@ def ascii_text(s: str) -> str:
 
 
 def latex_document(body: str) -> str:
-    # amssymb has no blackboard 1: the indicator 1[z > 0] is set as a bold 1, which base LaTeX renders
-    body = body.replace(r"\mathbb{1}", r"\mathbf{1}")
     return "\n".join([
         r"\documentclass[10pt]{article}",
         r"\usepackage[margin=1.6cm,landscape]{geometry}",
