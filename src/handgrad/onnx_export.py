@@ -57,11 +57,9 @@ MIN_OPSET = 13  # Softmax/LogSoftmax act on one axis from opset 13 on
 
 
 def _onnx() -> Any:
-    try:
-        import onnx
-    except ImportError:
-        raise ImportError("ONNX export needs the onnx package: pip install 'handgrad[onnx]'") from None
-    return onnx
+    from .optional import require
+
+    return require("onnx", extra="onnx", purpose="ONNX export")
 
 
 class _Graph:
@@ -214,10 +212,9 @@ def run_onnx(model: Any, X: Any, *, reference: bool = False) -> np.ndarray:
         from onnx.reference import ReferenceEvaluator
 
         return ReferenceEvaluator(model).run(None, {inp.name: X})[0]
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ImportError("running ONNX models needs onnxruntime: pip install 'handgrad[onnx]'") from None
+    from .optional import require
+
+    onnxruntime = require("onnxruntime", extra="onnx", purpose="running an ONNX model")
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, {inp.name: X})[0]
 

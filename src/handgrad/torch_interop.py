@@ -37,11 +37,9 @@ from .layers import (
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise ImportError("PyTorch is needed here: pip install 'handgrad[torch]' (torch==2.13.0)") from None
-    return torch
+    from .optional import require
+
+    return require("torch", extra="torch", purpose="PyTorch interop")
 
 
 @functools.cache

@@ -8,10 +8,16 @@ import argparse
 import sys
 from typing import Any
 
+from .common import examples
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "homework", help="the seed's homework, every question answered (or hinted) by handgrad",
+        **examples(
+            ("handgrad homework", "every question of the homework, answered"),
+            ("handgrad homework --answer-key markdown -o key.md", "the answer key for a teacher, as Markdown"),
+        ),
         description=("List the homework's questions 1.1(a)-1.3(e) in handgrad's words and answer each at a point: "
                      "the numbers, the seed's answer beside the correction with a counterexample, and the command "
                      "that reproduces it."))
