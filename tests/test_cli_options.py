@@ -173,3 +173,28 @@ def test_wide_targets_keep_columns_apart(tmp_path, capsys, rng):
     assert main(["predict", str(tmp_path / "r"), "--data", str(path)]) == 0
     values = capsys.readouterr().out.splitlines()[1:]
     assert all(len(v) <= 12 for v in values), values[:3]  # not 17 digits
+
+
+def test_every_optimizer_is_at_the_top_level():
+    import handgrad as hg
+
+    for cls in OPTIMIZERS.values():
+        assert getattr(hg, cls.__name__) is cls and cls.__name__ in hg.__all__
+    net = hg.MLP(2, [3], 1, seed=0)
+    assert isinstance(hg.Adam(net, lr=0.01), hg.Optimizer)
+
+
+def test_architecture_mismatch_on_resume_reads_layer_by_layer(tmp_path, capsys):
+    argv = ["train", "--data", "moons", "--epochs", "2", "-q", "--checkpoint", str(tmp_path / "c.safetensors")]
+    assert main([*argv, "--hidden", "8"]) == 0
+    assert main([*argv, "--hidden", "16", "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "the architecture differs: layer 0: checkpoint Linear(in_features=2, out_features=8" in err
+    assert "{'type'" not in err
+
+
+def test_one_feature_is_singular(capsys):
+    assert main(["train", "--data", "sin", "--epochs", "1", "-q"]) == 0
+    assert main(["train", "--data", "sin", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "1 feature," in out and "1 features" not in out

@@ -37,12 +37,13 @@ from .losses import (
     make_loss,
 )
 from .model import MLP, Sequential, TwoLayerNet
-from .optim import SGD
+from .optim import OPTIMIZERS, SGD, Adam, CosineLR, Optimizer, Schedule, StepLR, make_optimizer
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "GELU", "LOSSES", "MLP", "SGD", "Activation", "BCELoss", "BCEWithLogitsLoss",
+    "ACTIVATIONS", "GELU", "LOSSES", "MLP", "OPTIMIZERS", "SGD", "Activation", "Adam", "CosineLR", "Optimizer",
+    "Schedule", "StepLR", "make_optimizer", "BCELoss", "BCEWithLogitsLoss",
     "CrossEntropyLoss", "DataSourceError", "DivergenceError", "Identity", "Layer", "LeakyReLU", "Linear", "LogSoftmax", "Loss",
     "MSELoss", "ModelFileError", "Predictor", "ReLU", "Scale", "Sequential", "Sigmoid", "Softmax", "Softplus",
     "SquaredErrorLoss", "Tanh", "TwoLayerNet", "load_predictor", "make_activation", "make_loss", "__version__",

@@ -476,10 +476,33 @@ class _Run:
 
 
 def _check_same(path: Any, what: str, saved: dict, now: dict, skip: Sequence[str] = ()) -> None:
-    keys = sorted((set(saved) | set(now)) - set(skip))
-    diffs = [f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
+    if "layers" in saved or "layers" in now:
+        diffs = _layer_diffs(saved.get("layers") or [], now.get("layers") or [])
+    else:
+        keys = sorted((set(saved) | set(now)) - set(skip))
+        diffs = [f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
     if diffs:
-        raise ModelFileError(f"{path}: cannot resume, the {what} differ: " + "; ".join(diffs))
+        verb = "differs" if what == "architecture" else "differ"
+        raise ModelFileError(f"{path}: cannot resume, the {what} {verb}: " + "; ".join(diffs))
+
+
+def _layer_text(layer: dict | None) -> str:
+    """{'type': 'Linear', 'in_features': 2, ...} -> 'Linear(in_features=2, ...)'."""
+    if layer is None:
+        return "nothing"
+    args = ", ".join(f"{k}={v!r}" for k, v in layer.items() if k != "type")
+    return f"{layer.get('type', '?')}({args})"
+
+
+def _layer_diffs(saved: list, now: list) -> list[str]:
+    """Each layer that differs, as 'layer i: checkpoint Linear(...), now Linear(...)'."""
+    out = []
+    for i in range(max(len(saved), len(now))):
+        a = saved[i] if i < len(saved) else None
+        b = now[i] if i < len(now) else None
+        if a != b:
+            out.append(f"layer {i}: checkpoint {_layer_text(a)}, now {_layer_text(b)}")
+    return out
 
 
 def _rng_from_state(path: Any, state: Any) -> np.random.Generator:
