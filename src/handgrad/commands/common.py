@@ -45,7 +45,7 @@ def usage(message: str) -> Exception:
 def data_options(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--data", metavar="PATH|NAME", required=required,
                    help="a built-in dataset name (see 'handgrad datasets') or a .csv/.tsv/.npz/.parquet file"
-                   + ("" if required else " (default: the built-in 'seed' data)"))
+                   + ("" if required else " (default: 'homework_regression', the data of the homework's network: NYU DS-GA 1008 homework 1, see the README)"))
     p.add_argument("--target", metavar="COL", help="target column of a CSV/Parquet file (default: the last column)")
     p.add_argument("--delimiter", metavar="CHAR", help="CSV delimiter (default: detected from the header)")
 

@@ -1,6 +1,6 @@
 """``handgrad train``: train on built-in or user data from the shell.
 
-``handgrad train`` with no arguments trains the seed's network (x -> Linear1 ->
+``handgrad train`` with no arguments trains the homework's network (NYU DS-GA 1008 homework 1, see the README) (x -> Linear1 ->
 5·ReLU -> Linear2 -> identity -> ŷ, squared loss, plain SGD) on the embedded
 ``seed`` dataset. With ``--data`` the defaults follow the task: a ReLU hidden
 layer of 64 units and Adam, with softmax + cross-entropy for more than two
@@ -56,7 +56,7 @@ DEFAULT_HIDDEN = [64]
 DEFAULTS: dict[str, Any] = {"batch_size": 32, "seed": 0, "patience": 20, "val_fraction": 0.15, "test_fraction": 0.15,
                             "early_stopping": True, "lr_schedule": "constant"}
 LR_SCHEDULES = ("constant", "step", "cosine")
-# L2 decay for classification: it lifts the worst seed's test accuracy on digits (benchmarks/csv_vs_sklearn.py)
+# L2 decay for classification: it lifts the worst random seed's test accuracy on digits (benchmarks/csv_vs_sklearn.py)
 CLASSIFICATION_WEIGHT_DECAY = 1e-3
 MAX_DEFAULT_STEPS = 20000  # default epochs: at most this many mini-batch steps, within the bounds below
 MIN_DEFAULT_EPOCHS, MAX_DEFAULT_EPOCHS = 10, 200
@@ -65,11 +65,11 @@ SPLIT_RULE = "train_val_test_split(seed=make_rng((seed, 1)))"
 
 TRAIN_EXAMPLES = """\
 examples:
-  handgrad train                                   the seed's network on the built-in 'seed' data
+  handgrad train                                   the homework's network on its data (homework_regression)
   handgrad train --data moons                      two moons (handgrad datasets lists them all)
   handgrad train --data digits --out runs/digits   save the model, its metrics and a loss curve
   handgrad train --data my.csv --target species    your CSV: text or integer target -> classes
-  handgrad train --data xor --f tanh --g sigmoid --loss bce   the seed's classification network
+  handgrad train --data xor --f tanh --g sigmoid --loss bce   the homework's classification network
 """
 
 
@@ -78,7 +78,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "train", help="train a network on built-in or user data",
         description="Train a network with hand-derived gradients and print its metrics. With no arguments: "
-                    "the seed's network (5·ReLU, identity output, squared loss, SGD) on the built-in 'seed' data.",
+                    "the homework's network (NYU DS-GA 1008 homework 1, see the README: 5·ReLU, identity output, squared loss, "
+                    "SGD) on its built-in data, 'homework_regression'.",
         epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     data_options(p, required=False)
     p.add_argument("--task", choices=("regression", "classification"),
@@ -86,7 +87,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--drop", metavar="COL", action="append", default=[], help="ignore a column (repeatable)")
     net = p.add_argument_group("network")
     net.add_argument("--hidden", metavar="N", type=int, action="append",
-                     help="hidden layer width; repeat for depth (default: 16 for the seed data, else 64)")
+                     help="hidden layer width; repeat for depth (default: 16 for the homework data, else 64)")
     net.add_argument("--f", metavar="NAME", help="hidden activation: relu, 5relu, tanh, gelu, sigmoid, ...")
     net.add_argument("--g", metavar="NAME", help="output activation: identity, sigmoid, softmax, ...")
     net.add_argument("--loss", metavar="NAME", help="mse, squared_error, bce, bce_with_logits, cross_entropy")
