@@ -61,7 +61,7 @@ def render_text(ex: Explanation) -> str:
 
 
 def seed_lines(ex: Explanation, fmt: str) -> list[str]:
-    """The homework's mistakes in the question this configuration answers, beside the corrections."""
+    """Mistakes of the worked answers to the question this configuration answers, beside the corrections."""
     from .seed import errata_for
 
     question = ex.config.get("question", "")
@@ -69,18 +69,18 @@ def seed_lines(ex: Explanation, fmt: str) -> list[str]:
     if not rows:
         return []
     if fmt == "markdown":
-        out = ["", f"## The homework's mistakes in {question}, corrected", ""]
-        return out + [f"- **{qid}** the homework says: {said}  \n  correct: {right}" for qid, said, right in rows]
+        out = ["", f"## Mistakes of the worked answers to {question}, corrected", ""]
+        return out + [f"- **{qid}** the worked answers say: {said}  \n  correct: {right}" for qid, said, right in rows]
     if fmt == "latex":
-        heading = latex_text(f"The homework's mistakes in {question}, corrected")
+        heading = latex_text(f"Mistakes of the worked answers to {question}, corrected")
         out = [rf"\subsection*{{{heading}}}",
                r"\begin{itemize}"]
-        out += [rf"\item \textbf{{{qid}}} the homework says: {note_latex(said)}; correct: {note_latex(right)}"
+        out += [rf"\item \textbf{{{qid}}} the worked answers say: {note_latex(said)}; correct: {note_latex(right)}"
                 for qid, said, right in rows]
         return out + [r"\end{itemize}"]
-    out = ["", f"The homework's mistakes in {question}, corrected (handgrad homework shows each at a point)"]
+    out = ["", f"Mistakes of the worked answers to {question}, corrected (handgrad homework shows each at a point)"]
     for qid, said, right in rows:
-        out += [f"  {qid} the homework says: {said}", f"         correct: {right}"]
+        out += [f"  {qid} the worked answers say: {said}", f"         correct: {right}"]
     return out
 
 
