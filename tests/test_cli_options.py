@@ -198,3 +198,34 @@ def test_one_feature_is_singular(capsys):
     assert main(["train", "--data", "sin", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
     assert "1 feature," in out and "1 features" not in out
+
+
+# ---------------------------------------------------------------------- --categorical auto
+@pytest.fixture
+def colours_csv(tmp_path, rng):
+    rows = ["size,color,label"]
+    for _ in range(150):
+        color, size = rng.choice(["red", "green", "blue"]), rng.uniform()
+        rows.append(f"{size:.3f},{color},{'yes' if (color == 'red') != (size > 0.5) else 'no'}")
+    path = tmp_path / "colours.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_categorical_auto_one_hot_encodes_and_stores_the_categories(tmp_path, colours_csv, capsys):
+    assert main(["train", "--data", str(colours_csv), "-q"]) == 1  # off: a text feature is an error
+    assert "non-numeric value" in capsys.readouterr().err
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(colours_csv), "--categorical", "auto", "--epochs", "40", "-q",
+                 "--out", str(out)]) == 0
+    from handgrad import load_predictor
+
+    model = load_predictor(out / "model.safetensors")
+    assert model.info["categories"] == {"color": ["blue", "green", "red"]}
+    assert model.feature_names == ["size", "color=blue", "color=green", "color=red"]
+    new = tmp_path / "new.csv"
+    new.write_text("color,size\nred,0.2\npurple,0.9\npurple,0.1\n")  # column order differs; 'purple' is new
+    assert main(["predict", str(out), "--data", str(new)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[:2] == ["label", "yes"]
+    assert "'purple' (2 rows)" in captured.err and captured.err.count("\n") == 1

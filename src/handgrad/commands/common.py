@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 MODEL_FILE = "model.safetensors"
@@ -67,9 +68,35 @@ def load_features_arg(args: argparse.Namespace, model: Any, target: str | None) 
     from ..errors import DataSourceError
 
     try:
+        if model.info.get("categories"):
+            return _encoded_features(args, model, target)
         return load_features(args.data, model.feature_names, target=target, delimiter=args.delimiter)
     except (FileNotFoundError, DataSourceError) as exc:
         raise usage(f"--data: {exc}") from None
+
+
+def _encoded_features(args: argparse.Namespace, model: Any, target: str | None) -> tuple[Any, Any, Any]:
+    """The model's one-hot columns from a file's text columns, with the categories stored in the model;
+    categories it never saw are reported on standard error (their rows are all zeros there)."""
+    import numpy as np
+
+    from ..data.categorical import one_hot, read_table, unseen_note
+    from ..data.columns import feature_column
+
+    table = read_table(args.data, args.delimiter) if os.path.isfile(args.data) else None
+    if table is None:
+        raise usage(f"--data: this model one-hot encodes text columns ({', '.join(model.info['categories'])}); "
+                    "give a CSV or Parquet file holding them")
+    missing = [name for name in model.info["categories"] if name not in table.columns]
+    if missing:
+        raise usage(f"--data: {args.data!r} lacks the model's text column(s) {', '.join(map(repr, missing))}")
+    encoded, unseen = one_hot(table, model.info["categories"])
+    note_text = unseen_note(unseen)
+    if note_text:
+        note(args, note_text)
+    X = np.column_stack([feature_column(encoded, name) for name in model.feature_names])
+    y = list(table.columns[target]) if target is not None and target in table.columns else None
+    return X, y, table.where
 
 
 def load_model_arg(path: str) -> Any:

@@ -54,7 +54,7 @@ HOMEWORK_PROFILE: dict[str, Any] = {"hidden": [16], "f": "5relu", "g": "identity
 DEFAULT_LR: dict[str, float] = {"sgd": 0.01, "adam": 0.001}  # the optimizers' own defaults (a test compares)
 DEFAULT_HIDDEN = [64]
 DEFAULTS: dict[str, Any] = {"batch_size": 32, "seed": 0, "patience": 20, "val_fraction": 0.15, "test_fraction": 0.15,
-                            "early_stopping": True, "lr_schedule": "constant"}
+                            "early_stopping": True, "lr_schedule": "constant", "categorical": "off"}
 LR_SCHEDULES = ("constant", "step", "cosine")
 # L2 decay for classification: it lifts the worst random seed's test accuracy on digits (benchmarks/csv_vs_sklearn.py)
 CLASSIFICATION_WEIGHT_DECAY = 1e-3
@@ -85,6 +85,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--task", choices=("regression", "classification"),
                    help="force the task (default: inferred; a text or integer target means classification)")
     p.add_argument("--drop", metavar="COL", action="append", default=[], help="ignore a column (repeatable)")
+    p.add_argument("--categorical", choices=("off", "auto"), default=DEFAULTS["categorical"],
+                   help="auto: one-hot encode each text feature column of a CSV/Parquet file (one 0/1 column per "
+                        "category, stored with the model; unseen categories are reported at predict time); off: "
+                        f"text features are an error, drop them with --drop (default {DEFAULTS['categorical']})")
     net = p.add_argument_group("network")
     net.add_argument("--hidden", metavar="N", type=int, action="append",
                      help="hidden layer width; repeat for depth (default: 16 for the homework data, else 64)")
@@ -303,7 +307,7 @@ def run_train(args: argparse.Namespace) -> int:
     from ..validation import make_rng
 
     _check_args(args)
-    ds = load_data_arg(args, args.data or DEFAULT_DATASET, task=args.task, drop=args.drop)
+    ds, categories = _load(args, args.data or DEFAULT_DATASET)
     train, val, test = train_val_test_split(ds, args.val_fraction, args.test_fraction,
                                             seed=make_rng((args.seed, 1)))
     settings = _settings(args, ds, train.n_samples)
@@ -355,7 +359,9 @@ def run_train(args: argparse.Namespace) -> int:
         report["test_classes"] = class_report(model, test.X, test.y)
     elif ds.task == "regression":
         report["units"] = REGRESSION_UNITS
-    model.info = {"dataset": ds.name, "settings": {k: v for k, v in settings.items()}, "seed": args.seed,
+    if categories:
+        model.info["categories"] = categories
+    model.info = {**model.info, "dataset": ds.name, "settings": {k: v for k, v in settings.items()}, "seed": args.seed,
                   "split": {"seed": args.seed, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
                             "rule": SPLIT_RULE},
                   "epochs_run": len(history), "best_epoch": history.best_epoch,
@@ -368,6 +374,22 @@ def run_train(args: argparse.Namespace) -> int:
     if temporary and os.path.exists(checkpoint):
         os.remove(checkpoint)  # the run finished: its temporary checkpoint is no longer needed
     return 0
+
+
+def _load(args: argparse.Namespace, source: str) -> tuple[Any, dict[str, list[str]]]:
+    """The data set, and with --categorical auto the categories of its text feature columns (one-hot encoded)."""
+    if args.categorical == "off" or not os.path.isfile(source):
+        return load_data_arg(args, source, task=args.task, drop=args.drop), {}
+    from ..data.categorical import fit_categories, one_hot, read_table
+    from ..data.columns import table_to_dataset
+
+    table = read_table(source, args.delimiter)
+    if table is None:  # NPZ: arrays of numbers, nothing to encode
+        return load_data_arg(args, source, task=args.task, drop=args.drop), {}
+    target = args.target or table.header[-1]
+    categories = fit_categories(table, skip=[target, *args.drop])
+    encoded, _ = one_hot(table, categories)
+    return table_to_dataset(encoded, target=target, task=args.task, drop=args.drop), categories
 
 
 def _resuming(path: str, epochs: int) -> str:
