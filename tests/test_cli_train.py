@@ -354,7 +354,7 @@ def test_python_m_handgrad_train_smoke(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "handgrad", "train", "--epochs", "20", "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=120, env=_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "test" in proc.stdout and "saved:" in proc.stdout
+    assert "test" in proc.stdout and "wrote" not in proc.stdout and "model.safetensors (model)" in proc.stderr
 
 
 @pytest.mark.slow
