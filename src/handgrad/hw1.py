@@ -96,8 +96,8 @@ class MLP:
         if backend == "torch":
             from .optional import require
 
-            torch = require("torch", extra="torch",
-                            purpose="handgrad.hw1.MLP (PyTorch tensors by default; or pass backend='numpy')")
+            torch = require("torch", extra="torch", purpose="handgrad.hw1.MLP (PyTorch tensors by default)",
+                            alternative="pass backend='numpy'")
             dtype = dtype or str(torch.get_default_dtype())
         dtype = dtype or np.float64
         self.net = TwoLayerNet(

@@ -37,18 +37,20 @@ class MissingDependencyError(ImportError):
     ``ImportError``, so ``except ImportError`` keeps working.
     """
 
-    def __init__(self, package: str, extra: str | None, purpose: str) -> None:
+    def __init__(self, package: str, extra: str | None, purpose: str, alternative: str | None = None) -> None:
         self.package, self.extra, self.purpose = package, extra, purpose
         direct = "torch==2.13.0" if package == "torch" else package  # the pinned build; see the README
         self.install = f"pip install 'handgrad[{extra}]' (or: pip install {direct})" if extra else f"pip install {direct}"
-        super().__init__(f"{purpose} needs {package}, which is not installed: {self.install}", name=package)
+        other = f"; or {alternative}" if alternative else ""
+        super().__init__(f"{purpose} needs {package}, which is not installed: {self.install}{other}", name=package)
 
 
-def require(module: str, *, extra: str | None = None, purpose: str) -> ModuleType:
+def require(module: str, *, extra: str | None = None, purpose: str, alternative: str | None = None) -> ModuleType:
     """Import ``module`` (e.g. ``"matplotlib.figure"``) or raise :class:`MissingDependencyError`.
 
     ``extra`` defaults to the extra of :data:`EXTRAS` for the module's top-level package;
-    ``purpose`` says what needs it ("drawing a loss curve", "ONNX export").
+    ``purpose`` says what needs it ("drawing a loss curve", "ONNX export"); ``alternative``, a way to do
+    without it ("pass backend='numpy'").
     """
     top = module.split(".")[0]
     try:  # through __import__, so a test's import hook (or None in sys.modules) reads as "not installed"
@@ -57,7 +59,7 @@ def require(module: str, *, extra: str | None = None, purpose: str) -> ModuleTyp
         missing = (exc.name or top).split(".")[0]
         if missing != top and exc.name is not None and not isinstance(exc, ModuleNotFoundError):
             raise  # the package is there but broken: its own message says more than ours
-        raise MissingDependencyError(PIP_NAMES.get(top, top), extra or EXTRAS.get(top), purpose) from None
+        raise MissingDependencyError(PIP_NAMES.get(top, top), extra or EXTRAS.get(top), purpose, alternative) from None
     return sys.modules[module]
 
 
