@@ -71,7 +71,7 @@ def test_every_builtin_loads_finite_with_its_task(info):
 def test_list_datasets_covers_the_issue():
     names = {i.name for i in list_datasets()}
     assert {"sin", "friedman", "moons", "circles", "spirals", "xor", "digits", "breast_cancer", "iris", "wine",
-            "diabetes", "seed"} <= names
+            "diabetes", "homework_regression"} <= names
 
 
 @pytest.mark.parametrize("name", ["sin", "cubic", "friedman", "moons", "circles", "spirals", "xor"])

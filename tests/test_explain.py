@@ -473,10 +473,10 @@ def test_homework_notation(capsys):
 @pytest.mark.parametrize("preset,question,absent", [("regression", "1.1", "1.2(b)"), ("classification-bce", "1.2", "1.1(d)")])
 def test_explain_shows_the_seed_mistakes_of_its_question(preset, question, absent):
     text = explain(preset)
-    assert f"The seed's mistakes in {question}, corrected" in text and absent not in text.split("mistakes in")[1]
-    assert ("(seed 1.1(b))" in text) == (question == "1.1")
+    assert f"Mistakes of the worked answers to {question}, corrected" in text and absent not in text.split("worked answers to")[1]
+    assert ("(homework 1.1(b))" in text) == (question == "1.1")
     md = explain(preset, fmt="markdown")
-    assert f"## The seed's mistakes in {question}" in md
+    assert f"## Mistakes of the worked answers to {question}" in md
 
 
 @pytest.mark.slow

@@ -56,7 +56,7 @@ def test_gradient_flow_vanishes_for_sigmoid_not_so_for_relu():
 def test_hints_give_no_answers(capsys):
     assert main(["homework", "--hints"]) == 0
     out = capsys.readouterr().out
-    assert "hint:" in out and "answer:" not in out and "the seed says" not in out
+    assert "hint:" in out and "answer:" not in out and "the worked answers say" not in out
     assert "1 − tanh(z)²" not in out
 
 

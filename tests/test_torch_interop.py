@@ -171,3 +171,18 @@ def test_state_dict_on_the_torch_backend(rng):
                                    Softmax(beta=3), Scale(2.0), LeakyReLU(0.3, scale=4), GELU("tanh")], ids=repr)
 def test_module_count_matches_torch_layers(layer):
     assert module_count(layer) == len(torch_layers(layer, torch.float32))
+
+
+def test_to_torch_of_a_trained_model_takes_raw_rows():
+    torch = pytest.importorskip("torch")
+    from handgrad import MLP, Predictor
+    from handgrad.data import Standardizer
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(-300.0, 20.0, size=(30, 2))
+    model = Predictor(MLP(2, [4], 3, g="softmax", seed=0, dtype="float64"), task="classification",
+                      loss="cross_entropy", feature_names=["a", "b"], class_labels=["x", "y", "z"],
+                      x_scaler=Standardizer().fit(X))
+    module = to_torch(model)
+    got = module(torch.as_tensor(X)).detach().numpy()
+    np.testing.assert_allclose(got, model.predict_proba(X), rtol=1e-12)

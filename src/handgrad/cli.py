@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 # (module under handgrad.commands) -- each defines register(subparsers)
 COMMAND_MODULES = (
-    "train", "evaluate", "predict", "datasets", "explain", "plot", "graph", "homework", "check", "playground",
+    "train", "evaluate", "predict", "datasets", "export", "explain", "plot", "graph", "homework", "check", "playground",
 )
 
 

@@ -111,13 +111,10 @@ class MLP:
                 f"and {linear_1_out_features}"
             )
         if backend == "torch":
-            try:
-                import torch
-            except ImportError:
-                raise ImportError(
-                    "handgrad.hw1.MLP holds PyTorch tensors by default and PyTorch is not installed: "
-                    "pip install 'handgrad[torch]' (torch==2.13.0), or pass backend='numpy'"
-                ) from None
+            from .optional import require
+
+            torch = require("torch", extra="torch", purpose="handgrad.hw1.MLP (PyTorch tensors by default)",
+                            alternative="pass backend='numpy'")
             dtype = dtype or str(torch.get_default_dtype())
         dtype = dtype or np.float64
         self.net = TwoLayerNet(

@@ -56,8 +56,9 @@ MAX_PIXELS = 64_000_000
 
 
 def _figure(size: Sequence[float], dpi: float) -> Any:
-    from matplotlib.figure import Figure
+    from .optional import require
 
+    Figure = require("matplotlib.figure", extra="plot", purpose="drawing a figure").Figure
     size = _check_size(size)
     if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not math.isfinite(dpi) or dpi <= 0:
         raise ValueError(f"dpi must be a positive number, got {dpi!r}")

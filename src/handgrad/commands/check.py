@@ -14,11 +14,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .common import examples
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "check",
         help="grade a hand-written MLP (the homework interface), or a class of them, and name the mistakes",
+        **examples(
+            ("handgrad check --template mlp.py", "write a file to fill in"),
+            ("handgrad check mlp.py", "grade it and name the mistakes"),
+            ("handgrad check submissions/ --out grades", "grade a class into a gradebook"),
+        ),
         description=(
             "Run a file, folder, zip or module exposing MLP, mse_loss and bce_loss (the interface of handgrad.hw1, "
             "on PyTorch tensors or NumPy arrays) in a sandbox, against handgrad's reference over a seeded sweep of "
@@ -76,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
 
         check_output(args.template, force=True, kind="text", what="--template")  # never a link or a device
         path = check.write_template(args.template)
-        _print(f"wrote {path}: fill in forward, backward, mse_loss and bce_loss, then run `handgrad check {path}`")
+        print(f"wrote {path}: fill in forward, backward, mse_loss and bce_loss, then run `handgrad check {path}`", file=sys.stderr)
         return 0
     if not args.targets:
         raise UsageError("give a submission to check (a .py file, folder, zip or module), or --template")
@@ -121,8 +128,8 @@ def _run_class(args: argparse.Namespace, options: dict) -> int:
             check_output(os.path.join(out, name), force=args.force, what="--out", inputs=args.targets)
         result = check.check_class(args.targets, out, jobs=args.jobs, rubric=rubric, **options)
     _print(result.summary)
-    _print(f"\nwrote {result.out / 'gradebook.csv'}, {result.out / 'summary.txt'}, reports/ and gradescope/ "
-           f"({len(result.rows)} students)")
+    print(f"\nwrote {result.out / 'gradebook.csv'}, {result.out / 'summary.txt'}, reports/ and gradescope/ "
+          f"({len(result.rows)} students)", file=sys.stderr)
     return 0
 
 

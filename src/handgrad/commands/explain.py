@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .common import examples
 from .options import build, model_path, network, network_options, numbers, write
 
 
@@ -20,6 +21,12 @@ def register(subparsers: Any) -> None:
 def _register_explain(sub: Any) -> None:
     p = sub.add_parser(
         "explain", help="derive the forward pass, the gradients and the Jacobians of a network",
+        **examples(
+            ("handgrad explain", "the homework's network: every equation and gradient"),
+            ("handgrad explain --preset classification-bce", "tanh, sigmoid and binary cross-entropy"),
+            ("handgrad explain --at random", "evaluate it at a point and check every gradient"),
+            ("handgrad explain --model runs/m", "a network trained with 'handgrad train --out runs/m'"),
+        ),
         description=("Print the derivation of a network and loss: each layer's equation with shapes, every "
                      "parameter gradient as a chain of Jacobians and in matrix form, and each Jacobian element "
                      "by element, rendered from the layers' own derivation records. --at evaluates everything "

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from .common import examples
 from .options import network, network_options
 
 
@@ -16,6 +17,10 @@ def register(subparsers: Any) -> None:
 def _register_graph(sub: Any) -> None:
     p = sub.add_parser(
         "graph", help="draw the computational graph of a network or of expressions (Graphviz)",
+        **examples(
+            ("handgrad graph -o net.svg", "the homework's network as a picture (Graphviz)"),
+            ("handgrad graph --grad > net.dot", "with the backward edges, as DOT text"),
+        ),
         description=("Boxes are functions, circles are variables (filled: parameters); edges carry shapes. "
                      "--grad adds the backward edges with their Jacobians. Writes DOT to standard output, or "
                      "to --output (.dot, or .svg/.png/.pdf rendered with Graphviz's dot when installed)."),
@@ -84,6 +89,5 @@ def run_graph(args: argparse.Namespace) -> int:
         raise
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
-    print(result.message, file=sys.stderr if not result.rendered and result.format == "dot" and
-          not args.output.endswith((".dot", ".gv")) else sys.stdout)
+    print(result.message, file=sys.stderr)  # standard output carries only data (the DOT text without -o)
     return 0

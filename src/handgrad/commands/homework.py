@@ -1,5 +1,5 @@
-"""``handgrad homework``: the seed's questions 1.1(a) to 1.3(e), each answered at a point, with the
-seed's answer beside the correction and the command that reproduces it; ``--answer-key`` for a
+"""``handgrad homework``: the homework's questions 1.1(a) to 1.3(e) (NYU DS-GA 1008 homework 1, see the README),
+each answered at a point, with the worked answers' (the seed's) answer beside the correction and the command that reproduces it; ``--answer-key`` for a
 teacher (Markdown or LaTeX), ``--hints`` for a student (what to check, not the answer)."""
 
 from __future__ import annotations
@@ -8,12 +8,18 @@ import argparse
 import sys
 from typing import Any
 
+from .common import examples
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "homework", help="the seed's homework, every question answered (or hinted) by handgrad",
+        "homework", help="NYU DS-GA 1008 homework 1 (see the README): every question answered (or hinted) by handgrad",
+        **examples(
+            ("handgrad homework", "every question of the homework, answered"),
+            ("handgrad homework --answer-key markdown -o key.md", "the answer key for a teacher, as Markdown"),
+        ),
         description=("List the homework's questions 1.1(a)-1.3(e) in handgrad's words and answer each at a point: "
-                     "the numbers, the seed's answer beside the correction with a counterexample, and the command "
+                     "the numbers, the worked answers' (the seed's) answer beside the correction with a counterexample, and the command "
                      "that reproduces it."))
     p.add_argument("--answer-key", choices=("markdown", "latex"), help="write an answer key for a teacher")
     p.add_argument("--hints", action="store_true", help="what to check for each question, without the answers")

@@ -12,7 +12,7 @@ PRESET_HELP = ("regression (5relu/identity/squared error), classification-mse (t
 
 def network_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("network (as for 'handgrad train')")
-    g.add_argument("--preset", metavar="NAME", help=f"one of the seed's configurations: {PRESET_HELP}")
+    g.add_argument("--preset", metavar="NAME", help=f"one of the homework's configurations (NYU DS-GA 1008 homework 1): {PRESET_HELP}")
     g.add_argument("--f", metavar="NAME", help="hidden activation: relu, 5relu, tanh, gelu, leaky_relu, ...")
     g.add_argument("--g", metavar="NAME", help="output activation: identity, sigmoid, softmax, ...")
     g.add_argument("--loss", metavar="NAME", help="mse, squared_error, bce, bce_with_logits, cross_entropy")

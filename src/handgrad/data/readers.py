@@ -252,9 +252,9 @@ def _parquet_columns(path: str) -> dict[str, Any]:
         try:
             import pandas as pd
         except ImportError:
-            raise ImportError(
-                f"reading Parquet ({path!r}) needs pyarrow: pip install pyarrow  (or: pip install 'handgrad[parquet]')"
-            ) from None
+            from ..optional import MissingDependencyError
+
+            raise MissingDependencyError("pyarrow", "parquet", f"reading Parquet ({path!r})") from None
         frame = pd.read_parquet(path)
         return {str(name): frame[name].to_numpy(dtype=object) for name in frame.columns}
     except ImportError:

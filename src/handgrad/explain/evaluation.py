@@ -289,11 +289,13 @@ def _torch_checks(net64: Sequential, loss: Loss, x: np.ndarray, y: Any, grads: d
                   want: bool | None, logits: bool = False) -> list[Check]:
     if want is False:
         return []
+    from ..optional import MissingDependencyError, require
+
     try:
-        import torch
-    except ImportError:
+        torch = require("torch", extra="torch", purpose="checking against PyTorch autograd")
+    except MissingDependencyError:
         if want:
-            raise ImportError("PyTorch is not installed: pip install 'handgrad[torch]'") from None
+            raise
         return [_skipped("gradients", "PyTorch autograd", "skipped: PyTorch not installed")]
     from ..comparison import compare
     from ..gradcheck import without_last
