@@ -559,6 +559,11 @@ def test_one_bit_flip_in_the_metadata_is_caught_by_the_checksum(tmp_path):
     (lambda m: m.__setitem__("loss", 3), "loss", "not a name"),
     (lambda m: m.__setitem__("g", "rleu"), "g", "unknown activation"),
     (lambda m: m.__setitem__("epochs_run", -1), "epochs_run", "out of range"),
+    (lambda m: m.__setitem__("split", {"seed": 0, "val_fraction": 1.5, "test_fraction": 0.2, "rule": "r"}),
+     "split.val_fraction", r"got 1\.5"),
+    (lambda m: m.__setitem__("split", [0.2, 0.2]), "split", "wrong type"),
+    (lambda m: m.__setitem__("categories", {"colour": ["red", "red"]}), "categories", "repeat"),
+    (lambda m: m.__setitem__("categories", {"colour": "red"}), "categories", "wrong type"),
 ])
 def test_hand_edited_metadata_is_refused_naming_file_and_field(tmp_path, edit, field, fact):
     src = FIXTURES / "model_format1_classifier.safetensors"

@@ -128,6 +128,21 @@ def record(fields: dict[str, Field]) -> Test:
     return test
 
 
+def fraction(v: Any, _: Shape) -> str | None:
+    return None if _is_number(v) and 0 <= v < 1 else "not a number in [0, 1)"
+
+
+def _categories(v: Any, shape: Shape) -> str | None:
+    """{column: [its categories]}: each column's one-hot categories, distinct strings."""
+    if not isinstance(v, dict):
+        return "wrong type"
+    for column, values in v.items():
+        problem = distinct_list(is_type(str))(values, shape)
+        if problem is not None:
+            return f"column {column!r}: {problem}"
+    return None
+
+
 def _label(v: Any, _: Shape) -> str | None:
     return None if isinstance(v, str) or _is_number(v) else "not a label"
 
@@ -189,6 +204,13 @@ PREPROCESSING_FIELDS: dict[str, Field] = {
     "y": Field("null or a standardize record, one column per output", _scaler(lambda s: s.n_out)),
 }
 
+SPLIT_FIELDS: dict[str, Field] = {
+    "seed": Field("an int or null", optional(integer(0, 2**64))),
+    "val_fraction": Field("a number in [0, 1)", fraction),
+    "test_fraction": Field("a number in [0, 1)", fraction),
+    "rule": Field("a string", is_type(str)),
+}
+
 METADATA_FIELDS: dict[str, Field] = {
     "cli_format": Field("an int >= 1", integer(1)),
     "task": Field("'regression' or 'classification'", choice(*TASKS)),
@@ -208,6 +230,8 @@ METADATA_FIELDS: dict[str, Field] = {
     "best_epoch": Field("an int >= 1 or null", optional(integer(1, MAX_EPOCH))),
     "standardized": Field("true or false", is_type(bool)),
     "test_metrics": Field("an object or null", optional(is_type(dict))),
+    "split": Field("an object {'seed', 'val_fraction', 'test_fraction', 'rule'}", record(SPLIT_FIELDS)),
+    "categories": Field("an object {column: [distinct category strings]}", _categories),
 }
 
 HISTORY_FIELDS: dict[str, Field] = {
