@@ -65,6 +65,9 @@ def test_only_and_answer_key_markdown(capsys):
     out = capsys.readouterr().out
     assert out.startswith("# The homework") and "## 1.2(c)" in out and "1.1(a)" not in out
     assert main(["homework", "--only", "9.9"]) == 2
+    assert main(["homework", "--only", "1.2", "--answer-key", "markdown"]) == 0  # a part: all its questions
+    out = capsys.readouterr().out
+    assert all(f"## 1.2({p})" in out for p in "abc") and "## 1.1(" not in out and "## 1.3(" not in out
 
 
 @pytest.mark.slow

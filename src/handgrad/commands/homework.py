@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
                      "that reproduces it."))
     p.add_argument("--answer-key", choices=("markdown", "latex"), help="write an answer key for a teacher")
     p.add_argument("--hints", action="store_true", help="what to check for each question, without the answers")
-    p.add_argument("--only", metavar="ID", help="one question, e.g. 1.2(c)")
+    p.add_argument("--only", metavar="ID", help="one question, e.g. 1.2(c), or a part, e.g. 1.2 (its questions)")
     p.add_argument("--draw", metavar="DIR", help="also draw the pictures the questions ask for into DIR: the graph "
                    "(1.3(b)), the derivative plots (1.3(c)), softmax (1.3(a)), gradient flow (1.2(c)), linear maps (1.3(d))")
     p.add_argument("--seed", type=int, default=0, help="seed of the point the answers are computed at (default 0)")
@@ -69,7 +69,8 @@ def run_homework(args: argparse.Namespace) -> int:
 
     qs = questions(seed=args.seed)
     if args.only:
-        qs = [q for q in qs if q.id == args.only.strip()]
+        wanted = args.only.strip().replace(" ", "")
+        qs = [q for q in qs if q.id == wanted or q.id.startswith(wanted + "(")]
         if not qs:
             raise UsageError(f"--only: no question {args.only!r}; questions are 1.1(a)-(d), 1.2(a)-(c), 1.3(a)-(e)")
     if args.draw:
