@@ -137,6 +137,8 @@ def _fill(report: CheckReport, outcome: WorkerOutcome, refs: tuple[Reference, ..
         missing = AUTODIFF_HINT.search(report.error)
         if missing:
             report.autograd.append(f"imports {missing.group(1)} (an autodiff library, not available to the check)")
+        elif info.get("missing_module") == "torch":
+            report.error += "; PyTorch is not installed where handgrad runs: pip install 'handgrad[torch]'"
     elif outcome.timed_out == "import":
         report.error = f"importing the implementation did not finish within {timeout:g} s (an endless loop?)"
     elif outcome.crashed and outcome.crashed[0] == "import":
