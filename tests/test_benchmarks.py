@@ -52,3 +52,10 @@ def test_bench_epoch_prints_epoch_steps_gathering_and_memory():
                      "epoch / sum of steps", "shuffling + gathering into buffers alone", "spread",
                      "peak memory above the data"):
         assert expected in out, expected
+
+
+def test_bench_data_prints_time_and_peak_against_pandas():
+    out = _run("bench_data.py", "--rows", "2000", "--rounds", "1", "--train")
+    for expected in ("| rows |", "| 2,000 |", "handgrad / pandas (time)", "handgrad peak / float32 size",
+                     "peak read + fit", "load average"):
+        assert expected in out, expected
