@@ -2,9 +2,9 @@
 
 Data: 60,000 x 784 float32 inputs and 10 one-hot float32 targets (about 190 MB), network
 784 -> 128 -> 10 (ReLU, sigmoid, BCE; or softmax + cross-entropy with --loss ce), batch 64,
-plain SGD (lr 0.01), 2 BLAS threads. An epoch draws a fresh permutation, gathers each
-batch into two reused buffers (``np.take(..., out=)``, as ``handgrad.train.fit`` does; also
-timed: new arrays by fancy indexing) and takes one step per batch (forward, zero grad, loss and
+plain SGD (lr 0.01), 2 BLAS threads (--threads). An epoch draws a fresh permutation, gathers each
+batch as new arrays (``X.take``, as ``handgrad.train.fit`` does; also timed: into two reused
+buffers with ``np.take(..., out=)``) and takes one step per batch (forward, zero grad, loss and
 backward, update). "Sum of steps" times the same step on one fixed batch and multiplies
 by the number of batches (937 of 64 rows and one of 32). Their ratio shows what batching
 and shuffling cost. Peak memory is measured with tracemalloc (every NumPy allocation)
@@ -26,8 +26,12 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
+# BLAS threads (--threads N, default 2), set before NumPy loads its BLAS. On a machine whose
+# cores are busy with other work, 2 threads that wait for each other can make a step many
+# times slower; --threads 1 then gives the steadier comparison.
+THREADS = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv[:-1] else 2
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "2"
+    os.environ[_var] = str(THREADS)
 
 import numpy as np  # noqa: E402
 
@@ -61,7 +65,7 @@ def step(net, loss, opt, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def gather_into_buffers(X: np.ndarray, Y: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Rows idx of X and Y, full batches into two reused buffers (as handgrad.train.fit does)."""
+    """Rows idx of X and Y, full batches into two reused buffers (np.take(..., out=))."""
     x_buf, y_buf = np.empty((BATCH, *X.shape[1:]), X.dtype), np.empty((BATCH, *Y.shape[1:]), Y.dtype)
 
     def gather(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,14 +77,14 @@ def gather_into_buffers(X: np.ndarray, Y: np.ndarray) -> Callable[[np.ndarray], 
 
 
 def gather_fresh(X: np.ndarray, Y: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Rows idx of X and Y as new arrays (fancy indexing)."""
+    """Rows idx of X and Y as new arrays (X.take, as handgrad.train.fit does)."""
     return lambda idx: (X.take(idx, axis=0), Y.take(idx, axis=0))
 
 
 GATHERS = {"buffers": gather_into_buffers, "fresh": gather_fresh}
 
 
-def epoch(net, loss, opt, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator, how: str = "buffers") -> float:
+def epoch(net, loss, opt, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator, how: str = "fresh") -> float:
     order = rng.permutation(X.shape[0])  # shuffling
     gather = GATHERS[how](X, Y)
     total = 0.0
@@ -89,7 +93,7 @@ def epoch(net, loss, opt, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator
     return total
 
 
-def gather_epoch(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator, how: str = "buffers") -> float:
+def gather_epoch(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator, how: str = "fresh") -> float:
     """An epoch's shuffling and batching alone (the same permutation and gathers, no steps)."""
     t0 = time.perf_counter()
     order = rng.permutation(X.shape[0])
@@ -126,7 +130,7 @@ def time_last_batch(net, loss, opt, X, Y) -> float:
 
 def fit_epoch(X, Y, loss: str) -> float:
     """One epoch of handgrad.train.fit (its loop: the divergence check of J and the gradient
-    norm every step, its batches gathered into reused buffers), as fit records it in
+    norm every step, its batches gathered with X.take), as fit records it in
     ``History.epoch_seconds`` (its one-time check of the data is before the first epoch)."""
     from handgrad.train import fit
 
@@ -142,32 +146,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loss", choices=("bce", "ce"), default="bce",
                         help="bce: sigmoid + BCE on one-hot rows (default); ce: softmax + cross-entropy on labels")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3; --quick: 1)")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS threads (default 2)")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=2)
+    threadpool_limits(limits=THREADS)
     load0 = os.getloadavg()[0]
     rng = np.random.default_rng(0)
     X, Y = make_data(rng, args.loss)
     data_mb = (X.nbytes + Y.nbytes) / 2**20
     n_full, rest = divmod(N_SAMPLES, BATCH)
     print(f"data: {N_SAMPLES} x {N_IN} float32 + targets = {data_mb:.0f} MB; network {N_IN}->{N_HIDDEN}->{N_OUT}, "
-          f"batch {BATCH}, {n_full + bool(rest)} steps per epoch, loss {args.loss}", flush=True)
+          f"batch {BATCH}, {n_full + bool(rest)} steps per epoch, loss {args.loss}, {THREADS} BLAS thread(s)", flush=True)
 
     net, loss, opt = make_net(args.loss)
     epoch(net, loss, opt, X[:BATCH * 50], Y[:BATCH * 50], rng)  # warm up
     t_rest = time_last_batch(net, loss, opt, X, Y)
-    names = ("step", "epoch", "epoch, fresh batches", "fit", "gather", "gather, fresh")
+    names = ("step", "epoch", "epoch, reused buffers", "fit", "gather", "gather, reused buffers")
     runs: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(1 if args.quick else args.rounds):  # interleaved, so that drifting load hits all alike
         runs["step"].append(time_steps(net, loss, opt, X, Y, 150))
-        for how, name in (("buffers", "epoch"), ("fresh", "epoch, fresh batches")):
+        for how, name in (("fresh", "epoch"), ("buffers", "epoch, reused buffers")):
             t0 = time.perf_counter()
             epoch(net, loss, opt, X, Y, rng, how)
             runs[name].append(time.perf_counter() - t0)
         runs["fit"].append(fit_epoch(X, Y, args.loss))
-        runs["gather"].append(gather_epoch(X, Y, rng, "buffers"))
-        runs["gather, fresh"].append(gather_epoch(X, Y, rng, "fresh"))
+        runs["gather"].append(gather_epoch(X, Y, rng, "fresh"))
+        runs["gather, reused buffers"].append(gather_epoch(X, Y, rng, "buffers"))
     best = {name: min(ts) for name, ts in runs.items()}  # min over rounds: least disturbed by other load
     t_step = best["step"]
     sum_steps = n_full * t_step + t_rest
@@ -187,14 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"min over {len(runs['step'])} interleaved rounds ({'; '.join(f'{n}: {spread(n)}' for n in names)})")
     print(f"one step (batch {BATCH}):     {t_step * 1e6:8.1f} µs  ({BATCH / t_step / 1e3:.0f} k samples/s)")
     print(f"sum of an epoch's steps:  {sum_steps:8.3f} s")
-    for name, label in (("epoch", "whole epoch, batches gathered into reused buffers"),
-                        ("epoch, fresh batches", "whole epoch, batches gathered as new arrays"),
+    for name, label in (("epoch", "whole epoch, batches gathered as new arrays"),
+                        ("epoch, reused buffers", "whole epoch, batches gathered into reused buffers"),
                         ("fit", "handgrad.train.fit, one epoch (with its divergence checks)")):
         t = best[name]
         print(f"{label}: {t:8.3f} s  ({N_SAMPLES / t / 1e3:.0f} k samples/s)")
         print(f"  epoch / sum of steps:   {t / sum_steps:8.3f}x")
-    for name, label in (("gather", "shuffling + gathering into buffers alone"),
-                        ("gather, fresh", "shuffling + gathering as new arrays alone")):
+    for name, label in (("gather", "shuffling + gathering as new arrays alone"),
+                        ("gather, reused buffers", "shuffling + gathering into buffers alone")):
         print(f"{label}: {best[name]:8.3f} s  ({best[name] / sum_steps:.1%} of the sum of steps)")
     print(f"peak memory above the data during an epoch (tracemalloc): {peak:.1f} MB; data {data_mb:.0f} MB; "
           f"process max RSS {rss:.0f} MB")

@@ -48,7 +48,8 @@ def test_bench_step_refuses_an_unknown_configuration():
 def test_bench_epoch_prints_epoch_steps_gathering_and_memory():
     out = _run("bench_epoch.py", "--quick")
     for expected in ("60000 x 784 float32", "one step (batch 64)", "sum of an epoch's steps",
-                     "whole epoch, batches gathered into reused buffers", "handgrad.train.fit, one epoch",
+                     "whole epoch, batches gathered as new arrays", "whole epoch, batches gathered into reused buffers",
+                     "handgrad.train.fit, one epoch",
                      "epoch / sum of steps", "shuffling + gathering into buffers alone", "spread",
                      "peak memory above the data"):
         assert expected in out, expected

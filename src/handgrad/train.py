@@ -150,24 +150,6 @@ class _Data:
     def n(self) -> int:
         return int(self.X.shape[0])
 
-    def gatherer(self, batch_size: int) -> Callable[[np.ndarray], tuple[Array, Array]]:
-        """``take`` for an epoch's batches: on NumPy, full batches are gathered into two buffers
-        reused from step to step (a step reads its batch before the next one is gathered), which
-        saves two allocations a step; ``mode="clip"`` keeps ``np.take`` from gathering into a
-        temporary first (the indices come from a permutation, so none is out of range)."""
-        X, Y = self.X, self.Y
-        if not (isinstance(X, np.ndarray) and isinstance(Y, np.ndarray)):
-            return self.take
-        x_buf = np.empty((batch_size, *X.shape[1:]), X.dtype)
-        y_buf = np.empty((batch_size, *Y.shape[1:]), Y.dtype)
-
-        def gather(idx: np.ndarray) -> tuple[Array, Array]:
-            if len(idx) != batch_size:
-                return self.take(idx)
-            return np.take(X, idx, axis=0, out=x_buf, mode="clip"), np.take(Y, idx, axis=0, out=y_buf, mode="clip")
-
-        return gather
-
     def take(self, idx: np.ndarray) -> tuple[Array, Array]:
         if isinstance(self.X, np.ndarray):
             return self.X.take(idx, axis=0), self.Y.take(idx, axis=0)
@@ -363,10 +345,9 @@ class _Run:
         order = self.rng.permutation(data.n)
         n_steps = math.ceil(data.n / bs)
         total = 0.0
-        gather = data.gatherer(bs)
         for step in range(1, n_steps + 1):
             idx = order[(step - 1) * bs: step * bs]
-            x_batch, y_batch = gather(idx)
+            x_batch, y_batch = data.take(idx)
 
             def checked(J: Any, step: int = step) -> float:
                 """Between the backward and the update: clip, and stop on a non-finite J or gradient."""
