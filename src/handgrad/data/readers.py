@@ -407,7 +407,7 @@ def load_parquet(path: str | os.PathLike, *, target: str | None = None, task: st
 
 
 def load_features(source: str | os.PathLike, feature_names: Sequence[str], *, target: str | None = None,
-                  delimiter: str | None = None) -> tuple[np.ndarray, list[Any] | np.ndarray | None, list[str]]:
+                  delimiter: str | None = None) -> tuple[np.ndarray, list[Any] | np.ndarray | None, Sequence[str]]:
     """X for a trained model, from a file or a built-in name, with the model's columns.
 
     CSV and Parquet columns are matched by name (their order in the file does not
