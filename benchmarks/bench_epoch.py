@@ -2,15 +2,17 @@
 
 Data: 60,000 x 784 float32 inputs and 10 one-hot float32 targets (about 190 MB), network
 784 -> 128 -> 10 (ReLU, sigmoid, BCE; or softmax + cross-entropy with --loss ce), batch 64,
-plain SGD (lr 0.01), 2 BLAS threads. An epoch draws a fresh permutation, gathers each
-batch with fancy indexing and takes one step per batch (forward, zero grad, loss and
+plain SGD (lr 0.01), 2 BLAS threads (--threads). An epoch draws a fresh permutation, gathers each
+batch as new arrays (``X.take``, as ``handgrad.train.fit`` does; also timed: into two reused
+buffers with ``np.take(..., out=)``) and takes one step per batch (forward, zero grad, loss and
 backward, update). "Sum of steps" times the same step on one fixed batch and multiplies
 by the number of batches (937 of 64 rows and one of 32). Their ratio shows what batching
 and shuffling cost. Peak memory is measured with tracemalloc (every NumPy allocation)
 in a separate epoch, and reported above the data's own size.
 
-    python benchmarks/bench_epoch.py            # 3 epochs, about 15 s
-    python benchmarks/bench_epoch.py --quick    # 1 epoch
+    python benchmarks/bench_epoch.py              # 3 interleaved rounds, about 30 s
+    python benchmarks/bench_epoch.py --rounds 7   # more rounds on a busy machine
+    python benchmarks/bench_epoch.py --quick      # 1 round
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import statistics
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 
+# BLAS threads (--threads N, default 2), set before NumPy loads its BLAS. On a machine whose
+# cores are busy with other work, 2 threads that wait for each other can make a step many
+# times slower; --threads 1 then gives the steadier comparison.
+THREADS = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv[:-1] else 2
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "2"
+    os.environ[_var] = str(THREADS)
 
 import numpy as np  # noqa: E402
 
@@ -57,22 +63,42 @@ def step(net, loss, opt, x: np.ndarray, y: np.ndarray) -> float:
     return J
 
 
-def epoch(net, loss, opt, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator) -> float:
+def gather_into_buffers(X: np.ndarray, Y: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Rows idx of X and Y, full batches into two reused buffers (np.take(..., out=))."""
+    x_buf, y_buf = np.empty((BATCH, *X.shape[1:]), X.dtype), np.empty((BATCH, *Y.shape[1:]), Y.dtype)
+
+    def gather(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(idx) != BATCH:
+            return X.take(idx, axis=0), Y.take(idx, axis=0)
+        return np.take(X, idx, axis=0, out=x_buf, mode="clip"), np.take(Y, idx, axis=0, out=y_buf, mode="clip")
+
+    return gather
+
+
+def gather_fresh(X: np.ndarray, Y: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Rows idx of X and Y as new arrays (X.take, as handgrad.train.fit does)."""
+    return lambda idx: (X.take(idx, axis=0), Y.take(idx, axis=0))
+
+
+GATHERS = {"buffers": gather_into_buffers, "fresh": gather_fresh}
+
+
+def epoch(net, loss, opt, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator, how: str = "fresh") -> float:
     order = rng.permutation(X.shape[0])  # shuffling
+    gather = GATHERS[how](X, Y)
     total = 0.0
     for start in range(0, X.shape[0], BATCH):
-        idx = order[start:start + BATCH]
-        total += float(step(net, loss, opt, X.take(idx, axis=0), Y.take(idx, axis=0)))  # batching: gathered rows
+        total += float(step(net, loss, opt, *gather(order[start:start + BATCH])))  # batching: gathered rows
     return total
 
 
-def gather_epoch(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator) -> float:
+def gather_epoch(X: np.ndarray, Y: np.ndarray, rng: np.random.Generator, how: str = "fresh") -> float:
     """An epoch's shuffling and batching alone (the same permutation and gathers, no steps)."""
     t0 = time.perf_counter()
     order = rng.permutation(X.shape[0])
+    gather = GATHERS[how](X, Y)
     for start in range(0, X.shape[0], BATCH):
-        idx = order[start:start + BATCH]
-        X.take(idx, axis=0), Y.take(idx, axis=0)
+        gather(order[start:start + BATCH])
     return time.perf_counter() - t0
 
 
@@ -85,7 +111,7 @@ def time_steps(net, loss, opt, X, Y, n_steps: int) -> float:
         for _ in range(n_steps):
             step(net, loss, opt, x, y)
         times.append((time.perf_counter() - t0) / n_steps)
-    return statistics.median(times)
+    return min(times)
 
 
 def time_last_batch(net, loss, opt, X, Y) -> float:
@@ -101,16 +127,16 @@ def time_last_batch(net, loss, opt, X, Y) -> float:
     return (time.perf_counter() - t0) / 50
 
 
-def fit_epoch(X, Y, loss: str) -> float | None:
-    """One epoch through handgrad.train.fit (its loop: divergence checks, gradient norms), if present."""
-    try:
-        from handgrad.train import fit
-    except ImportError:
-        return None
+def fit_epoch(X, Y, loss: str) -> float:
+    """One epoch of handgrad.train.fit (its loop: the divergence check of J and the gradient
+    norm every step, its batches gathered with X.take), as fit records it in
+    ``History.epoch_seconds`` (its one-time check of the data is before the first epoch)."""
+    from handgrad.train import fit
+
     net, loss_fn, _ = make_net(loss)
-    t0 = time.perf_counter()
-    fit(net, X, Y, loss_fn, optimizer="sgd", lr=LR, epochs=1, batch_size=BATCH, seed=0, train_metrics=False)
-    return time.perf_counter() - t0
+    history = fit(net, X, Y, loss_fn, optimizer="sgd", lr=LR, epochs=1, batch_size=BATCH, seed=0,
+                  train_metrics=False)
+    return history.epoch_seconds[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,33 +144,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one epoch instead of three")
     parser.add_argument("--loss", choices=("bce", "ce"), default="bce",
                         help="bce: sigmoid + BCE on one-hot rows (default); ce: softmax + cross-entropy on labels")
-    parser.add_argument("--fit", action="store_true", help="also time one epoch of handgrad.train.fit")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3; --quick: 1)")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS threads (default 2)")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=2)
+    threadpool_limits(limits=THREADS)
     load0 = os.getloadavg()[0]
     rng = np.random.default_rng(0)
     X, Y = make_data(rng, args.loss)
     data_mb = (X.nbytes + Y.nbytes) / 2**20
     n_full, rest = divmod(N_SAMPLES, BATCH)
     print(f"data: {N_SAMPLES} x {N_IN} float32 + targets = {data_mb:.0f} MB; network {N_IN}->{N_HIDDEN}->{N_OUT}, "
-          f"batch {BATCH}, {n_full + bool(rest)} steps per epoch, loss {args.loss}", flush=True)
+          f"batch {BATCH}, {n_full + bool(rest)} steps per epoch, loss {args.loss}, {THREADS} BLAS thread(s)", flush=True)
 
     net, loss, opt = make_net(args.loss)
     epoch(net, loss, opt, X[:BATCH * 50], Y[:BATCH * 50], rng)  # warm up
     t_rest = time_last_batch(net, loss, opt, X, Y)
-    steps, epochs, ratios, gathers = [], [], [], []
-    for _ in range(1 if args.quick else 3):  # interleaved, so that drifting load hits both alike
-        t_step = time_steps(net, loss, opt, X, Y, 150)
-        t0 = time.perf_counter()
-        epoch(net, loss, opt, X, Y, rng)
-        t_epoch = time.perf_counter() - t0
-        gathers.append(gather_epoch(X, Y, rng))
-        steps.append(t_step)
-        epochs.append(t_epoch)
-        ratios.append(t_epoch / (n_full * t_step + t_rest))
-    t_step, t_epoch = statistics.median(steps), statistics.median(epochs)
+    names = ("step", "epoch", "epoch, reused buffers", "fit", "gather", "gather, reused buffers")
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(1 if args.quick else args.rounds):  # interleaved, so that drifting load hits all alike
+        runs["step"].append(time_steps(net, loss, opt, X, Y, 150))
+        for how, name in (("fresh", "epoch"), ("buffers", "epoch, reused buffers")):
+            t0 = time.perf_counter()
+            epoch(net, loss, opt, X, Y, rng, how)
+            runs[name].append(time.perf_counter() - t0)
+        runs["fit"].append(fit_epoch(X, Y, args.loss))
+        runs["gather"].append(gather_epoch(X, Y, rng, "fresh"))
+        runs["gather, reused buffers"].append(gather_epoch(X, Y, rng, "buffers"))
+    best = {name: min(ts) for name, ts in runs.items()}  # min over rounds: least disturbed by other load
+    t_step = best["step"]
     sum_steps = n_full * t_step + t_rest
 
     tracemalloc.start()
@@ -155,18 +184,22 @@ def main(argv: list[str] | None = None) -> int:
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
 
+    def spread(name: str) -> str:
+        ts = runs[name]
+        return f"spread {max(ts) / min(ts):.2f}" if len(ts) > 1 else "spread: one round"
+
+    print(f"min over {len(runs['step'])} interleaved rounds ({'; '.join(f'{n}: {spread(n)}' for n in names)})")
     print(f"one step (batch {BATCH}):     {t_step * 1e6:8.1f} µs  ({BATCH / t_step / 1e3:.0f} k samples/s)")
     print(f"sum of an epoch's steps:  {sum_steps:8.3f} s")
-    print(f"whole epoch (median of {len(epochs)}): {t_epoch:8.3f} s  ({N_SAMPLES / t_epoch / 1e3:.0f} k samples/s)")
-    print(f"epoch / sum of steps:     {statistics.median(ratios):8.3f}x  (median over rounds; each: "
-          + ", ".join(f"{r:.3f}" for r in ratios) + ")")
-    t_gather = statistics.median(gathers)
-    print(f"shuffling + gathering alone: {t_gather:8.3f} s  ({t_gather / sum_steps:.1%} of the sum of steps; the rest of "
-          "the difference is each step reading a batch that is not yet in cache)")
-    if args.fit:
-        t_fit = fit_epoch(X, Y, args.loss)
-        if t_fit is not None:
-            print(f"handgrad.train.fit, 1 epoch (incl. its data checks): {t_fit:.3f} s  ({t_fit / sum_steps:.2f}x the sum of steps)")
+    for name, label in (("epoch", "whole epoch, batches gathered as new arrays"),
+                        ("epoch, reused buffers", "whole epoch, batches gathered into reused buffers"),
+                        ("fit", "handgrad.train.fit, one epoch (with its divergence checks)")):
+        t = best[name]
+        print(f"{label}: {t:8.3f} s  ({N_SAMPLES / t / 1e3:.0f} k samples/s)")
+        print(f"  epoch / sum of steps:   {t / sum_steps:8.3f}x")
+    for name, label in (("gather", "shuffling + gathering as new arrays alone"),
+                        ("gather, reused buffers", "shuffling + gathering into buffers alone")):
+        print(f"{label}: {best[name]:8.3f} s  ({best[name] / sum_steps:.1%} of the sum of steps)")
     print(f"peak memory above the data during an epoch (tracemalloc): {peak:.1f} MB; data {data_mb:.0f} MB; "
           f"process max RSS {rss:.0f} MB")
     print(f"load average (1 min) before {load0:.2f}, after {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")

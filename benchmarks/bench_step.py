@@ -6,6 +6,9 @@ in interleaved rounds (each round times a block of steps of every framework in t
 and the median per-step time over the rounds is reported. The "GEMM floor" is the
 step's five matrix products alone (two forward, dJ/dW2, dJ/da1, dJ/dW1) at their exact
 shapes, into preallocated outputs: no implementation of the step can do less work.
+"hand-tuned NumPy" is the same step written by hand for the two layers (buffers, the
+bias folded into the products, five products, lr and 1/n folded into the loss gradient):
+the target for handgrad's general fast path on small networks.
 
     python benchmarks/bench_step.py            # C1-C5, 7 rounds, about 70 s
     python benchmarks/bench_step.py --quick    # 3 short rounds, about 30 s
@@ -263,6 +266,68 @@ def sklearn_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[], None
     return step
 
 
+# ---------------------------------------------------------------------- hand-tuned NumPy
+def tuned_numpy_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[], float]:
+    """The step written by hand for these two layers in NumPy, tuned as far as we know how:
+    every intermediate in a preallocated buffer, the bias folded into the products (weights
+    stored transposed with the bias as one extra row; [x 1] and [a1 1] as buffers), the
+    learning rate and the mean's 1/n folded into the loss gradient, sigmoid + BCE fused into
+    p - y, dJ/dx skipped: five matrix products and about a dozen elementwise calls. Like the
+    handgrad rows, it takes the batch in every step (a copy into [x 1]) and computes J."""
+    rng = np.random.default_rng(1)
+    N, n, m, K = cfg.batch, cfg.n_in, cfg.hidden, cfg.n_out
+    dt = np.float32
+    W1a = (rng.uniform(-1, 1, (n + 1, m)) / np.sqrt(n)).astype(dt)  # [W1ᵀ; b1ᵀ]
+    W2a = (rng.uniform(-1, 1, (m + 1, K)) / np.sqrt(m)).astype(dt)  # [W2ᵀ; b2ᵀ]
+    xa, a1a = np.ones((N, n + 1), dt), np.ones((N, m + 1), dt)       # [x 1], [a1 1]
+    x_view, a1, W2 = xa[:, :n], a1a[:, :m], W2a[:m].T  # W2 (K, m) as a view
+    z1, slope, dz1, zeros_m = np.empty((N, m), dt), np.empty((N, m), dt), np.empty((N, m), dt), np.zeros((N, m), dt)
+    z3, g, tmp, zeros_k = np.empty((N, K), dt), np.empty((N, K), dt), np.empty((N, K), dt), np.zeros((N, K), dt)
+    dW1a, dW2a = np.empty_like(W1a), np.empty_like(W2a)
+    zero, one, half, five = (np.array(v, dt) for v in (0, 1, 0.5, 5))
+    scale = np.array(LR / (N * K) * (1 if cfg.loss == "bce" else 2), dt)  # lr · the mean's 1/(N·K) (·2 for MSE)
+    inv_size = 1.0 / (N * K)
+    dot, add_reduce, vdot, f, bce = np.dot, np.add.reduce, np.vdot, cfg.f, cfg.loss == "bce"
+
+    def step() -> float:
+        np.copyto(x_view, x)
+        dot(xa, W1a, out=z1)                              # z1 = [x 1][W1ᵀ; b1ᵀ]
+        if f == "tanh":
+            np.tanh(z1, out=a1)
+            np.square(a1, out=slope)
+            np.subtract(one, slope, out=slope)            # f'(z1) = 1 - a1²
+        else:
+            np.greater(z1, zero, out=slope)               # f'(z1) = 1[z1 > 0]
+            np.maximum(z1, zeros_m, out=a1)
+            if f == "5relu":
+                np.multiply(a1, five, out=a1)
+                np.multiply(slope, five, out=slope)
+        dot(a1a, W2a, out=z3)                             # z3 = [a1 1][W2ᵀ; b2ᵀ]
+        if bce:  # J = mean(max(z,0) - z·y + log1p(e^-|z|)); dJ/dz3 = (σ(z3) - y)/(N·K)
+            np.abs(z3, out=tmp)
+            np.negative(tmp, out=tmp)
+            np.log1p(np.exp(tmp, out=tmp), out=tmp)
+            J = (add_reduce(np.maximum(z3, zeros_k, out=g), None) - vdot(z3, y) + add_reduce(tmp, None)) * inv_size
+            np.multiply(z3, half, out=g)                  # σ(z) = (1 + tanh(z/2))/2, stable
+            np.tanh(g, out=g)
+            np.multiply(g, half, out=g)
+            np.add(g, half, out=g)
+            np.subtract(g, y, out=g)
+        else:    # J = mean((z3 - y)²); dJ/dz3 = 2(z3 - y)/(N·K)
+            np.subtract(z3, y, out=g)
+            J = vdot(g, g) * inv_size
+        np.multiply(g, scale, out=g)                      # lr · dJ/dz3
+        dot(a1a.T, g, out=dW2a)                           # lr · dJ/d[W2ᵀ; b2ᵀ]
+        dot(g, W2, out=dz1)                                # lr · dJ/da1 (before W2 moves)
+        np.multiply(dz1, slope, out=dz1)                  # lr · dJ/dz1
+        dot(xa.T, dz1, out=dW1a)                          # lr · dJ/d[W1ᵀ; b1ᵀ]
+        np.subtract(W2a, dW2a, out=W2a)
+        np.subtract(W1a, dW1a, out=W1a)
+        return float(J)
+
+    return step
+
+
 # ---------------------------------------------------------------------- GEMM floor
 def gemm_floor_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
     """The five matrix products of a step, at their exact shapes, into preallocated outputs."""
@@ -290,6 +355,7 @@ def gemm_floor_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[], N
 # ---------------------------------------------------------------------- timing
 IMPLEMENTATIONS: list[tuple[str, Callable]] = [
     ("GEMM floor", gemm_floor_step),
+    ("hand-tuned NumPy", tuned_numpy_step),
     ("handgrad", handgrad_step),
     ("handgrad train_step", handgrad_fused_step),
     ("baseline handgrad", baseline_step),
@@ -334,7 +400,11 @@ def run_config(cfg: Config, rounds: int, block_s: float, skip: set[str], stat: C
     for _ in range(rounds):  # interleaved: every implementation once per round, in a shuffled order
         for name in order.permutation(list(steps)):
             times[name].append(time_block(steps[name], sizes[name]))
+    SPREADS[cfg.key] = {name: max(ts) / min(ts) for name, ts in times.items()}
     return {name: stat(ts) for name, ts in times.items()}
+
+
+SPREADS: dict[str, dict[str, float]] = {}  # per configuration and row: slowest round / fastest round
 
 
 # ---------------------------------------------------------------------- report
@@ -403,9 +473,18 @@ def table(results: dict[str, dict[str, float]]) -> list[str]:
             r = results[k]
             cells.append("–" if name not in r or best not in r else f"{r[name] / r[best]:.2f}x")
         label = "handgrad / GEMM floor" if name == "GEMM floor" else f"{name} / handgrad"
+        if name == "hand-tuned NumPy":
+            label = "hand-tuned NumPy / handgrad (above 1: handgrad is faster)"
         if name == "GEMM floor":
             cells = ["–" if name not in results[k] else f"{results[k][best] / results[k][name]:.2f}x" for k in keys]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if SPREADS:
+        lines.append("")
+        lines.append("| spread (slowest round / fastest round) | " + " | ".join(keys) + " |")
+        lines.append("|---|" + "---:|" * len(keys))
+        for name in names:
+            cells = ["–" if name not in SPREADS.get(k, {}) else f"{SPREADS[k][name]:.2f}" for k in keys]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -26,7 +26,8 @@ def _run(script: str, *args: str, timeout: int = 300) -> str:
 def test_bench_step_prints_the_table_the_ratios_and_the_machine(tmp_path):
     table = tmp_path / "table.md"
     out = _run("bench_step.py", "--quick", "--rounds", "1", "--configs", "C1,C2", "--markdown", str(table))
-    for expected in ("BLAS (NumPy's): ", " threads", "| GEMM floor |", "| handgrad |", "| handgrad train_step |",
+    for expected in ("BLAS (NumPy's): ", " threads", "| GEMM floor |", "| hand-tuned NumPy |", "| handgrad |",
+                     "| handgrad train_step |", "| spread (slowest round / fastest round) |",
                      "| PyTorch eager |", "| handgrad / GEMM floor |", "| PyTorch eager / handgrad |",
                      "C1 20→100→50 b10", "C2 1→64→1 b32", "load average"):
         assert expected in out, expected
@@ -49,6 +50,16 @@ def test_bench_step_refuses_an_unknown_configuration():
 
 def test_bench_epoch_prints_epoch_steps_gathering_and_memory():
     out = _run("bench_epoch.py", "--quick")
-    for expected in ("60000 x 784 float32", "one step (batch 64)", "sum of an epoch's steps", "whole epoch",
-                     "epoch / sum of steps", "shuffling + gathering alone", "peak memory above the data"):
+    for expected in ("60000 x 784 float32", "one step (batch 64)", "sum of an epoch's steps",
+                     "whole epoch, batches gathered as new arrays", "whole epoch, batches gathered into reused buffers",
+                     "handgrad.train.fit, one epoch",
+                     "epoch / sum of steps", "shuffling + gathering into buffers alone", "spread",
+                     "peak memory above the data"):
+        assert expected in out, expected
+
+
+def test_bench_data_prints_time_and_peak_against_pandas():
+    out = _run("bench_data.py", "--rows", "2000", "--rounds", "1", "--train")
+    for expected in ("| rows |", "| 2,000 |", "handgrad / pandas (time)", "handgrad peak / float32 size",
+                     "peak read + fit", "load average"):
         assert expected in out, expected

@@ -29,12 +29,15 @@ class Table:
     """Columns by name (in file order), the file they came from and where each row is in it.
 
     ``text_cells`` says the cells are text to parse (CSV) rather than typed values (Parquet, NPZ).
+    ``matrix``, when a reader has one, is every column as one (n, k) float array whose column j
+    is ``columns`` j: features that are adjacent in it are taken as a view, not copied.
     """
 
     path: str
     columns: dict[str, Any]
-    where: list[str]
+    where: Sequence[str]
     text_cells: bool
+    matrix: np.ndarray | None = None
 
     @property
     def header(self) -> list[str]:
@@ -112,9 +115,21 @@ def table_to_dataset(table: Table, *, target: str | None = None, task: str | Non
     features = [name for name in header if name != target and name not in drop]
     if not features:
         raise ValueError(f"{table.path!r}: no feature columns left besides the target {target!r}")
-    X = np.column_stack([feature_column(table, name) for name in features])
-    y = np.asarray(table.columns[target], dtype=object)
+    X = _feature_matrix(table, features)
+    y = table.columns[target]
+    if not (isinstance(y, np.ndarray) and y.dtype.kind in "biuf"):
+        y = np.asarray(y, dtype=object)
     return target_dataset(X, y, table, target, task=task, names=features)
+
+
+def _feature_matrix(table: Table, features: list[str]) -> np.ndarray:
+    """The feature columns, checked, as one (n, d) array (a view of ``table.matrix`` where they are adjacent in it)."""
+    columns = [feature_column(table, name) for name in features]
+    if table.matrix is not None:
+        first = table.header.index(features[0])
+        if table.header[first:first + len(features)] == features:
+            return table.matrix[:, first:first + len(features)]
+    return np.column_stack(columns)
 
 
 # ====================================================================== the target

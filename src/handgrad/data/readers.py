@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import os
 import stat
+import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +45,16 @@ Reader = Callable[[str, ReadOptions], "Table | Dataset"]
 # ====================================================================== CSV
 def read_csv(path: str, options: ReadOptions) -> Table:
     """A CSV file with a header row: a UTF-8 byte-order mark and CRLF endings are handled, and a ``;``,
-    tab or ``|`` delimiter is detected from the header. Rows are named by their line (the header is line 1)."""
+    tab or ``|`` delimiter is detected from the header. Rows are named by their line (the header is line 1).
+
+    A file of finite numbers only is read by NumPy's C reader (:func:`numpy.loadtxt`, streamed, no
+    copy of the text in memory): about ten times faster, and its columns are float64 arrays. Any
+    other file (text cells, missing or non-finite values, ragged rows, a bad encoding) is read
+    cell by cell by Python's ``csv`` module, whose cells ``table_to_dataset`` checks and names.
+    """
+    fast = _read_numeric_csv(path, options)
+    if fast is not None:
+        return fast
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             text = fh.read()
@@ -58,20 +69,72 @@ def read_csv(path: str, options: ReadOptions) -> Table:
     return Table(path, columns, [f"line {n}" for n in lines], text_cells=True)
 
 
+def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
+    """The table when every data cell is a finite number (read by NumPy's C reader), else None.
+
+    It agrees with the cell-by-cell reader wherever it answers: the header is read by the
+    ``csv`` module and checked the same way; quoting follows CSV (a quoted field may hold the
+    delimiter or a newline, and such a field is one cell, which is then not a number);
+    blank lines are skipped; no comment character. Whatever NumPy cannot read as a finite
+    number (text, an empty or NA cell, nan, inf, 1e400, a row of another width) returns None,
+    and the cell-by-cell reader reports it with its message.
+    """
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            header_line, skip = fh.readline(), 1
+            while header_line and not header_line.strip():
+                header_line, skip = fh.readline(), skip + 1
+        if '"' in header_line or not header_line.endswith("\n"):
+            return None  # a quoted header (or no data line): the cell-by-cell reader
+        delimiter = options.delimiter
+        if delimiter is None:
+            delimiter = "\t" if path.lower().endswith(".tsv") else _detect_delimiter(header_line)
+        header = [cell.strip() for cell in next(csv.reader([header_line], delimiter=delimiter))]
+        _check_header(header, path, delimiter, options.min_columns)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": None below
+            # from the path, not a Python file object: NumPy then reads the file in C, twice as fast
+            data = np.loadtxt(path, dtype=np.float64, delimiter=delimiter, comments=None, quotechar='"',
+                              skiprows=skip, ndmin=2, encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError, OSError):
+        return None
+    if data.shape[0] == 0 or data.shape[1] != len(header) or not np.isfinite(data).all():
+        return None
+    return Table(path, {name: data[:, j] for j, name in enumerate(header)}, _CsvLines(path, delimiter, data.shape[0]),
+                 text_cells=False, matrix=data)
+
+
+class _CsvLines(Sequence):
+    """``line N`` for each data row of a CSV file, found (by the csv module) only when asked:
+    a fast-read file needs them only in an error message."""
+
+    def __init__(self, path: str, delimiter: str, n: int) -> None:
+        self.path, self.delimiter, self.n = path, delimiter, n
+        self.lines: list[int] | None = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: Any) -> Any:
+        if self.lines is None:
+            with open(self.path, encoding="utf-8-sig", newline="") as fh:
+                self.lines = [line for line, _ in _rows_with_lines(csv.reader(fh, delimiter=self.delimiter))][1:]
+        if isinstance(i, slice):
+            return [f"line {n}" for n in self.lines[i]]
+        return f"line {self.lines[i]}"
+
+
 def _read_rows(text: str, path: str, delimiter: str | None,
                min_columns: int) -> tuple[list[str], list[list[str]], list[int]]:
-    lines = text.splitlines()
-    first = next((line for line in lines if line.strip()), "")
+    first = next((line for line in text.splitlines() if line.strip()), "")
     if delimiter is None:
         delimiter = "\t" if path.lower().endswith(".tsv") else _detect_delimiter(first)
-    reader = csv.reader(lines, delimiter=delimiter)
+    # the csv module splits the lines itself, so that a quoted field keeps its newline ("2\n5" is not 25)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
     rows: list[list[str]] = []
     line_numbers: list[int] = []
-    for row in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue  # a blank line
+    for line, row in _rows_with_lines(reader):
         if header is None:
             header = [cell.strip() for cell in row]
             _check_header(header, path, delimiter, min_columns)
@@ -84,6 +147,16 @@ def _read_rows(text: str, path: str, delimiter: str | None,
     if header is None or not rows:
         raise ValueError(f"no data rows in {path!r} (only a header)")
     return header, rows, line_numbers
+
+
+def _rows_with_lines(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """(the line a row starts on, the row) for every row that is not blank; a row whose quoted
+    field holds a newline spans several lines and is named by its first."""
+    end = 0
+    for row in reader:
+        start, end = end + 1, reader.line_num
+        if any(cell.strip() for cell in row):
+            yield start, row
 
 
 def _detect_delimiter(header_line: str) -> str:
@@ -248,7 +321,7 @@ def _parquet_columns(path: str) -> dict[str, Any]:
     try:
         if pq is not None:
             table = pq.read_table(path)
-            return {str(name): np.array(table.column(name).to_pylist(), dtype=object) for name in table.column_names}
+            return {str(name): _arrow_column(table.column(name)) for name in table.column_names}
         try:
             import pandas as pd
         except ImportError:
@@ -265,6 +338,19 @@ def _parquet_columns(path: str) -> dict[str, Any]:
         raise ValueError(f"{path!r} is not a valid Parquet file: {exc}") from None
     except Exception as exc:
         raise ValueError(f"{path!r} is not a valid Parquet file ({type(exc).__name__}: {exc})") from None
+
+
+def _arrow_column(column: Any) -> np.ndarray:
+    """A Parquet column as NumPy: an integer or float column of finite values without nulls as
+    its own numbers (no copy where Arrow holds it in one chunk); any other (text, bool, nulls,
+    NaN) as Python values, whose cells ``table_to_dataset`` checks and names."""
+    import pyarrow.types as pt
+
+    if column.null_count == 0 and (pt.is_integer(column.type) or pt.is_floating(column.type)):
+        values = column.to_numpy()
+        if values.dtype.kind in "iu" or np.isfinite(values).all():
+            return values
+    return np.array(column.to_pylist(), dtype=object)
 
 
 # ====================================================================== the table of readers
@@ -374,7 +460,7 @@ def load_parquet(path: str | os.PathLike, *, target: str | None = None, task: st
 
 
 def load_features(source: str | os.PathLike, feature_names: Sequence[str], *, target: str | None = None,
-                  delimiter: str | None = None) -> tuple[np.ndarray, list[Any] | np.ndarray | None, list[str]]:
+                  delimiter: str | None = None) -> tuple[np.ndarray, list[Any] | np.ndarray | None, Sequence[str]]:
     """X for a trained model, from a file or a built-in name, with the model's columns.
 
     CSV and Parquet columns are matched by name (their order in the file does not

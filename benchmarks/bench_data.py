@@ -1,0 +1,147 @@
+"""Reading a CSV file: handgrad.data.load_data against pandas.read_csv, time and peak memory.
+
+The file: n rows of 20 float features (7 significant digits) and a 0/1 label, with a header,
+written to a temporary directory and deleted afterwards (10,000,000 rows are about 1.9 GB).
+Each reader runs in its own fresh process, interleaved over the rounds; the time is the
+min over rounds of the read alone (imports excluded); the peak is the process's
+resident memory, sampled every 2 ms during the read, above its resident memory after the
+imports and a warm-up read of a 10-row file (Linux), shown
+against the data's float32 size (n × 21 × 4 bytes). ``--train`` also runs one epoch of
+``handgrad.train.fit`` (a 20 → 64 → 1 network, sigmoid + BCE, batch 256)
+in handgrad's process and reports the peak of reading and training together.
+
+    python benchmarks/bench_data.py                      # 1e5, 1e6 and 1e7 rows
+    python benchmarks/bench_data.py --rows 100000,1000000 --rounds 3
+    python benchmarks/bench_data.py --rows 10000000 --train
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+N_FEATURES = 20
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+def rss_mb():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+how, path, train, warm = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+if how == "pandas":
+    import pandas as pd
+    pd.read_csv(warm)  # a 10-row file: lazy imports and first-call set-up happen before the baseline
+else:
+    from handgrad.data import load_data
+    load_data(warm)
+import threading
+base, peak, reading = rss_mb(), [0.0], [True]
+def sample():  # the resident memory every 2 ms (ru_maxrss would include the imports' own peak)
+    while reading[0]:
+        peak[0] = max(peak[0], rss_mb())
+        time.sleep(0.002)
+sampler = threading.Thread(target=sample, daemon=True)
+sampler.start()
+t0 = time.perf_counter()
+if how == "pandas":
+    frame = pd.read_csv(path)
+    shape = frame.shape
+else:
+    ds = load_data(path)
+    shape = (ds.X.shape[0], ds.X.shape[1] + 1)
+t_read = time.perf_counter() - t0
+peak[0] = max(peak[0], rss_mb())
+peak_read = peak[0] - base
+t_fit = None
+if train and how == "handgrad":
+    from handgrad import MLP
+    from handgrad.train import fit
+    net = MLP(ds.X.shape[1], [64], 1, f="relu", g="sigmoid", seed=0)
+    t0 = time.perf_counter()
+    fit(net, ds.X, ds.y.reshape(-1, 1).astype(np.float32), "bce", lr=0.01, epochs=1, batch_size=256, seed=0,
+        train_metrics=False)
+    t_fit = time.perf_counter() - t0
+reading[0] = False
+sampler.join()
+print(json.dumps({"read_s": t_read, "peak_read_mb": peak_read, "fit_s": t_fit, "shape": shape,
+                  "peak_total_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10}))
+"""
+
+
+def write_csv(path: str, n: int, rng: np.random.Generator, chunk: int = 200_000) -> None:
+    with open(path, "w") as fh:
+        fh.write(",".join([f"x{i}" for i in range(N_FEATURES)] + ["label"]) + "\n")
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            block = np.column_stack([rng.standard_normal((m, N_FEATURES)), rng.random(m) < 0.5])
+            np.savetxt(fh, block, delimiter=",", fmt=["%.7g"] * N_FEATURES + ["%d"])
+
+
+def run(how: str, path: str, train: bool) -> dict:
+    warm = os.path.join(os.path.dirname(path), "warm.csv")
+    if not os.path.exists(warm):
+        write_csv(warm, 10, np.random.default_rng(1))
+    done = subprocess.run([sys.executable, "-c", CHILD, how, path, "1" if train else "0", warm],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{how} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", default="100000,1000000,10000000", help="comma-separated row counts")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per size (min is reported)")
+    parser.add_argument("--train", action="store_true", help="also one epoch of fit after handgrad's read")
+    parser.add_argument("--dir", default=None, help="where to write the files (default: a temporary directory)")
+    args = parser.parse_args(argv)
+    sizes = [int(float(r)) for r in args.rows.split(",") if r.strip()]
+    try:
+        import pandas  # noqa: F401
+        readers = ["handgrad", "pandas"]
+    except ImportError:
+        readers = ["handgrad"]
+    load0 = os.getloadavg()[0]
+    print(f"numpy {np.__version__}; {os.cpu_count()} CPUs; min over {args.rounds} interleaved rounds, "
+          "each read in a fresh process")
+    print("| rows | file | float32 size | handgrad read | pandas read | handgrad / pandas (time) | handgrad peak "
+          "| pandas peak | handgrad peak / float32 size |" + (" fit epoch | peak read + fit |" if args.train else ""))
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.train else ""))
+    workdir = tempfile.mkdtemp(prefix="handgrad-bench-data-", dir=args.dir)
+    try:
+        for n in sizes:
+            path = os.path.join(workdir, f"rows{n}.csv")
+            write_csv(path, n, np.random.default_rng(0))
+            results: dict[str, list[dict]] = {r: [] for r in readers}
+            for _ in range(args.rounds):
+                for how in readers:
+                    results[how].append(run(how, path, args.train and how == "handgrad"))
+            best = {how: min(rs, key=lambda r: r["read_s"]) for how, rs in results.items()}
+            peak = {how: min(r["peak_read_mb"] for r in rs) for how, rs in results.items()}
+            f32 = n * (N_FEATURES + 1) * 4 / 2**20
+            hg, pd_ = best["handgrad"], best.get("pandas")
+            cells = [f"{n:,}", f"{os.path.getsize(path) / 2**20:.0f} MB", f"{f32:.0f} MB", f"{hg['read_s']:.2f} s",
+                     f"{pd_['read_s']:.2f} s" if pd_ else "–",
+                     f"{hg['read_s'] / pd_['read_s']:.2f}x" if pd_ else "–", f"{peak['handgrad']:.0f} MB",
+                     f"{peak['pandas']:.0f} MB" if pd_ else "–", f"{peak['handgrad'] / f32:.2f}x"]
+            if args.train:
+                fit_s = min(r["fit_s"] for r in results["handgrad"])
+                total = min(r["peak_total_mb"] for r in results["handgrad"])
+                cells += [f"{fit_s:.1f} s", f"{total:.0f} MB (whole process)"]
+            print("| " + " | ".join(cells) + " |", flush=True)
+            os.remove(path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"load average (1 min) before {load0:.2f}, after {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
