@@ -230,6 +230,34 @@ def test_teaching_commands_follow_the_rule(tmp_path, argv, capsys):
     assert not (tmp_path / "target").exists()
 
 
+def test_datasets_export_follows_the_rule(tmp_path, fifo, capsys):
+    f = tmp_path / "moons.csv"
+    assert run(["datasets", "--export", "moons", f, "-q"]) == 0 and f.read_text().startswith("x1,x2,")
+    assert run(["datasets", "--export", "moons", f, "-q"]) == 2 and "pass --force" in capsys.readouterr().err
+    assert run(["datasets", "--export", "moons", f, "-q", "--force"]) == 0
+    for bad in ("/dev/null", tmp_path):
+        assert run(["datasets", "--export", "moons", bad, "-q"]) == 2
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "target.csv")
+    assert run(["datasets", "--export", "moons", link, "-q", "--force"]) == 2
+    assert not (tmp_path / "target.csv").exists()
+
+
+def test_export_follows_the_rule(tmp_path, model_file, capsys):
+    pytest.importorskip("onnx")
+    onnx_file = tmp_path / "m.onnx"
+    assert run(["export", model_file, "--onnx", onnx_file, "-q"]) == 0 and onnx_file.is_file()
+    assert run(["export", model_file, "--onnx", onnx_file, "-q"]) == 2 and "pass --force" in capsys.readouterr().err
+    assert run(["export", model_file, "--onnx", onnx_file, "-q", "--force"]) == 0
+    assert run(["export", model_file, "--onnx", model_file, "-q", "--force"]) == 2  # the model is an input
+    assert "also an input" in capsys.readouterr().err
+    assert run(["export", model_file, "--onnx", "/dev/null", "-q"]) == 2
+    text = tmp_path / "notes.onnx"
+    text.write_text("my notes")
+    assert run(["export", model_file, "--onnx", text, "-q", "--force"]) == 2  # not a file handgrad wrote
+    assert text.read_text() == "my notes"
+
+
 def test_check_template_refuses_a_device(capsys):
     assert run(["check", "--template", "/dev/null"]) == 2
     assert "character device" in capsys.readouterr().err

@@ -89,6 +89,8 @@ KINDS: dict[str, Any] = {
     "png": lambda path, head: head.startswith(b"\x89PNG\r\n\x1a\n"),
     "svg": lambda path, head: _is_text(head) and b"<svg" in head,
     "pdf": lambda path, head: head.startswith(b"%PDF-"),
+    "onnx": lambda path, head: head[:1] == b"\x08",  # an ONNX ModelProto opens with its ir_version field
+    "pt2": lambda path, head: head.startswith(b"PK\x03\x04"),  # torch.export.save writes a zip archive
 }
 
 

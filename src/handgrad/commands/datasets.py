@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import examples, note, plural, usage
+from .common import examples, force_option, note, plural, usage
 
 
 def register(subparsers: Any) -> None:
@@ -20,6 +20,7 @@ def register(subparsers: Any) -> None:
         ))
     p.add_argument("--export", nargs=2, metavar=("NAME", "FILE.csv"), help="write the built-in dataset NAME to FILE.csv")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    force_option(p)
     p.set_defaults(handler=run_datasets)
 
 
@@ -43,7 +44,7 @@ def _export(args: argparse.Namespace, name: str, path: str) -> int:
     import io
 
     from ..data.builtin import is_builtin, load_dataset
-    from ..io import atomic_write_bytes
+    from ..outputs import check_output, write_bytes
 
     if not is_builtin(name):
         try:
@@ -52,6 +53,7 @@ def _export(args: argparse.Namespace, name: str, path: str) -> int:
             raise usage(f"--export: {exc}") from None
     if not path.lower().endswith(".csv"):
         raise usage(f"--export writes CSV; name the file FILE.csv, got {path!r}")
+    check_output(path, force=args.force, kind="csv", what="--export")  # before the work, as every output
     ds = load_dataset(name)
     y = ds.y.reshape(len(ds.y), -1)
     targets = [ds.target_name or "y"] if y.shape[1] == 1 else [f"{ds.target_name or 'y'}_{k + 1}" for k in range(y.shape[1])]
@@ -62,7 +64,7 @@ def _export(args: argparse.Namespace, name: str, path: str) -> int:
         cells = [ds.class_labels[int(v)] for v in y_row] if ds.task == "classification" and ds.class_labels else \
             [repr(float(v)) for v in y_row]
         writer.writerow([*(repr(float(v)) for v in x_row), *cells])
-    atomic_write_bytes(path, buffer.getvalue().encode())
+    write_bytes(path, buffer.getvalue().encode(), force=args.force, kind="csv", what="--export")
     note(args, f"wrote {path} ({plural(ds.n_samples, 'row')}, {plural(ds.n_features, 'feature')} and the target "
                f"{targets[0]!r})")
     return 0

@@ -8,9 +8,10 @@ for regression, the target scaling) is inside it, so ONNX Runtime or PyTorch (``
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
-from .common import MODEL_HELP, examples, load_model_arg, note, usage
+from .common import MODEL_HELP, examples, force_option, load_model_arg, note, usage
 
 
 def register(subparsers: Any) -> None:
@@ -32,13 +33,21 @@ def register(subparsers: Any) -> None:
                                                                    "(default: the model's own)")
     p.add_argument("--opset", type=int, help="ONNX opset (default: handgrad.onnx_export.DEFAULT_OPSET)")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    force_option(p)
     p.set_defaults(handler=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     if not args.onnx and not args.torch:
         raise usage("name what to write: --onnx FILE and/or --torch FILE")
+    from ..outputs import check_output
+
     model = load_model_arg(args.model)
+    for path, kind, what in ((args.onnx, "onnx", "--onnx"), (args.torch, "pt2", "--torch")):
+        if path:  # both claimed before either is written (handgrad.outputs' rule)
+            check_output(path, force=args.force, kind=kind, inputs=[args.model], what=what)
+    if args.onnx and args.torch and os.path.abspath(args.onnx) == os.path.abspath(args.torch):
+        raise usage("--onnx and --torch name the same file")
     dtype = args.dtype or str(model.net.dtype)
     scaled = "input scaling" + (" and target scaling" if model.y_scaler is not None and model.task == "regression"
                                 else "") + " inside" if model.x_scaler is not None else "no scaling (trained on raw inputs)"
@@ -64,8 +73,8 @@ def _torch(args: argparse.Namespace, model: Any, dtype: str) -> None:
     """A torch.export program (``torch.export.load(FILE).module()``), the batch dimension left free."""
     import io
 
-    from ..io import atomic_write_bytes
     from ..optional import require
+    from ..outputs import write_bytes
     from ..torch_interop import to_torch
 
     torch = require("torch", extra="torch", purpose="handgrad export --torch")
@@ -74,4 +83,4 @@ def _torch(args: argparse.Namespace, model: Any, dtype: str) -> None:
     program = torch.export.export(module, (example,), dynamic_shapes=({0: torch.export.Dim("N")},))
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
-    atomic_write_bytes(args.torch, buffer.getvalue())
+    write_bytes(args.torch, buffer.getvalue(), force=True, kind="pt2", what="--torch")  # claimed in run_export
