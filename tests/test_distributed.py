@@ -1,0 +1,174 @@
+"""handgrad.distributed: data-parallel training on torch.distributed, equal to one process.
+
+The workers run in spawned processes (gloo on 127.0.0.1); each writes its final weights
+and history to a .npz/.json file that the test compares with a one-process run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch.distributed")
+
+import handgrad as hg  # noqa: E402
+from handgrad.distributed import DistributedError, launch  # noqa: E402
+from handgrad.train import fit  # noqa: E402
+
+# (name, optimizer, lr): SGD with momentum and weight decay, and Adam
+RUNS = [("sgd", hg.optim.SGD, {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3}), ("adam", hg.optim.Adam, {"lr": 0.01})]
+
+
+def _data(seed: int = 0) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(203, 3))  # 203 rows, batch 32: the last batch (11 rows) splits 5 + 6
+    y = (X[:, :1] * X[:, 1:2] > 0).astype(float)
+    return X[:150], y[:150], X[150:], y[150:]
+
+
+def _train(name: str, distributed, epochs: int = 4, net_seed: int = 1, **kw):
+    X, y, Xv, yv = _data()
+    net = hg.MLP(3, [16, 8], 1, f="tanh", g="sigmoid", seed=net_seed, dtype=np.float64)
+    _, cls, opts = next(r for r in RUNS if r[0] == name)
+    history = fit(net, X, y, "bce", optimizer=cls(net, **opts), epochs=epochs, batch_size=32, seed=3,
+                  validation_data=(Xv, yv), distributed=distributed, **kw)
+    return net, history
+
+
+def _save(path: str, net, history) -> None:
+    np.savez(path + ".npz", **{k: np.asarray(v) for k, v in net.params.items()})
+    with open(path + ".json", "w") as f:
+        json.dump(history.to_dict() | {"epoch_seconds": []}, f)
+
+
+def _load(path: str):
+    with np.load(path + ".npz") as z:
+        params = {k: z[k] for k in z.files}
+    with open(path + ".json") as f:
+        return params, json.load(f)
+
+
+def _equal_runs_worker(rank: int, world: int, out: str) -> None:
+    """Each optimizer, then a checkpointed run stopped at epoch 2 and resumed to epoch 5."""
+    for name, _, _ in RUNS:
+        # rank 1 builds other initial weights: rank 0's broadcast must replace them
+        net, history = _train(name, True, net_seed=1 + rank)
+        if rank == 0:
+            _save(os.path.join(out, name), net, history)
+        else:  # every replica ends with rank 0's weights, bitwise
+            _save(os.path.join(out, f"{name}-rank{rank}"), net, history)
+    ckpt = os.path.join(out, "run.ckpt")
+    _train("adam", True, epochs=2, checkpoint=ckpt)
+    net, history = _train("adam", True, epochs=5, checkpoint=ckpt, resume=ckpt)
+    if rank == 0:
+        _save(os.path.join(out, "resumed"), net, history)
+
+
+def _dies_at_epoch_2(epoch, logs):
+    if epoch == 2 and os.environ["RANK"] == "1":
+        os._exit(3)  # a process that dies without a word
+
+
+def _dies_worker(rank: int, world: int, port: int, out: str) -> None:
+    """Joins the group without the launcher (which would stop rank 0), so rank 0's own error shows."""
+    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"})
+    try:
+        _train("sgd", True, epochs=50, callbacks=[_dies_at_epoch_2], checkpoint=os.path.join(out, "run.ckpt"))
+    except DistributedError as exc:
+        with open(os.path.join(out, f"rank{rank}.txt"), "w") as f:
+            f.write(str(exc))
+
+
+@pytest.fixture(scope="module")
+def two_process_runs(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("dist"))
+    launch(_equal_runs_worker, 2, (out,), threads=1)
+    return out
+
+
+@pytest.mark.parametrize("name", [r[0] for r in RUNS])
+def test_two_processes_train_to_the_weights_of_one(two_process_runs, name):
+    params, history = _load(os.path.join(two_process_runs, name))
+    net, ref = _train(name, False)
+    assert set(params) == set(net.params)
+    for k, v in net.params.items():
+        np.testing.assert_allclose(params[k], v, rtol=1e-10, atol=1e-12, err_msg=f"{name}: {k}")
+    for got, want in zip(history["records"], ref.records):
+        for key in want:
+            assert got[key] == pytest.approx(want[key], rel=1e-9, abs=1e-12), (name, key)
+    # the replicas never drift: rank 1 holds rank 0's weights bitwise
+    other, _ = _load(os.path.join(two_process_runs, f"{name}-rank1"))
+    for k in params:
+        assert np.array_equal(other[k], params[k]), k
+
+
+def test_resumed_distributed_run_matches_an_uninterrupted_one(two_process_runs):
+    params, history = _load(os.path.join(two_process_runs, "resumed"))
+    net, ref = _train("adam", False, epochs=5)
+    assert len(history["records"]) == 5
+    for k, v in net.params.items():
+        np.testing.assert_allclose(params[k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+    assert not any(n.endswith(".tmp") for n in os.listdir(two_process_runs))
+
+
+@pytest.mark.slow  # two more spawned processes
+def test_a_dead_process_ends_the_run_with_a_clear_error_and_the_checkpoint_resumes(tmp_path):
+    import multiprocessing
+
+    from handgrad.distributed import free_port
+
+    ctx, port = multiprocessing.get_context("spawn"), free_port()
+    procs = [ctx.Process(target=_dies_worker, args=(r, 2, port, str(tmp_path))) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 3]
+    message = (tmp_path / "rank0.txt").read_text()
+    assert "rank 0/2: " in message and "another process died" in message, message
+    assert "resume=" in message and "run.ckpt" in message, message
+    # the checkpoint rank 0 wrote holds the last finished epoch and resumes in one process
+    net, history = _train("sgd", False, epochs=3, resume=str(tmp_path / "run.ckpt"), checkpoint=None)
+    ref, _ = _train("sgd", False, epochs=3)
+    for k, v in ref.params.items():
+        np.testing.assert_allclose(net.params[k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+@pytest.mark.slow  # two more spawned processes
+def test_the_launcher_names_the_rank_that_died(tmp_path):
+    with pytest.raises(DistributedError, match=r"rank 1 of 2 (died|failed)"):
+        launch(_exits_worker, 2, (), threads=1)
+
+
+def _exits_worker(rank: int, world: int) -> None:
+    if rank == 1:
+        raise SystemExit(5)
+
+
+def test_shards_cover_each_batch_once():
+    from handgrad.distributed import DataParallel
+
+    idx = np.arange(11)
+    parts = []
+    for rank in range(3):
+        dp = DataParallel.__new__(DataParallel)
+        dp.rank, dp.world_size = rank, 3
+        parts.append(dp.shard(idx))
+    assert [len(p) for p in parts] == [3, 4, 4]
+    assert np.array_equal(np.concatenate(parts), idx)
+
+
+def test_distributed_without_a_launcher_says_what_is_missing(monkeypatch):
+    for k in ("RANK", "WORLD_SIZE", "MASTER_PORT"):
+        monkeypatch.delenv(k, raising=False)
+    with pytest.raises(DistributedError, match="RANK"):
+        _train("sgd", True, epochs=1)
+
+
+def test_distributed_must_be_a_bool_or_a_dataparallel():
+    with pytest.raises(TypeError, match="distributed must be"):
+        _train("sgd", "yes", epochs=1)
