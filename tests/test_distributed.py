@@ -172,3 +172,40 @@ def test_distributed_without_a_launcher_says_what_is_missing(monkeypatch):
 def test_distributed_must_be_a_bool_or_a_dataparallel():
     with pytest.raises(TypeError, match="distributed must be"):
         _train("sgd", "yes", epochs=1)
+
+
+# ====================================================================== handgrad train --nproc
+@pytest.mark.slow  # spawns two processes that each train
+def test_cli_nproc_2_trains_the_model_of_one_process(tmp_path, capsys):
+    from handgrad.cli import main
+    from handgrad.commands.common import METRICS_FILE, MODEL_FILE
+    from handgrad.io import load_model
+
+    common = ["train", "--data", "moons", "--epochs", "3", "--hidden", "8", "--batch-size", "16", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "one")]) == 0
+    assert main([*common, "--out", str(tmp_path / "two"), "--nproc", "2"]) == 0
+    one, _ = load_model(str(tmp_path / "one" / MODEL_FILE))
+    two, meta = load_model(str(tmp_path / "two" / MODEL_FILE))
+    for k, v in one.params.items():  # float32 networks: float32 tolerance
+        np.testing.assert_allclose(two.params[k], v, rtol=1e-4, atol=1e-5, err_msg=k)
+    with open(tmp_path / "two" / METRICS_FILE) as f:
+        assert json.load(f)["epochs"] == 3
+    assert sorted(os.listdir(tmp_path / "two")) == sorted(os.listdir(tmp_path / "one"))
+
+
+def test_cli_nproc_must_be_a_positive_count(capsys):
+    from handgrad.cli import main
+
+    assert main(["train", "--nproc", "0", "--epochs", "1"]) == 2
+    assert "--nproc" in capsys.readouterr().err
+
+
+def test_cli_nproc_without_torch_names_the_extra(monkeypatch, capsys):
+    import sys
+
+    from handgrad.cli import main
+
+    monkeypatch.setitem(sys.modules, "torch.distributed", None)  # as if torch were not installed
+    assert main(["train", "--nproc", "2", "--epochs", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "pip install 'handgrad[distributed]'" in err and len(err.splitlines()) == 1, err

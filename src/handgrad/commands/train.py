@@ -91,6 +91,9 @@ def register(subparsers: Any) -> None:
     out.add_argument("--resume", metavar="PATH", nargs="?", const=True,
                      help="continue from a checkpoint (default: the one in --out)")
     out.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.add_argument("--nproc", metavar="N", type=int,
+                   help="train data-parallel in N local processes (torch.distributed, gloo on 127.0.0.1); under "
+                        "torchrun leave it out: RANK and WORLD_SIZE come from the environment")
     p.set_defaults(handler=run_train)
 
 
@@ -235,11 +238,14 @@ def _describe_net(net: Any, settings: dict[str, Any]) -> str:
 # ====================================================================== train
 def run_train(args: argparse.Namespace) -> int:
     from ..data import DEFAULT_DATASET, Standardizer, train_val_test_split
+    from ..distributed import launched
     from ..inference import Predictor
     from ..train import fit
     from ..validation import make_rng
 
     _check_args(args)
+    if args.nproc is not None and not launched():
+        return _launch(args)  # each of the N processes runs this command again, as one rank
     ds = load_data_arg(args, args.data or DEFAULT_DATASET, task=args.task, drop=args.drop)
     train, val, test = train_val_test_split(ds, args.val_fraction, args.test_fraction,
                                             seed=make_rng((args.seed, 1)))
@@ -255,6 +261,8 @@ def run_train(args: argparse.Namespace) -> int:
     early = bool(args.early_stopping and validation is not None)
     checkpoint, temporary = _checkpoint_path(args)
     resume = _resume_path(args, checkpoint)
+    if launched() and os.environ["RANK"] != "0":  # rank 0 prints and writes the results
+        args.quiet, args.out, args.metrics_json, temporary = True, None, None, False
     if args.out:
         _make_out_dir(args.out)
     echo(args, *_header(ds, train, val, test, net, settings, early, args))
@@ -263,7 +271,7 @@ def run_train(args: argparse.Namespace) -> int:
         history = fit(net, model.inputs(train.X), model.targets(train.y), loss, optimizer=opt,
                       epochs=settings["epochs"], batch_size=settings["batch_size"], seed=args.seed,
                       validation_data=validation, task=ds.task, early_stopping=early, patience=args.patience,
-                      progress=not args.quiet, checkpoint=checkpoint, resume=resume)
+                      progress=not args.quiet, checkpoint=checkpoint, resume=resume, distributed=launched())
     except KeyboardInterrupt:
         return _interrupted(args, checkpoint)
     except BaseException:
@@ -288,10 +296,34 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _launch(args: argparse.Namespace) -> int:
+    """--nproc N: run this command in N watched local processes, one replica each."""
+    from ..distributed import launch
+    from ..validation import check_int
+
+    try:
+        check_int("--nproc", args.nproc, 1)
+    except (TypeError, ValueError) as exc:
+        raise usage(str(exc)) from None
+    if args.nproc == 1:
+        args.nproc = None
+        return run_train(args)
+    echo(args, f"data-parallel: {args.nproc} processes on 127.0.0.1 (gloo), one all-reduce of the gradients per step")
+    launch(_train_rank, args.nproc, (args,))
+    return 0
+
+
+def _train_rank(rank: int, world_size: int, args: argparse.Namespace) -> None:
+    code = run_train(args)
+    if code:
+        raise SystemExit(code)
+
+
 def _run_key(args: argparse.Namespace) -> str:
     import hashlib
 
-    skip = {"epochs", "resume", "quiet", "metrics_json", "out", "force", "checkpoint", "handler", "debug", "command"}
+    skip = {"epochs", "resume", "quiet", "metrics_json", "out", "force", "checkpoint", "handler", "debug", "command",
+            "nproc"}
     cfg = {k: v for k, v in sorted(vars(args).items()) if k not in skip}
     if cfg.get("data") and os.path.exists(cfg["data"]):
         cfg["data"] = os.path.abspath(cfg["data"])
