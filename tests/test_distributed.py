@@ -209,3 +209,83 @@ def test_cli_nproc_without_torch_names_the_extra(monkeypatch, capsys):
     assert main(["train", "--nproc", "2", "--epochs", "1"]) == 1
     err = capsys.readouterr().err.strip()
     assert "pip install 'handgrad[distributed]'" in err and len(err.splitlines()) == 1, err
+
+
+# ====================================================================== Dask: sweeps and grading
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    # threads in this process: light, and the same code path a remote scheduler takes
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_grid_and_randomized_search_run_on_dask(dask_client):
+    from joblib import parallel_backend
+    from sklearn.datasets import make_classification
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+
+    from handgrad.sklearn import HandgradClassifier, HandgradRegressor
+
+    rng = np.random.default_rng(0)
+    X, y = make_classification(n_samples=120, n_features=4, random_state=0)
+    grid = {"hidden_layer_sizes": [(4,), (8,)], "learning_rate_init": [1e-2, 3e-2]}
+    base = HandgradClassifier(max_iter=15, random_state=0)
+    local = GridSearchCV(base, grid, cv=3).fit(X, y)
+    from distributed import get_task_stream
+
+    with parallel_backend("dask"), get_task_stream(dask_client) as stream:
+        on_dask = GridSearchCV(base, grid, cv=3, n_jobs=-1).fit(X, y)
+    assert on_dask.best_params_ == local.best_params_
+    np.testing.assert_allclose(on_dask.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"])
+    assert len(stream.data) >= 1  # the fits ran as tasks on the cluster's workers
+
+    Xr = rng.normal(size=(90, 3))
+    yr = Xr @ np.array([1.0, -2.0, 0.5])
+    dist = {"alpha": [1e-4, 1e-3, 1e-2], "hidden_layer_sizes": [(4,), (6,)]}
+    search = RandomizedSearchCV(HandgradRegressor(max_iter=10, random_state=0), dist, n_iter=3, cv=3, random_state=0)
+    local_r = search.fit(Xr, yr).cv_results_["mean_test_score"]
+    with parallel_backend("dask"):
+        dask_r = RandomizedSearchCV(HandgradRegressor(max_iter=10, random_state=0), dist, n_iter=3, cv=3,
+                                    random_state=0, n_jobs=-1).fit(Xr, yr).cv_results_["mean_test_score"]
+    np.testing.assert_allclose(dask_r, local_r)
+
+
+@pytest.mark.slow  # sandboxed subprocesses, one per submission, twice
+def test_a_class_graded_on_dask_matches_local_grading(tmp_path, dask_client, capsys):
+    import csv
+    import sys
+
+    from handgrad.cli import main
+
+    gallery = str(os.path.join(os.path.dirname(__file__), "gallery"))
+    sys.path.insert(0, gallery)
+    try:
+        from make_class import write_class
+    finally:
+        sys.path.remove(gallery)
+    write_class(tmp_path / "class", 8)  # .py files, a zip and a folder
+    address = dask_client.scheduler.address
+    common = ["check", str(tmp_path / "class"), "--quick", "--jobs", "2"]
+    assert main([*common, "--out", str(tmp_path / "local")]) == 0
+    assert main([*common, "--out", str(tmp_path / "dask"), "--dask", address]) == 0
+    read = lambda d: list(csv.DictReader(open(tmp_path / d / "gradebook.csv")))  # noqa: E731
+    local, on_dask = read("local"), read("dask")
+    assert len(local) == 8 and on_dask == local
+    for name in os.listdir(tmp_path / "local" / "reports"):
+        assert (tmp_path / "dask" / "reports" / name).read_text() == (tmp_path / "local" / "reports" / name).read_text()
+    assert (tmp_path / "dask" / "summary.txt").read_text() == (tmp_path / "local" / "summary.txt").read_text()
+
+
+def test_check_dask_without_dask_names_the_extra(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from handgrad.cli import main
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if dask.distributed were not installed
+    (tmp_path / "a.py").write_text("x = 1\n")
+    assert main(["check", str(tmp_path / "a.py"), "--dask", "tcp://127.0.0.1:1", "--out", str(tmp_path / "g")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "pip install 'handgrad[distributed]'" in err and len(err.splitlines()) == 1, err
