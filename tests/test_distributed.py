@@ -289,3 +289,36 @@ def test_check_dask_without_dask_names_the_extra(tmp_path, monkeypatch, capsys):
     assert main(["check", str(tmp_path / "a.py"), "--dask", "tcp://127.0.0.1:1", "--out", str(tmp_path / "g")]) == 1
     err = capsys.readouterr().err.strip()
     assert "pip install 'handgrad[distributed]'" in err and len(err.splitlines()) == 1, err
+
+
+# ====================================================================== docs/scaling.md and the benchmark
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.slow  # spawns two processes
+def test_the_scaling_page_python_example_runs(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    page = open(os.path.join(ROOT, "docs", "scaling.md"), encoding="utf-8").read()
+    (block,) = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    (tmp_path / "train_dp.py").write_text(block)
+    done = subprocess.run([sys.executable, "train_dp.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.fullmatch(r"2 processes: val_accuracy 0\.\d{3}\n", done.stdout), done.stdout
+    assert (tmp_path / "dp.ckpt").is_file()
+
+
+@pytest.mark.slow  # spawns processes and times them
+def test_bench_distributed_prints_the_table_and_the_model(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_distributed.py"), "--quick",
+                           "--nets", "small", "--no-torch"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "2 processes x 1 thread (gloo)" in out and "model of N machines" in out, out
+    row = next(line for line in out.splitlines() if "(gloo)" in line)
+    assert row.strip().split()[-2].endswith("%"), row  # the all-reduce's share was measured
