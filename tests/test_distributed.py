@@ -51,6 +51,10 @@ def _load(path: str):
         return params, json.load(f)
 
 
+def _rank_1_stops_at_epoch_3(epoch, logs):
+    return os.environ["RANK"] == "1" and epoch == 3
+
+
 def _equal_runs_worker(rank: int, world: int, out: str) -> None:
     """Each optimizer, then a checkpointed run stopped at epoch 2 and resumed to epoch 5."""
     for name, _, _ in RUNS:
@@ -60,6 +64,10 @@ def _equal_runs_worker(rank: int, world: int, out: str) -> None:
             _save(os.path.join(out, name), net, history)
         else:  # every replica ends with rank 0's weights, bitwise
             _save(os.path.join(out, f"{name}-rank{rank}"), net, history)
+    net, history = _train("adam", True, epochs=40, early_stopping=True, patience=2)
+    _save(os.path.join(out, f"early-rank{rank}"), net, history)
+    net, history = _train("sgd", True, epochs=6, callbacks=[_rank_1_stops_at_epoch_3])
+    _save(os.path.join(out, f"callback-rank{rank}"), net, history)
     ckpt = os.path.join(out, "run.ckpt")
     _train("adam", True, epochs=2, checkpoint=ckpt)
     net, history = _train("adam", True, epochs=5, checkpoint=ckpt, resume=ckpt)
@@ -104,6 +112,24 @@ def test_two_processes_train_to_the_weights_of_one(two_process_runs, name):
     other, _ = _load(os.path.join(two_process_runs, f"{name}-rank1"))
     for k in params:
         assert np.array_equal(other[k], params[k]), k
+
+
+def test_early_stopping_stops_every_rank_where_one_process_stops(two_process_runs):
+    net, ref = _train("adam", False, epochs=40, early_stopping=True, patience=2)
+    assert ref.stopped_early and len(ref) < 40
+    for rank in (0, 1):
+        params, history = _load(os.path.join(two_process_runs, f"early-rank{rank}"))
+        assert len(history["records"]) == len(ref) and history["best_epoch"] == ref.best_epoch
+        assert history["stop_reason"] == ref.stop_reason
+        for k, v in net.params.items():  # the best epoch's weights, restored on every rank
+            np.testing.assert_allclose(params[k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_a_stop_asked_by_one_rank_stops_all(two_process_runs):
+    for rank in (0, 1):
+        _, history = _load(os.path.join(two_process_runs, f"callback-rank{rank}"))
+        assert len(history["records"]) == 3 and history["stopped_early"], rank
+        assert "_rank_1_stops_at_epoch_3" in history["stop_reason"]
 
 
 def test_resumed_distributed_run_matches_an_uninterrupted_one(two_process_runs):

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -176,11 +177,10 @@ class DataParallel:
         """A ``before_update`` hook for :meth:`Sequential.train_step`: all-reduce this rank's
         gradients and J (weighted by its share of the rows when the loss is a mean), then call
         ``then(J)`` with the global batch's J (clipping, divergence checks)."""
-        n_local = len(self.shard(np.arange(n_global)))
+        r, w = self.rank, self.world_size
+        n_local = (r + 1) * n_global // w - r * n_global // w  # len(self.shard(rows)), without the rows
 
         def hook(J: Any) -> Any:
-            import time
-
             t0 = time.perf_counter()
             arrays = self.gradient_arrays()
             buf, tensor = self._flat_buffer(arrays)
@@ -278,8 +278,12 @@ def launch(fn: Callable[..., Any], nproc: int, args: tuple = (), *, threads: int
     import torch.multiprocessing as mp
 
     threads = threads or max(1, (os.cpu_count() or 1) // nproc)
-    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    os.environ.update({k: str(threads) for k in saved})  # inherited by the spawned processes
+    settings = {k: str(threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    loopback = [name for _, name in socket.if_nameindex() if name in ("lo", "lo0")]
+    if loopback and "GLOO_SOCKET_IFNAME" not in os.environ:  # local peers: no reliance on the host name's address
+        settings["GLOO_SOCKET_IFNAME"] = loopback[0]
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)  # inherited by the spawned processes
     try:
         mp.start_processes(_worker, args=(fn, nproc, free_port(), tuple(args)), nprocs=nproc, join=True,
                            start_method="spawn")
