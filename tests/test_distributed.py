@@ -51,6 +51,14 @@ def _load(path: str):
         return params, json.load(f)
 
 
+def _diverge(distributed) -> str:
+    X, _, _, _ = _data()
+    net = hg.MLP(3, [16], 1, seed=1, dtype=np.float64)
+    with pytest.raises(hg.DivergenceError) as err:
+        fit(net, X, X[:, :1] * 1e3, "mse", optimizer="sgd", lr=1.0, epochs=5, batch_size=32, distributed=distributed)
+    return str(err.value)
+
+
 def _rank_1_stops_at_epoch_3(epoch, logs):
     return os.environ["RANK"] == "1" and epoch == 3
 
@@ -68,6 +76,8 @@ def _equal_runs_worker(rank: int, world: int, out: str) -> None:
     _save(os.path.join(out, f"early-rank{rank}"), net, history)
     net, history = _train("sgd", True, epochs=6, callbacks=[_rank_1_stops_at_epoch_3])
     _save(os.path.join(out, f"callback-rank{rank}"), net, history)
+    with open(os.path.join(out, f"diverged-rank{rank}.txt"), "w") as f:
+        f.write(_diverge(True))
     ckpt = os.path.join(out, "run.ckpt")
     _train("adam", True, epochs=2, checkpoint=ckpt)
     net, history = _train("adam", True, epochs=5, checkpoint=ckpt, resume=ckpt)
@@ -130,6 +140,12 @@ def test_a_stop_asked_by_one_rank_stops_all(two_process_runs):
         _, history = _load(os.path.join(two_process_runs, f"callback-rank{rank}"))
         assert len(history["records"]) == 3 and history["stopped_early"], rank
         assert "_rank_1_stops_at_epoch_3" in history["stop_reason"]
+
+
+def test_divergence_stops_every_rank_at_the_step_one_process_stops(two_process_runs):
+    messages = [open(os.path.join(two_process_runs, f"diverged-rank{r}.txt")).read() for r in (0, 1)]
+    assert messages[0] == messages[1] == _diverge(False)
+    assert "epoch 1/5, step 5/5" in messages[0]
 
 
 def test_resumed_distributed_run_matches_an_uninterrupted_one(two_process_runs):

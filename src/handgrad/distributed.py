@@ -206,6 +206,10 @@ class DataParallel:
         self._collective("agreeing on stopping", self.dist.all_gather_object, reasons, reason)
         return next((r for r in reasons if r is not None), None)
 
+    def barrier(self) -> None:
+        """Wait until every rank is here (the end of ``fit``: rank 0's files are complete)."""
+        self._collective("waiting for the other ranks", self.dist.barrier)
+
     @property
     def writes_files(self) -> bool:
         """Whether this rank writes checkpoints and results (rank 0 only)."""

@@ -631,6 +631,8 @@ def fit(
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported as a DivergenceError
             _loop(run, schedule, base_lr, callbacks, bar)
+        if cfg["parallel"] is not None:
+            cfg["parallel"].barrier()  # rank 0 has written the last checkpoint before any rank returns
     except KeyboardInterrupt:
         bar.close()
         _interrupted(run)
