@@ -29,8 +29,9 @@ def _data(seed: int = 0) -> tuple[np.ndarray, ...]:
     return X[:150], y[:150], X[150:], y[150:]
 
 
-def _train(name: str, distributed, epochs: int = 4, net_seed: int = 1, **kw):
+def _train(name: str, distributed, epochs: int = 4, net_seed: int = 1, rows: int = 150, **kw):
     X, y, Xv, yv = _data()
+    X, y = X[:rows], y[:rows]
     net = hg.MLP(3, [16, 8], 1, f="tanh", g="sigmoid", seed=net_seed, dtype=np.float64)
     _, cls, opts = next(r for r in RUNS if r[0] == name)
     history = fit(net, X, y, "bce", optimizer=cls(net, **opts), epochs=epochs, batch_size=32, seed=3,
@@ -76,6 +77,9 @@ def _equal_runs_worker(rank: int, world: int, out: str) -> None:
     _save(os.path.join(out, f"early-rank{rank}"), net, history)
     net, history = _train("sgd", True, epochs=6, callbacks=[_rank_1_stops_at_epoch_3])
     _save(os.path.join(out, f"callback-rank{rank}"), net, history)
+    net, history = _train("adam", True, rows=129)  # the last batch has 1 row: rank 0's shard is empty
+    if rank == 0:
+        _save(os.path.join(out, "one-row-batch"), net, history)
     with open(os.path.join(out, f"diverged-rank{rank}.txt"), "w") as f:
         f.write(_diverge(True))
     ckpt = os.path.join(out, "run.ckpt")
@@ -122,6 +126,14 @@ def test_two_processes_train_to_the_weights_of_one(two_process_runs, name):
     other, _ = _load(os.path.join(two_process_runs, f"{name}-rank1"))
     for k in params:
         assert np.array_equal(other[k], params[k]), k
+
+
+def test_a_batch_with_fewer_rows_than_ranks_trains_as_in_one_process(two_process_runs):
+    params, history = _load(os.path.join(two_process_runs, "one-row-batch"))
+    net, ref = _train("adam", False, rows=129)
+    for k, v in net.params.items():
+        np.testing.assert_allclose(params[k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+    assert [r["loss"] for r in history["records"]] == pytest.approx(ref["loss"], rel=1e-9)
 
 
 def test_early_stopping_stops_every_rank_where_one_process_stops(two_process_runs):

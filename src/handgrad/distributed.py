@@ -200,6 +200,19 @@ class DataParallel:
 
         return hook
 
+    def train_step(self, x: Any, y: Any, loss: Any, optimizer: Any, then: Callable[[Any], Any], n_global: int,
+                   mean: bool = True) -> Any:
+        """:meth:`Sequential.train_step` on this rank's shard (x, y) of a global batch of
+        ``n_global`` rows, with :meth:`averaged` as its ``before_update``. A rank whose shard is
+        empty (fewer rows than ranks) still takes part: zero gradients, the all-reduce, the update."""
+        hook = self.averaged(then, n_global, mean)
+        if len(x):
+            return self.net.train_step(x, y, loss, optimizer=optimizer, before_update=hook)
+        self.net.zero_grad()
+        J = hook(0.0)
+        optimizer.step()
+        return J
+
     def agree(self, reason: str | None) -> str | None:
         """One stop decision for all ranks after an epoch: the first rank's reason to stop, if any."""
         reasons: list[Any] = [None] * self.world_size

@@ -359,8 +359,10 @@ class _Run:
                 return J
 
             # the five steps, once (Sequential.train_step): forward, zero, loss, backward, update
-            hook = checked if parallel is None else parallel.averaged(checked, len(idx), self.cfg["mean_loss"])
-            J = net.train_step(x_batch, y_batch, loss, optimizer=opt, before_update=hook)
+            if parallel is None:
+                J = net.train_step(x_batch, y_batch, loss, optimizer=opt, before_update=checked)
+            else:  # the same step on this rank's shard, the gradients all-reduced before the update
+                J = parallel.train_step(x_batch, y_batch, loss, opt, checked, len(idx), self.cfg["mean_loss"])
             total += J * (len(idx) if self.cfg["mean_loss"] else 1.0)
             self.last_finite = (J, epoch, step)
         return total / data.n if self.cfg["mean_loss"] else total
