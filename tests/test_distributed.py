@@ -376,3 +376,32 @@ def test_bench_distributed_prints_the_table_and_the_model(tmp_path):
     assert "2 processes x 1 thread (gloo)" in out and "model of N machines" in out, out
     row = next(line for line in out.splitlines() if "(gloo)" in line)
     assert row.strip().split()[-2].endswith("%"), row  # the all-reduce's share was measured
+
+
+# ====================================================================== one process, torch tensors
+@pytest.fixture
+def group_of_one(monkeypatch):
+    import torch.distributed as dist
+
+    from handgrad.distributed import free_port
+
+    for k, v in {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}.items():
+        monkeypatch.setenv(k, v)
+    yield
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("name", [r[0] for r in RUNS])
+def test_a_torch_backend_network_trains_distributed_as_in_one_process(group_of_one, name):
+    """The all-reduce path for torch tensors (the one NCCL takes on GPUs), on CPU tensors with gloo."""
+    pytest.importorskip("torch")
+    X, y, _, _ = _data()
+    runs = []
+    for distributed in (False, True):
+        net = hg.MLP(3, [16, 8], 1, f="tanh", g="sigmoid", seed=1, dtype=np.float64).to("torch")
+        _, cls, opts = next(r for r in RUNS if r[0] == name)
+        fit(net, X, y, "bce", optimizer=cls(net, **opts), epochs=3, batch_size=32, seed=3, distributed=distributed)
+        runs.append({k: v.numpy().copy() for k, v in net.params.items()})
+    for k in runs[0]:
+        np.testing.assert_allclose(runs[1][k], runs[0][k], rtol=1e-12, atol=1e-14, err_msg=k)

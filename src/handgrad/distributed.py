@@ -257,6 +257,10 @@ def data_parallel(distributed: Any, net: Any, checkpoint: Any = None, timeout: f
         raise TypeError(f"distributed must be True, False or a DataParallel, got {distributed!r}")
     device = getattr(next(iter(net.params.values()), None), "device", None)
     backend = "nccl" if getattr(device, "type", None) == "cuda" else "gloo"
+    if backend == "nccl":
+        import torch
+
+        torch.cuda.set_device(device)  # NCCL's collectives (and all_gather_object) use the current device
     init_process_group(backend, timeout)
     return DataParallel(net, checkpoint=checkpoint)
 
