@@ -247,6 +247,26 @@ def test_cli_nproc_2_trains_the_model_of_one_process(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path / "two")) == sorted(os.listdir(tmp_path / "one"))
 
 
+@pytest.mark.slow  # torchrun starts two processes
+def test_the_train_command_runs_under_torchrun(tmp_path):
+    import subprocess
+    import sys
+
+    from handgrad.commands.common import METRICS_FILE, MODEL_FILE
+    from handgrad.distributed import free_port
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(free_port()), "-m", "handgrad", "train", "--data", "moons", "--epochs", "2",
+           "--hidden", "8", "--out", "run"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("trained 2 epochs") == 1, done.stdout  # rank 0 alone prints
+    assert (tmp_path / "run" / MODEL_FILE).is_file()
+    with open(tmp_path / "run" / METRICS_FILE) as f:
+        assert json.load(f)["epochs"] == 2
+
+
 def test_cli_nproc_must_be_a_positive_count(capsys):
     from handgrad.cli import main
 
