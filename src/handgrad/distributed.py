@@ -84,6 +84,9 @@ def init_process_group(backend: str | None = None, timeout: float = DEFAULT_TIME
     if "MASTER_PORT" not in os.environ:
         raise DistributedError("distributed=True needs MASTER_PORT (and MASTER_ADDR) in the environment, as set by "
                                "torchrun or handgrad.distributed.launch")
+    loopback = [name for _, name in socket.if_nameindex() if name in ("lo", "lo0")]
+    if os.environ["MASTER_ADDR"] in ("127.0.0.1", "localhost") and loopback and "GLOO_SOCKET_IFNAME" not in os.environ:
+        os.environ["GLOO_SOCKET_IFNAME"] = loopback[0]  # all ranks are local: gloo need not resolve the host name
     try:
         dist.init_process_group(backend or "gloo", init_method="env://", rank=rank, world_size=world,
                                 timeout=timedelta(seconds=timeout))
@@ -300,9 +303,6 @@ def launch(fn: Callable[..., Any], nproc: int, args: tuple = (), *, threads: int
 
     threads = threads or max(1, (os.cpu_count() or 1) // nproc)
     settings = {k: str(threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    loopback = [name for _, name in socket.if_nameindex() if name in ("lo", "lo0")]
-    if loopback and "GLOO_SOCKET_IFNAME" not in os.environ:  # local peers: no reliance on the host name's address
-        settings["GLOO_SOCKET_IFNAME"] = loopback[0]
     saved = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)  # inherited by the spawned processes
     try:
