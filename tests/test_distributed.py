@@ -425,3 +425,11 @@ def test_a_torch_backend_network_trains_distributed_as_in_one_process(group_of_o
         runs.append({k: v.numpy().copy() for k, v in net.params.items()})
     for k in runs[0]:
         np.testing.assert_allclose(runs[1][k], runs[0][k], rtol=1e-12, atol=1e-14, err_msg=k)
+
+
+def test_launch_under_a_launcher_runs_here_as_that_rank(monkeypatch):
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    seen = []
+    launch(lambda rank, world, tag: seen.append((rank, world, tag)), 2, ("x",))
+    assert seen == [(3, 4, "x")]

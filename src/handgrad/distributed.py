@@ -290,7 +290,8 @@ def _worker(local_rank: int, fn: Callable[..., Any], world_size: int, port: int,
 def launch(fn: Callable[..., Any], nproc: int, args: tuple = (), *, threads: int | None = None) -> None:
     """Run ``fn(rank, world_size, *args)`` in ``nproc`` new local processes joined on 127.0.0.1.
 
-    The processes are watched: when one fails or dies, the others are stopped and
+    In a process that a launcher already started (torchrun: ``RANK`` and ``WORLD_SIZE`` set),
+    ``fn`` runs here as that rank instead, so one script serves both. The processes are watched: when one fails or dies, the others are stopped and
     :class:`DistributedError` names the rank and its error. ``fn`` must be importable
     (a module-level function): the processes are spawned, not forked. ``threads`` sets
     each process's BLAS/OpenMP threads (default: the cores divided among the processes).
@@ -299,6 +300,9 @@ def launch(fn: Callable[..., Any], nproc: int, args: tuple = (), *, threads: int
 
     nproc = check_int("nproc", nproc, 1)
     _torch_distributed()
+    if launched():
+        fn(_env_int("RANK"), _env_int("WORLD_SIZE"), *args)
+        return
     import torch.multiprocessing as mp
 
     threads = threads or max(1, (os.cpu_count() or 1) // nproc)
