@@ -155,11 +155,20 @@ class DataParallel:
         try:
             return fn(*args, group=self.group)
         except RuntimeError as exc:
+            self._leave()
             resume = (f"; the last checkpoint resumes the run: fit(..., resume={str(self.checkpoint)!r}) or "
                       f"handgrad train ... --resume {self.checkpoint}" if self.checkpoint is not None else
                       "; pass checkpoint=PATH to make a run resumable")
             raise DistributedError(f"rank {self.rank}/{self.world_size}: {what} failed after {self.steps} steps: "
                                    f"another process died or stopped answering ({_first_line(exc)}){resume}") from None
+
+    def _leave(self) -> None:
+        """Leave a broken group now, so that this process exits cleanly rather than in gloo's teardown."""
+        try:
+            if self.dist.is_initialized():
+                self.dist.destroy_process_group()
+        except RuntimeError:
+            pass
 
     # ------------------------------------------------------------ collectives
     def broadcast_parameters(self, src: int = 0) -> None:
