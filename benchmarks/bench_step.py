@@ -23,6 +23,7 @@ JAX and scikit-learn are optional: their columns are left out when not installed
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import statistics
@@ -439,6 +440,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in header:
             print(line)
         print(f"float32, {THREADS} threads, lr {LR}, {args.stat} of {rounds} interleaved rounds", flush=True)
+        for module, column in (("torch", "PyTorch"), ("jax", "JAX"), ("sklearn", "scikit-learn")):
+            if importlib.util.find_spec(module) is None:
+                print(f"note: {column} is not installed, so its column is left out: pip install 'handgrad[bench]'",
+                      flush=True)
         for k in keys:
             t0 = time.perf_counter()
             results[k] = run_config(CONFIGS[k], rounds, block_s, skip, min if args.stat == "min" else statistics.median)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import handgrad as hg
 from handgrad.check import (
     CALLS,
     GRADS,
@@ -152,6 +153,7 @@ def test_compare_shape_mismatch_nan_and_floor():
 
 
 # ---------------------------------------------------------------------- the correct implementations pass
+@pytest.mark.slow
 def test_correct_numpy_passes_the_full_sweep():
     report = check_implementation(gallery("correct_numpy"))
     assert report.passed, report.render()
@@ -163,6 +165,7 @@ def test_correct_numpy_passes_the_full_sweep():
     assert unsupported and all(c.config.optional and "unknown activation" in c.note for c in unsupported)
 
 
+@pytest.mark.slow
 def test_correct_torch_passes_the_full_sweep():
     pytest.importorskip("torch")
     report = check_implementation(gallery("correct_torch"), seed=1)
@@ -172,6 +175,7 @@ def test_correct_torch_passes_the_full_sweep():
 
 
 # ---------------------------------------------------------------------- every planted mistake, named
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_gallery_mistake_is_caught_and_named(name):
     report = check_implementation(gallery(name), quick=True, extended=name in ON_OPTIONAL)
@@ -186,6 +190,7 @@ def test_gallery_mistake_is_caught_and_named(name):
     ("torch_accumulate", each("gradients_not_zeroed", ALL_GRADS)),
     ("torch_bce_no_mean_over_outputs", each("scale:K", ["dJdy_hat"])),
 ])
+@pytest.mark.slow
 def test_torch_gallery_mistake_is_named(name, expected):
     pytest.importorskip("torch")
     report = check_implementation(gallery(name), quick=True)
@@ -193,6 +198,7 @@ def test_torch_gallery_mistake_is_named(name, expected):
     assert report.named() == expected, report.render()
 
 
+@pytest.mark.slow
 def test_mistakes_are_named_across_the_full_sweep():
     """With every configuration (batch 1, one output, N = K collisions excluded), still one name."""
     for name in ("mse_batch_mean_only", "bias_not_summed", "sigmoid_prime_of_output"):
@@ -200,6 +206,7 @@ def test_mistakes_are_named_across_the_full_sweep():
         assert report.named() == MISTAKES[name], report.render()
 
 
+@pytest.mark.slow
 def test_corrected_formula_comes_from_the_derivation_records():
     report = check_implementation(gallery("tanh_erratum"), quick=True, extended=True)
     finding = report.finding("dJdW1")
@@ -210,6 +217,7 @@ def test_corrected_formula_comes_from_the_derivation_records():
     assert any("log(1 − ŷ_nk)" in x for x in report.finding("J").fix)
 
 
+@pytest.mark.slow
 def test_the_worst_entry_is_reported(tmp_path):
     report = check_implementation(gallery("transposed_reshaped"), quick=True)
     qr = next(q for q in report.configs[0].quantities if q.name == "dJdW1")
@@ -221,6 +229,7 @@ def test_the_worst_entry_is_reported(tmp_path):
     assert qr.call > 1 and "call 1 was right" in qr.note
 
 
+@pytest.mark.slow
 def test_nothing_fits_is_said_plainly(tmp_path):
     path = write(tmp_path, "impl_weird", """
         from impl_correct_numpy import MLP as Correct, bce_loss, mse_loss
@@ -238,6 +247,7 @@ def test_nothing_fits_is_said_plainly(tmp_path):
 
 
 # ---------------------------------------------------------------------- safety: hangs, crashes, exits
+@pytest.mark.slow
 def test_hanging_implementation_times_out():
     report = check_implementation(gallery("hang"), quick=True, timeout=2)
     first = report.configs[0]
@@ -255,6 +265,7 @@ def test_crashing_implementation_is_reported():
     assert "about to leave" in report.stderr_tail
 
 
+@pytest.mark.slow
 def test_sys_exit_is_reported_per_quantity():
     report = check_implementation(gallery("sys_exit"), quick=True)
     assert all(c.status == "fail" for c in report.configs if c.required)
@@ -264,6 +275,7 @@ def test_sys_exit_is_reported_per_quantity():
     assert all(q.passed for q in report.configs[0].quantities if q.name not in GRADS)
 
 
+@pytest.mark.slow
 def test_exception_in_backward_names_the_line():
     report = check_implementation(gallery("raises"), quick=True)
     grads = [q for q in report.configs[0].quantities if q.name == "dJdW1"]
@@ -271,6 +283,7 @@ def test_exception_in_backward_names_the_line():
     assert "impl_raises.py:" in grads[0].note and not report.passed
 
 
+@pytest.mark.slow
 def test_import_error_is_reported():
     report = check_implementation(gallery("import_error"), quick=True)
     assert "RuntimeError while importing the module: this homework does not import" in report.error
@@ -278,6 +291,7 @@ def test_import_error_is_reported():
     assert all(c.status == "not run" for c in report.configs)
 
 
+@pytest.mark.slow
 def test_sys_exit_at_import_and_missing_names(tmp_path):
     report = check_implementation(write(tmp_path, "bye", "import sys\nsys.exit(4)\n"), quick=True)
     assert "sys.exit(4)" in report.error and not report.passed
@@ -285,6 +299,7 @@ def test_sys_exit_at_import_and_missing_names(tmp_path):
     assert "no MLP class" in report.error
 
 
+@pytest.mark.slow
 def test_prints_do_not_disturb_the_check(tmp_path):
     (tmp_path / "impl_correct_numpy.py").write_text((GALLERY / "impl_correct_numpy.py").read_text())
     path = write(tmp_path, "chatty", """
@@ -302,6 +317,7 @@ def test_prints_do_not_disturb_the_check(tmp_path):
     assert report.passed, report.render()
 
 
+@pytest.mark.slow
 def test_missing_loss_and_required_activation(tmp_path):
     (tmp_path / "impl_correct_numpy.py").write_text((GALLERY / "impl_correct_numpy.py").read_text())
     path = write(tmp_path, "no_bce", """
@@ -317,6 +333,7 @@ def test_missing_loss_and_required_activation(tmp_path):
     assert no_identity and all(c.status == "error" and "unknown activation" in c.note for c in no_identity)
 
 
+@pytest.mark.slow
 def test_transposed_weight_layout_is_noted(tmp_path):
     path = write(tmp_path, "layout", """
         import numpy as np
@@ -346,6 +363,7 @@ def test_transposed_weight_layout_is_noted(tmp_path):
     assert ("dJdW1", "transposed") in report.named() and ("dJdW2", "transposed") in report.named()
 
 
+@pytest.mark.slow
 def test_module_name_target(tmp_path, monkeypatch):
     (tmp_path / "homework_mlp.py").write_text((GALLERY / "impl_correct_numpy.py").read_text())
     monkeypatch.chdir(tmp_path)
@@ -367,6 +385,7 @@ def test_bad_targets_and_arguments(tmp_path):
 
 
 # ---------------------------------------------------------------------- the command line
+@pytest.mark.slow
 def test_cli_exit_codes(tmp_path, capsys):
     assert main(["check", gallery("correct_numpy"), "--quick"]) == 0
     out = capsys.readouterr().out
@@ -399,6 +418,7 @@ def test_cli_json(capsys):
     assert "label" in data["configs"][0]["config"]
 
 
+@pytest.mark.slow
 def test_cli_hang_and_colour():
     report = check_implementation(gallery("hang"), quick=True, timeout=1)
     text = report.render(color=True)
@@ -406,6 +426,7 @@ def test_cli_hang_and_colour():
     assert "\033[" not in report.render(color=False)
 
 
+@pytest.mark.slow
 def test_threads_left_running_do_not_hold_the_check(tmp_path):
     (tmp_path / "impl_correct_numpy.py").write_text((GALLERY / "impl_correct_numpy.py").read_text())
     path = write(tmp_path, "threads", """
@@ -422,6 +443,7 @@ def test_threads_left_running_do_not_hold_the_check(tmp_path):
 HOMEWORK = ["homework_numpy_init", "homework_numpy_forward", "homework_keyerror", "homework_torch"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", HOMEWORK)
 def test_homework_only_implementations_pass(name):
     """relu, sigmoid and identity only, raising for the rest in __init__, in forward or by KeyError."""
@@ -435,6 +457,7 @@ def test_homework_only_implementations_pass(name):
             assert any(c.status == "unsupported" and "not supported" in c.note for c in report.configs)
 
 
+@pytest.mark.slow
 def test_optional_wrong_values_never_fail_the_homework(tmp_path):
     """A name it does not know silently taken as the identity: optional configurations fail, the check passes."""
     (tmp_path / "impl_correct_numpy.py").write_text((GALLERY / "impl_correct_numpy.py").read_text())
@@ -454,6 +477,7 @@ def test_optional_wrong_values_never_fail_the_homework(tmp_path):
     assert not extended.passed and all(c.required for c in extended.configs)
 
 
+@pytest.mark.slow
 def test_extended_requires_every_activation():
     report = check_implementation(str(GALLERY / "homework_numpy_init.py"), quick=True, extended=True)
     assert not report.passed
@@ -475,6 +499,7 @@ def test_no_cheat_passes(name):
     assert not any(ln.startswith("Result: PASS") for ln in report.render().splitlines())
 
 
+@pytest.mark.slow
 def test_cheat_verdicts_name_the_trick():
     cheat = {name: check_implementation(str(GALLERY / f"{name}.py"), quick=True)
              for name in ("cheat_handgrad", "cheat_autograd", "cheat_longdouble", "cheat_complex",
@@ -506,6 +531,7 @@ def test_oversized_and_compressed_results_are_refused():
     assert all(c.status == "fail" for c in flood.configs if c.required), flood.render()
 
 
+@pytest.mark.slow
 @needs_bwrap
 def test_the_grader_files_are_not_writable_to_the_checked_code():
     import handgrad.check
@@ -518,6 +544,7 @@ def test_the_grader_files_are_not_writable_to_the_checked_code():
     assert not check_implementation(gallery("mse_sign"), quick=True).passed
 
 
+@pytest.mark.slow
 def test_forged_text_is_escaped():
     report = check_implementation(str(GALLERY / "cheat_forged_result.py"), quick=True)
     text = report.render()
@@ -538,6 +565,7 @@ def _processes_with(token: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @needs_bwrap
 def test_the_sandbox_ends_every_process_and_hides_handgrad(tmp_path):
     token = f"handgrad-test-{tmp_path.name}"
@@ -560,6 +588,7 @@ def test_the_sandbox_ends_every_process_and_hides_handgrad(tmp_path):
     assert not _processes_with(token)
 
 
+@pytest.mark.slow
 def test_the_fallback_says_what_it_does_not_protect(tmp_path):
     report = check_implementation(str(GALLERY / "homework_numpy_init.py"), quick=True, sandbox="none")
     assert report.passed and "does NOT hide handgrad" in report.sandbox
@@ -571,6 +600,7 @@ def test_the_fallback_says_what_it_does_not_protect(tmp_path):
 
 
 # ---------------------------------------------------------------------- the student's loop
+@pytest.mark.slow
 def test_template_is_the_interface_with_nothing_written(tmp_path, capsys):
     path = tmp_path / "mlp.py"
     assert main(["check", "--template", str(path)]) == 0 and path.exists()
@@ -585,6 +615,7 @@ def test_template_is_the_interface_with_nothing_written(tmp_path, capsys):
     assert wrong["dJdy_hat"] == "wrong" and wrong["y_hat"] == "pass"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,dtype", [("homework_bfloat16", "bfloat16")])
 def test_unsupported_dtype_is_named(name, dtype):
     report = check_implementation(str(GALLERY / f"{name}.py"), quick=True)
@@ -594,6 +625,7 @@ def test_unsupported_dtype_is_named(name, dtype):
     assert "Traceback" not in report.render()
 
 
+@pytest.mark.slow
 def test_lists_where_tensors_are_required_fail_clearly():
     report = check_implementation(str(GALLERY / "homework_lists.py"), quick=True)
     y_hat = report.configs[0].quantities[0]
@@ -700,6 +732,7 @@ def test_a_class_is_graded_end_to_end(tmp_path, capsys):
     assert "transposed" in summary and "Not written yet" in summary
 
 
+@pytest.mark.slow
 def test_rubric_scores_and_rejects_bad_files(tmp_path):
     from handgrad.check import Rubric
 
@@ -716,12 +749,14 @@ def test_rubric_scores_and_rejects_bad_files(tmp_path):
     assert Rubric(autograd=1.0).score(report) == 100.0
 
 
+@pytest.mark.slow
 def test_gradescope_format(capsys):
     assert main(["check", gallery("correct_numpy"), "--quick", "--format", "gradescope"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["score"] == 100.0 and {t["name"] for t in data["tests"]} == set(QUANTITIES)
 
 
+@pytest.mark.slow
 @needs_bwrap
 def test_resource_limits_hold_in_the_sandbox(tmp_path):
     path = write(tmp_path, "limits", """
@@ -751,3 +786,18 @@ def test_resource_limits_hold_in_the_sandbox(tmp_path):
     assert "10 GiB refused; 100 MiB refused" in report.error, report.error
     if os.geteuid() == 0:  # the limit on processes (256, threads included) holds for nobody, not for root
         assert int(report.error.split("threads ")[1].split(";")[0]) < 256, report.error
+
+
+def test_optional_activations_read_the_registry():
+    from handgrad.check import optional_activations
+    from handgrad.functional import sigmoid
+    from handgrad.registry import unregister_activation
+
+    assert set(optional_activations()) == set(hg.activation_names(elementwise=True)) - set(REQUIRED)
+    hg.register_activation("swish", forward=lambda x: x * sigmoid(x),
+                           derivative=lambda x: sigmoid(x) * (1 + x * (1 - sigmoid(x))), formula="x·σ(x)",
+                           derivative_formula="σ(x)(1 + x(1 − σ(x)))")
+    try:
+        assert "swish" in optional_activations() and any(c.f == "swish" for c in sweep(0))
+    finally:
+        unregister_activation("swish")

@@ -122,9 +122,18 @@ def test_evaluate_matches_the_test_metrics_of_training(tmp_path, capsys):
     out_dir = tmp_path / "run"
     assert run(["train", "--data", "sin", *FAST, "--out", out_dir, "--test-fraction", "0.2"])[0] == 0
     m = json.loads((out_dir / "metrics.json").read_text())
-    code, out = run(["evaluate", out_dir / "model.safetensors", "--data", "sin", "--metrics-json", tmp_path / "e.json"])
+    for split in ("train", "validation", "test"):  # the same rows training scored: the split is in the model file
+        code, _ = run(["evaluate", out_dir, "--data", "sin", "--split", split, "--metrics-json", tmp_path / f"{split}.json"])
+        s = json.loads((tmp_path / f"{split}.json").read_text())
+        assert code == 0 and s["split"].startswith(split)
+        for key in ("n_samples", "loss", "mse", "mae", "r2"):
+            assert s[key] == pytest.approx(m[split][key], rel=1e-9), (split, key)
+    code, out = run(["evaluate", out_dir / "model.safetensors", "--data", "sin", "--metrics-json", tmp_path / "t.json"])
+    assert json.loads((tmp_path / "t.json").read_text())["n_samples"] == m["test"]["n_samples"]  # test by default
+    code, out = run(["evaluate", out_dir / "model.safetensors", "--data", "sin", "--split", "all",
+                     "--metrics-json", tmp_path / "e.json"])
     e = json.loads((tmp_path / "e.json").read_text())
-    assert e["n_samples"] == 1000 and set(e) >= {"loss", "mse", "mae", "r2"}
+    assert e["n_samples"] == 1000 and set(e) >= {"loss", "mse", "mae", "r2"} and e["units"]["mae"] == "target units"
     n = [m[s]["n_samples"] for s in ("train", "validation", "test")]
     pooled = sum(m[s]["mse"] * k for s, k in zip(("train", "validation", "test"), n)) / sum(n)
     assert e["mse"] == pytest.approx(pooled, rel=1e-6)
@@ -185,7 +194,7 @@ def test_network_defaults_follow_the_task(capsys, argv, expected):
 def test_datasets_command_lists_builtins(capsys):
     code, out = run(["datasets"], capsys)
     assert code == 0
-    for name in ("seed", "sin", "friedman", "moons", "circles", "spirals", "xor", "digits", "iris", "diabetes"):
+    for name in ("homework_regression", "sin", "friedman", "moons", "circles", "spirals", "xor", "digits", "iris", "diabetes"):
         assert f"\n{name} " in out.out
 
 
@@ -199,15 +208,20 @@ def test_out_refuses_to_overwrite_without_force(tmp_path, capsys):
 
 
 def test_missing_matplotlib_only_skips_the_plot(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "handgrad.plots", None)
+    for name in ("matplotlib", "matplotlib.figure"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     code, out = run(["train", "--epochs", "3", "--out", tmp_path / "run"], capsys)
-    assert code == 0 and "no loss-curve plot" in out.out
-    assert (tmp_path / "run" / "model.safetensors").exists()
+    assert code == 0
+    notes = [line for line in out.err.splitlines() if "not installed" in line]
+    assert len(notes) == 1 and "pip install 'handgrad[plot]'" in notes[0] and "everything else" in notes[0]
+    for name in ("model.safetensors", "metrics.json", "history.csv", "history.json"):
+        assert (tmp_path / "run" / name).exists(), name
+    assert not (tmp_path / "run" / "loss_curve.png").exists()
 
 
 def test_zero_epochs_saves_the_initial_weights_and_their_metrics(tmp_path, capsys):
     code, out = run(["train", "--data", "moons", "--epochs", "0", "--out", tmp_path / "run"], capsys)
-    assert code == 0 and "trained 0 epochs" in out.out and "no loss curve" in out.out
+    assert code == 0 and "trained 0 epochs" in out.out and "no loss curve" in out.err
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["epochs"] == 0 and 0.0 <= m["test"]["accuracy"] <= 1.0
     assert run(["evaluate", tmp_path / "run" / "model.safetensors", "--data", "moons"], capsys)[0] == 0
@@ -340,7 +354,7 @@ def test_python_m_handgrad_train_smoke(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "handgrad", "train", "--epochs", "20", "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=120, env=_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "test" in proc.stdout and "saved:" in proc.stdout
+    assert "test" in proc.stdout and "wrote" not in proc.stdout and "model.safetensors (model)" in proc.stderr
 
 
 @pytest.mark.slow
@@ -383,6 +397,7 @@ def test_divergence_is_one_line_exit_1_and_leaves_no_temporary_file(tmp_path, ca
 
     monkeypatch.setattr(cmd, "_scratch_dir", lambda: str(tmp_path))
     code, out = run(["train", "--lr", "50", "-q"], capsys)
-    assert code == 1 and "training diverged at epoch 1" in out.err and "smaller learning rate" in out.err
+    assert code == 1 and "training diverged at epoch 1" in out.err and "smaller --lr (e.g. --lr 5)" in out.err
+    assert "clip_grad_norm" not in out.err and "--clip-grad-norm 1.0" in out.err  # an option that exists here
     assert len(out.err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []

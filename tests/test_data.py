@@ -25,6 +25,7 @@ from handgrad.data import (
     regression_targets,
     train_val_test_split,
 )
+from handgrad.errors import DataSourceError
 
 
 def write(tmp_path, name, text, encoding="utf-8"):
@@ -70,7 +71,7 @@ def test_every_builtin_loads_finite_with_its_task(info):
 def test_list_datasets_covers_the_issue():
     names = {i.name for i in list_datasets()}
     assert {"sin", "friedman", "moons", "circles", "spirals", "xor", "digits", "breast_cancer", "iris", "wine",
-            "diabetes", "seed"} <= names
+            "diabetes", "homework_regression"} <= names
 
 
 @pytest.mark.parametrize("name", ["sin", "cubic", "friedman", "moons", "circles", "spirals", "xor"])
@@ -471,3 +472,81 @@ def test_a_wrong_source_raises_a_typed_error(tmp_path):
         load_data(str(tmp_path / "d.xlsx"))
     with pytest.raises(FileNotFoundError, match="did you mean the built-in dataset 'moons'"):
         load_data("moonz")
+
+
+# ====================================================================== inputs that are not files, or too large
+def test_devices_and_fifos_are_refused_before_reading(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo)):
+        with pytest.raises(DataSourceError, match="character device|FIFO"):
+            data.load_data(path)
+        with pytest.raises(DataSourceError, match="character device|FIFO"):
+            data.load_features(path, ["a"])
+
+
+def test_files_above_the_size_cap_are_refused_before_reading(tmp_path, monkeypatch):
+    from handgrad.data import readers
+
+    path = write(tmp_path, "big.csv", "a,b\n" + "1,2\n" * 100)
+    monkeypatch.setattr(readers, "MAX_FILE_BYTES", 100)
+    with pytest.raises(DataSourceError, match=r"big\.csv' is 404 bytes, above the 100-byte limit"):
+        data.load_data(path)
+
+
+def test_cli_data_dev_zero_is_one_clear_line(capsys):
+    from handgrad.cli import main
+
+    assert main(["train", "--data", "/dev/zero", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "/dev/zero' is a character device" in err and err.count("\n") == 1
+
+
+# ====================================================================== NPZ columns by name; predicting without a target
+def test_npz_feature_names_are_matched_by_name(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, 3))
+    path = tmp_path / "d.npz"
+    np.savez(path, X=X[:, [2, 0, 1]], y=np.arange(6.0), feature_names=np.array(["c", "a", "b"]))
+    got, y, _ = data.load_features(str(path), ["a", "b", "c"])
+    np.testing.assert_array_equal(got, X)
+    with pytest.raises(ValueError, match=r"lacks the model's feature column\(s\) 'z'"):
+        data.load_features(str(path), ["a", "z", "c"])
+
+
+def test_npz_duplicate_feature_names_are_refused(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.ones((3, 2)), y=np.arange(3.0), feature_names=np.array(["a", "a"]))
+    with pytest.raises(ValueError, match="feature_names repeats 'a'"):
+        data.load_data(str(path))
+    with pytest.raises(ValueError, match="feature_names repeats 'a'"):
+        data.load_features(str(path), ["a", "b"])
+
+
+def test_npz_without_y_gives_features_for_prediction(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, X=np.ones((4, 2)))
+    X, y, where = data.load_features(str(path), ["x1", "x2"])
+    assert X.shape == (4, 2) and y is None and where[0] == "row 0"
+    with pytest.raises(ValueError, match="has no 'y' array"):
+        data.load_data(str(path))  # training still needs a target
+
+
+# ====================================================================== numbers at the edge of the float range
+def test_standardizer_does_not_overflow_near_the_float_limit():
+    X = np.array([[1e300, 1.0], [2e300, 2.0], [-1e300, 3.0], [5.0, 4.0]])
+    s = data.Standardizer().fit(X)
+    assert np.isfinite(s.mean_).all() and np.isfinite(s.scale_).all()
+    Z = s.transform(X)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(axis=0), 1, rtol=1e-12)
+    far = s.transform(np.array([[-1.7e308, 0.0]]))  # x − mean beyond the float range, the answer is not
+    assert np.isfinite(far).all()
+
+
+def test_values_beyond_float64_are_named_as_such(tmp_path):
+    path = write(tmp_path, "big.csv", "a,b\n1,0\n1e400,1\n2,0\n")
+    with pytest.raises(ValueError, match=r"beyond the float64 range.*'1e400'.*line 3, column 'a'"):
+        data.load_data(path)

@@ -55,3 +55,15 @@ def test_linear_record_gives_the_corrected_weight_gradient():
 def test_formula_rejects_unknown_format():
     with pytest.raises(ValueError, match="format must be one of"):
         Formula("a", "a").render("html")
+
+
+def test_log_softmax_jacobian_reads_softmax_of_beta_x():
+    two = hg.LogSoftmax(beta=2)
+    assert "∂y_i/∂x_j = 2·(δ_ij − softmax(2·x)_j)" in two.explain()
+    assert r"\mathrm{softmax}(2\, x)_j" in two.explain("latex")
+    assert "softmax(x)_j" in hg.LogSoftmax().explain() and "·" not in hg.LogSoftmax().explain().split("jacobian")[1]
+
+
+def test_relu_indicator_is_a_bold_one_in_latex():
+    tex = hg.ReLU().explain("latex")
+    assert r"\mathbf{1}[x > 0]" in tex and r"\mathbb" not in tex

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("torch.distributed")
+pytestmark = pytest.mark.filterwarnings("ignore::handgrad.errors.ConvergenceWarning")  # short runs, by design
 
 import handgrad as hg  # noqa: E402
 from handgrad.distributed import DistributedError, launch  # noqa: E402

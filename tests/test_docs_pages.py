@@ -14,7 +14,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 GALLERY = Path(__file__).resolve().parent / "gallery"
-PAGES = ["training.md", "cli.md", "explain.md", "check.md", "interop.md"]
+PAGES = ["training.md", "cli.md", "explain.md", "check.md", "interop.md", "from-sklearn.md"]
 
 
 def _blocks(page: str) -> list[str]:

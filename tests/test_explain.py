@@ -199,6 +199,7 @@ def _balanced(tex: str) -> None:
     assert tex.count(r"\begin{") == tex.count(r"\end{")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", SEED_CONFIGS)
 def test_latex_compiles(preset, tmp_path, rng):
     tex = explain(preset, fmt="latex", at="random", seed=rng, torch=False)
@@ -214,6 +215,7 @@ def test_latex_compiles(preset, tmp_path, rng):
     assert (tmp_path / "e.pdf").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_latex_diff_compiles(tmp_path):
     a, b = derive(*build_network("classification-mse")), derive(*build_network("classification-bce"))
     tex = render_diff(a, b, "latex")
@@ -471,12 +473,13 @@ def test_homework_notation(capsys):
 @pytest.mark.parametrize("preset,question,absent", [("regression", "1.1", "1.2(b)"), ("classification-bce", "1.2", "1.1(d)")])
 def test_explain_shows_the_seed_mistakes_of_its_question(preset, question, absent):
     text = explain(preset)
-    assert f"The seed's mistakes in {question}, corrected" in text and absent not in text.split("mistakes in")[1]
-    assert ("(seed 1.1(b))" in text) == (question == "1.1")
+    assert f"Mistakes of the worked answers to {question}, corrected" in text and absent not in text.split("worked answers to")[1]
+    assert ("(homework 1.1(b))" in text) == (question == "1.1")
     md = explain(preset, fmt="markdown")
-    assert f"## The seed's mistakes in {question}" in md
+    assert f"## Mistakes of the worked answers to {question}" in md
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_latex_at_a_point_compiles_without_internal_keys(preset, tmp_path):
     tex = explain(preset, fmt="latex", at="random", torch=False)

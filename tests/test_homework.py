@@ -56,7 +56,7 @@ def test_gradient_flow_vanishes_for_sigmoid_not_so_for_relu():
 def test_hints_give_no_answers(capsys):
     assert main(["homework", "--hints"]) == 0
     out = capsys.readouterr().out
-    assert "hint:" in out and "answer:" not in out and "the seed says" not in out
+    assert "hint:" in out and "answer:" not in out and "the worked answers say" not in out
     assert "1 − tanh(z)²" not in out
 
 
@@ -65,8 +65,12 @@ def test_only_and_answer_key_markdown(capsys):
     out = capsys.readouterr().out
     assert out.startswith("# The homework") and "## 1.2(c)" in out and "1.1(a)" not in out
     assert main(["homework", "--only", "9.9"]) == 2
+    assert main(["homework", "--only", "1.2", "--answer-key", "markdown"]) == 0  # a part: all its questions
+    out = capsys.readouterr().out
+    assert all(f"## 1.2({p})" in out for p in "abc") and "## 1.1(" not in out and "## 1.3(" not in out
 
 
+@pytest.mark.slow
 def test_answer_key_latex_compiles(tmp_path):
     tex = render(questions(), "latex")
     assert r"\begin{document}" in tex and not re.search(r"(forward|backward|chain|jacobian):\S", tex)
@@ -86,5 +90,6 @@ def test_draw_writes_every_picture(tmp_path, capsys):
     for stem in ("derivatives_1.3c.png", "softmax_1.3a.png", "gradient_flow_1.2c.png", "linear_maps_1.3d.png"):
         assert stem in files
     assert any(name.startswith("graph_1.3b.") for name in files) and "drew 1.3(b)" in err
-    assert main(["homework", "--only", "1.3(c)", "--draw", str(tmp_path / "pics"), "--answer-key", "markdown"]) == 0
+    assert main(["homework", "--only", "1.3(c)", "--draw", str(tmp_path / "pics"), "--answer-key", "markdown",
+                 "--force"]) == 0
     assert "![1.3(c)](" in capsys.readouterr().out

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import struct
 import threading
 import time
@@ -496,3 +497,128 @@ def test_files_are_standard_safetensors_written_without_the_library(tmp_path):
     for k, v in arrays.items():
         np.testing.assert_array_equal(v, net.params[k])
     assert (len(path.read_bytes()) - 8) % 4 == 0
+
+
+# ====================================================================== the metadata under the checksum, and its schema
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _edit_doc(src, dst, edit, *, keep_digest=True):
+    """Rewrite the handgrad JSON document of ``src`` into ``dst`` (the arrays untouched)."""
+    data = Path(src).read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    doc = json.loads(header["__metadata__"]["handgrad"])
+    edit(doc)
+    if keep_digest and doc.get("format_version", 1) >= 2:
+        doc["doc_sha256"] = hio._doc_digest(doc)
+    header["__metadata__"]["handgrad"] = json.dumps(doc)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    Path(dst).write_bytes(struct.pack("<Q", len(text)) + text + data[8 + n:])
+    return dst
+
+
+@pytest.mark.parametrize("name", ["model_format1_classifier", "model_format1_regressor"])
+def test_model_files_of_format_1_still_load(name):
+    from handgrad.inference import load_predictor
+
+    model = load_predictor(FIXTURES / f"{name}.safetensors")
+    X = np.array([[0.0, 1.0], [1.0, 1.0]])
+    assert model.predict(X).shape[0] == 2
+    assert read_metadata(FIXTURES / f"{name}.safetensors")["format_version"] == 1
+
+
+def test_checkpoint_of_format_1_still_loads():
+    assert load_checkpoint(FIXTURES / "checkpoint_format1.safetensors").epoch == 2
+
+
+def test_one_bit_flip_in_the_metadata_is_caught_by_the_checksum(tmp_path):
+    from handgrad.inference import load_predictor
+
+    path = tmp_path / "m.safetensors"
+    load_predictor(FIXTURES / "model_format1_classifier.safetensors").save(path)
+    assert read_metadata(path)["format_version"] == hio.FORMAT_VERSION == 2
+
+    def flip_mean(doc):
+        doc["metadata"]["preprocessing"]["x"]["mean"][0] += 1e-3
+
+    for edit in (flip_mean, lambda doc: doc["metadata"].__setitem__("class_labels", [1, 0])):
+        _edit_doc(path, tmp_path / "t.safetensors", edit, keep_digest=False)
+        with pytest.raises(ModelFileError, match=r"t\.safetensors: is corrupt: checksum mismatch for the metadata"):
+            load_model(tmp_path / "t.safetensors")
+
+
+@pytest.mark.parametrize("edit, field, fact", [
+    (lambda m: m.__setitem__("class_labels", [0, 1, 2]), "class_labels", "3 entries, but the network needs 2"),
+    (lambda m: m.__setitem__("task", "banana"), "task", "unknown value"),
+    (lambda m: m.__setitem__("task", "regression"), "output", "does not fit task"),
+    (lambda m: m.__setitem__("feature_names", ["a", "a"]), "feature_names", "repeat"),
+    (lambda m: m.__setitem__("feature_names", "ab"), "feature_names", "wrong type"),
+    (lambda m: m["preprocessing"]["x"].__setitem__("scale", [1.0, -1.0]), "preprocessing.x", "positive"),
+    (lambda m: m.__setitem__("loss", 3), "loss", "not a name"),
+    (lambda m: m.__setitem__("g", "rleu"), "g", "unknown activation"),
+    (lambda m: m.__setitem__("epochs_run", -1), "epochs_run", "out of range"),
+    (lambda m: m.__setitem__("split", {"seed": 0, "val_fraction": 1.5, "test_fraction": 0.2, "rule": "r"}),
+     "split.val_fraction", r"got 1\.5"),
+    (lambda m: m.__setitem__("split", [0.2, 0.2]), "split", "wrong type"),
+    (lambda m: m.__setitem__("categories", {"colour": ["red", "red"]}), "categories", "repeat"),
+    (lambda m: m.__setitem__("categories", {"colour": "red"}), "categories", "wrong type"),
+])
+def test_hand_edited_metadata_is_refused_naming_file_and_field(tmp_path, edit, field, fact):
+    src = FIXTURES / "model_format1_classifier.safetensors"
+    path = _edit_doc(src, tmp_path / "edited.safetensors", lambda doc: edit(doc["metadata"]))
+    with pytest.raises(ModelFileError, match=rf"edited\.safetensors: metadata field '{field}'.*{fact}"):
+        load_model(path)
+
+
+def test_save_refuses_metadata_that_load_would_refuse(tmp_path, rng):
+    net = _net(rng)  # 3 outputs
+    with pytest.raises(ValueError, match=r"metadata field 'class_labels'.*2 entries, but the network needs 3"):
+        save_model(tmp_path / "m.safetensors", net, {"task": "classification", "class_labels": ["a", "b"]})
+    save_model(tmp_path / "m.safetensors", net, {"task": "regression", "anything_else": [1, 2]})  # unknown keys pass
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda c: c.__setitem__("epoch", 10**30), "epoch"),
+    (lambda c: c.__setitem__("epoch", "3"), "epoch"),
+    (lambda c: c.__setitem__("rng_state", [1, 2]), "rng_state"),
+    (lambda c: c.__setitem__("rng_state", {"bit_generator": "os.system", "state": {}}), "rng_state"),
+    (lambda c: c["optimizer"].__setitem__("t", "x"), "optimizer.t"),
+    (lambda c: c["optimizer"].__setitem__("t", -1), "optimizer.t"),
+    (lambda c: c["state"].__setitem__("best_value", "abc"), "state.best_value"),
+    (lambda c: c["state"].__setitem__("wait", 1.5), "state.wait"),
+    (lambda c: c.__setitem__("history", {"records": 5}), "history"),
+])
+def test_tampered_checkpoint_records_name_file_and_field(tmp_path, edit, field):
+    src = FIXTURES / "checkpoint_format1.safetensors"
+    path = _edit_doc(src, tmp_path / "ck.safetensors", lambda doc: edit(doc["checkpoint"]))
+    with pytest.raises(ModelFileError, match=rf"ck\.safetensors: checkpoint record field '{re.escape(field)}'"):
+        load_checkpoint(path)
+
+
+def test_an_unknown_loss_name_is_refused_by_the_predictor_naming_the_file(tmp_path):
+    from handgrad.inference import load_predictor
+
+    path = _edit_doc(FIXTURES / "model_format1_classifier.safetensors", tmp_path / "l.safetensors",
+                     lambda doc: doc["metadata"].__setitem__("loss", "hinge"))
+    with pytest.raises(ModelFileError, match=r"l\.safetensors: metadata field 'loss': unknown loss 'hinge'"):
+        load_predictor(path)
+
+
+def test_library_save_never_replaces_a_device_or_follows_a_link(tmp_path, rng):
+    import os
+
+    net = _net(rng)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for node in ("/dev/null", fifo):
+        with pytest.raises(ValueError, match="not a regular file"):
+            save_model(node, net)
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"keep")
+    link = tmp_path / "m.safetensors"
+    link.symlink_to(outside)
+    save_model(link, net)  # the link itself is replaced by the file
+    assert outside.read_bytes() == b"keep" and link.is_file() and not link.is_symlink()

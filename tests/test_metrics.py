@@ -61,3 +61,25 @@ def test_errors_name_the_shapes():
         M.log_loss([0.5, 1.0], [0.5, 0.5])
     with pytest.raises(ValueError, match=r"shape \(2, C\)"):
         M.log_loss([0, 1], np.ones((3, 2)) / 2)
+
+
+# ---------------------------------------------------------------------- confusion matrix, per-class scores
+def test_confusion_matrix_and_per_class_match_scikit_learn(rng):
+    skm = pytest.importorskip("sklearn.metrics")
+    y = rng.integers(0, 4, size=200)
+    p = np.where(rng.random(200) < 0.7, y, rng.integers(0, 4, size=200))
+    p[p == 3] = 2  # class 3 is never predicted: precision 0, as zero_division=0
+    from handgrad.metrics import confusion_matrix, per_class
+
+    np.testing.assert_array_equal(confusion_matrix(y, p, 4), skm.confusion_matrix(y, p, labels=range(4)))
+    got = per_class(y, p, 4)
+    want = skm.precision_recall_fscore_support(y, p, labels=range(4), zero_division=0)
+    for key, column in zip(("precision", "recall", "f1", "support"), want):
+        np.testing.assert_allclose(got[key], column, rtol=1e-12, err_msg=key)
+
+
+def test_confusion_matrix_rejects_labels_out_of_range():
+    from handgrad.metrics import confusion_matrix
+
+    with pytest.raises(ValueError, match=r"integer class indices in \[0, 2\)"):
+        confusion_matrix([0, 2], [0, 1], 2)

@@ -91,3 +91,20 @@ def test_write_is_atomic_and_loadable(rng, tmp_path):
     loaded = onnx.load(str(path))
     onnx.checker.check_model(loaded)
     assert loaded.producer_name == "handgrad"
+
+
+def test_a_trained_model_exports_with_its_scaling(tmp_path, rng):
+    """export_onnx(Predictor): Sub/Div of the training split's scaling open the graph, Mul/Add close it."""
+    pytest.importorskip("onnxruntime")
+    from handgrad import MLP, Predictor
+    from handgrad.data import Standardizer
+    from handgrad.onnx_export import export_onnx, run_onnx
+
+    X = rng.normal(1000.0, 50.0, size=(40, 3))
+    y = rng.normal(20000.0, 3000.0, size=(40, 1))
+    model = Predictor(MLP(3, [5], 1, f="tanh", seed=0, dtype="float64"), task="regression", loss="mse",
+                      feature_names=["a", "b", "c"], x_scaler=Standardizer().fit(X), y_scaler=Standardizer().fit(y))
+    proto = export_onnx(model, tmp_path / "m.onnx")
+    ops = [node.op_type for node in proto.graph.node]
+    assert ops[:2] == ["Sub", "Div"] and ops[-3:] == ["Mul", "Add", "Identity"]
+    np.testing.assert_allclose(run_onnx(tmp_path / "m.onnx", X), model.predict(X), rtol=1e-12)

@@ -152,3 +152,11 @@ def test_a_registered_activation_works_in_the_cli(swish, capsys):
 
     assert main(["train", "--f", "swish", "--epochs", "3"]) == 0
     assert "f = swish" in capsys.readouterr().out
+
+
+def test_loss_names_are_one_per_loss_without_aliases():
+    from handgrad.registry import loss_names
+
+    names = loss_names()
+    assert len({hg.LOSSES[n] for n in names}) == len(names) == len(set(hg.LOSSES.values()))
+    assert "ce" not in names and "cross_entropy" in names

@@ -5,6 +5,7 @@ reduction. docs/robustness.md maps every row to its test."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import handgrad as hg
 from handgrad import train as T
 from handgrad.gradcheck import check_network
+from handgrad.registry import activation_names
 
 EPS = 1e-6
 
@@ -289,12 +291,10 @@ def test_V18_softmax_of_non_finite_logits_follows_the_jax_rule():
 
 
 # ====================================================================== 3.3 gradient-check assertions
-LAYERS = [
-    ("identity", hg.Identity), ("relu", hg.ReLU), ("5relu", lambda: hg.make_activation("5relu")),
-    ("leaky_relu", lambda: hg.LeakyReLU(0.2)), ("gelu", hg.GELU), ("gelu_tanh", lambda: hg.GELU("tanh")),
-    ("tanh", hg.Tanh), ("sigmoid", hg.Sigmoid), ("softplus", hg.Softplus), ("softmax", hg.Softmax),
-    ("softmax_beta", lambda: hg.Softmax(beta=2.5)), ("log_softmax", hg.LogSoftmax), ("scale", lambda: hg.Scale(-0.5)),
-    ("linear", lambda: hg.Linear(4, 3, seed=0, dtype=np.float64)),
+LAYERS = [(name, lambda name=name: hg.make_activation(name)) for name in activation_names()] + [
+    ("5relu", lambda: hg.make_activation("5relu")), ("leaky_relu_0.2", lambda: hg.LeakyReLU(0.2)),
+    ("softmax_beta", lambda: hg.Softmax(beta=2.5)), ("log_softmax_beta", lambda: hg.LogSoftmax(beta=2.0)),
+    ("scale", lambda: hg.Scale(-0.5)), ("linear", lambda: hg.Linear(4, 3, seed=0, dtype=np.float64)),
 ]
 SEEDS = range(5)
 
@@ -441,3 +441,177 @@ def test_finite_check_finds_every_non_finite_and_accepts_sums_that_overflow(dtyp
             X[2, 0] = values[1]
         with pytest.raises(ValueError, match=f"Input X contains {what} at {where} \\({len(values)} non-finite"):
             check_finite(X)
+
+
+# ====================================================================== issue 14: hostile inputs, one test per finding
+def _trained_xor(tmp_path):
+    from handgrad.cli import main
+
+    assert main(["train", "--data", "xor", "--epochs", "2", "--hidden", "3", "-q", "--out", str(tmp_path / "run")]) == 0
+    return tmp_path / "run" / "model.safetensors"
+
+
+def test_inputs_that_overflow_the_network_are_an_error_never_a_class(tmp_path, capsys):
+    from handgrad.cli import main
+    from handgrad.inference import load_predictor
+
+    model_path = _trained_xor(tmp_path)
+    model = load_predictor(model_path)
+    with pytest.raises(ValueError, match=r"row 1 \(0-based\), feature 'x1'.*outside the range of the network's float32"):
+        model.predict(np.array([[0.0, 1.0], [1e300, 0.0]]))
+    from handgrad.inference import Predictor
+
+    net = hg.Sequential(hg.Linear(2, 2), hg.ReLU(), hg.Linear(2, 1), hg.Sigmoid())
+    net.layers[0].params["W"][...] = 1.0
+    net.layers[2].params["W"][...] = [[1.0, -1.0]]  # inf - inf: the output is NaN, not a probability
+    overflowing = Predictor(net, task="classification", loss="bce", feature_names=["x1", "x2"], class_labels=[0, 1])
+    for answer in (overflowing.predict, overflowing.predict_proba, lambda X: overflowing.metrics(X, [0, 1])):
+        with pytest.raises(ValueError, match=r"row 1 \(0-based\): the network's outputs overflow"):
+            answer(np.array([[0.0, 1.0], [2e38, 2e38]]))
+    data = tmp_path / "huge.csv"
+    data.write_text("x1,x2,class\n0,1,1\n1e300,0,0\n")
+    for command in ("predict", "evaluate"):
+        assert main([command, str(model_path), "--data", str(data)]) == 1
+        err = capsys.readouterr().err
+        assert "row 1 (0-based)" in err and "nan" not in err.lower()
+
+
+def test_standardisation_of_huge_features_trains_and_saves(tmp_path):
+    from handgrad.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = "".join(f"{float(a) * 1e300!r},{float(b)!r},{int(a > 0)}\n" for a, b in rng.uniform(-1, 1, size=(40, 2)))
+    data = tmp_path / "huge.csv"
+    data.write_text("a,b,y\n" + rows)
+    assert main(["train", "--data", str(data), "--epochs", "3", "-q", "--out", str(tmp_path / "o")]) == 0
+    from handgrad.inference import load_predictor
+
+    model = load_predictor(tmp_path / "o" / "model.safetensors")
+    assert np.isfinite(model.x_scaler.scale_).all() and model.x_scaler.scale_[0] > 1e299
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_hw1_converts_lists_and_names_the_type_it_wants(backend):
+    if backend == "torch":
+        pytest.importorskip("torch")
+    from handgrad import hw1
+
+    mlp = hw1.MLP(2, 3, "relu", 3, 1, "identity", backend=backend)
+    y_hat = mlp.forward([[1.0, 2.0]])
+    assert tuple(y_hat.shape) == (1, 1)
+    mlp.parameters["W1"] = [[1.0, 2.0]] * 3
+    assert type(mlp.parameters["W1"]) is type(y_hat) and tuple(mlp.parameters["W1"].shape) == (3, 2)
+    with pytest.raises(TypeError, match=r"x must be a (numpy\.ndarray|torch\.Tensor) like the network's parameters"):
+        mlp.forward("1, 2")
+    with pytest.raises(ValueError, match=r"W1 must have shape \(3, 2\), got \(2,\)"):
+        mlp.parameters["W1"] = [1.0, 2.0]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("g", ["identity", "sigmoid"])
+@pytest.mark.parametrize("bad", [(1, 3), (5, 1), (3,), ()])
+def test_backward_refuses_an_upstream_gradient_of_another_shape(backend, g, bad):
+    if backend == "torch":
+        torch = pytest.importorskip("torch")
+    net = hg.MLP(4, [6], 3, f="tanh", g=g, seed=np.random.default_rng(0))
+    x = np.ones((5, 4), dtype=np.float32)
+    if backend == "torch":
+        net.to("torch")
+        x, grad = torch.ones(5, 4), torch.ones(bad)
+    else:
+        grad = np.ones(bad, dtype=np.float32)
+    net.forward(x)
+    with pytest.raises(ValueError, match=rf"output's shape \(5, 3\), got {re.escape(str(tuple(bad)))}"):
+        net.backward(grad)
+    z = x
+    for layer in net.layers:  # every layer run on its own, from the one rule in the base class
+        z = layer.forward(z)
+        wrong = torch.ones(bad) if backend == "torch" else np.ones(bad, dtype=np.float32)
+        with pytest.raises(ValueError, match=rf"{type(layer).__name__}.*\.backward: the upstream gradient must "
+                                             rf"have the output's shape \(5, \d\)"):
+            layer.backward(wrong)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_hw1_backward_refuses_a_gradient_of_another_shape(backend):
+    if backend == "torch":
+        pytest.importorskip("torch")
+    from handgrad import hw1
+
+    mlp = hw1.MLP(4, 6, "relu", 6, 3, "identity", backend=backend)
+    mlp.forward(np.ones((5, 4)).tolist())
+    for bad in ([[1.0, 1.0, 1.0]], np.ones((5, 1)).tolist()):
+        with pytest.raises(ValueError, match=r"dJdy_hat must have the output's shape \(5, 3\)"):
+            mlp.backward(bad)
+
+
+@pytest.mark.parametrize("text", ["-" * 10000 + "x", "-" * 600 + "x", "(" * 3000 + "x" + ")" * 3000,
+                                  "+".join(["x"] * 5000)])
+def test_deep_expressions_are_too_deeply_nested(text, capsys):
+    from handgrad import graph
+    from handgrad.cli import main
+
+    with pytest.raises(ValueError, match="too deeply nested"):
+        graph.parse_expressions(text, {"x": 1.0})
+    assert main(["graph", f"--expr={text}", "--values", "x=1"]) == 2
+    err = capsys.readouterr().err
+    assert "too deeply nested" in err and "recursion" not in err.lower()
+
+
+def test_plot_huge_dpi_and_binary_history_are_clear_errors(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from handgrad.cli import main
+
+    assert main(["plot", "softmax", "--dpi", "100000", "-o", str(tmp_path / "s.png")]) == 2
+    assert "dpi 100000 is too large" in capsys.readouterr().err and not (tmp_path / "s.png").exists()
+    model = _trained_xor(tmp_path)
+    assert main(["plot", "loss-curve", str(model), "-o", str(tmp_path / "l.png")]) == 2
+    err = capsys.readouterr().err
+    assert "not a history file: it is binary" in err and "codec" not in err
+
+
+@pytest.mark.parametrize("name", ["HandgradClassifier", "HandgradRegressor"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_sample_weight_of_two_equals_a_repeated_row(name, solver):
+    pytest.importorskip("sklearn")
+    from handgrad import sklearn as hs
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    y = (X[:, 0] > 0).astype(int) if name == "HandgradClassifier" else X @ np.array([1.0, 2.0, 3.0])
+    w = np.ones(20)
+    w[:5] = 2
+    kw = dict(hidden_layer_sizes=(4,), solver=solver, batch_size=100, shuffle=False, max_iter=15, random_state=1,
+              alpha=0.01)
+    Est = getattr(hs, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weighted = Est(**kw).fit(X, y, sample_weight=w)
+        repeated = Est(**kw).fit(np.vstack([X, X[:5]]), np.concatenate([y, y[:5]]))
+        plain = Est(**kw).fit(X, y)
+        partial = Est(**kw).partial_fit(X, y, sample_weight=w, **({"classes": [0, 1]} if "Class" in name else {}))
+    for a, b in zip(weighted.coefs_, repeated.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-10)
+    assert max(np.abs(a - b).max() for a, b in zip(weighted.coefs_, plain.coefs_)) > 1e-6
+    assert len(partial.loss_curve_) == 1
+    with pytest.raises(ValueError, match="Negative values"):
+        Est(**kw).fit(X, y, sample_weight=-w)
+
+
+def test_empty_error_messages_never_reach_the_user(capsys, monkeypatch):
+    from handgrad import cli
+    from handgrad.commands import datasets
+
+    def boom(args):
+        raise RuntimeError()
+
+    monkeypatch.setattr(datasets, "run_datasets", boom, raising=False)
+    parser = cli.build_parser()
+    args = parser.parse_args(["datasets"])
+    args.handler = boom
+    monkeypatch.setattr(cli, "build_parser", lambda: type("P", (), {"parse_args": lambda self, a: args})())
+    assert cli.main(["datasets"]) == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError with no message in boom" in err and not err.rstrip().endswith("error:")
+    assert cli.error_text(KeyError("W3")) == "missing key 'W3'"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from handgrad import GELU, MLP, LeakyReLU, Linear, ReLU, Scale, Sequential, Softmax, Tanh
+from handgrad.registry import activation_names
 from handgrad.torch_interop import (
     from_torch,
     load_state_dict,
@@ -18,9 +19,8 @@ from handgrad.torch_interop import (
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-HIDDEN = ["relu", "5relu", "leaky_relu", "tanh", "sigmoid", "logistic", "softplus", "gelu", "gelu_tanh", "identity",
-          "2.5tanh"]
-OUTPUT = ["identity", "sigmoid", "softmax", "log_softmax"]
+HIDDEN = [*activation_names(elementwise=True), "5relu", "logistic", "2.5tanh"]
+OUTPUT = ["identity", "sigmoid", *activation_names(elementwise=False)]
 TOL = dict(rtol=1e-6, atol=1e-6)  # float32: both sides round differently inside tanh, exp, erf
 
 
@@ -171,3 +171,18 @@ def test_state_dict_on_the_torch_backend(rng):
                                    Softmax(beta=3), Scale(2.0), LeakyReLU(0.3, scale=4), GELU("tanh")], ids=repr)
 def test_module_count_matches_torch_layers(layer):
     assert module_count(layer) == len(torch_layers(layer, torch.float32))
+
+
+def test_to_torch_of_a_trained_model_takes_raw_rows():
+    torch = pytest.importorskip("torch")
+    from handgrad import MLP, Predictor
+    from handgrad.data import Standardizer
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(-300.0, 20.0, size=(30, 2))
+    model = Predictor(MLP(2, [4], 3, g="softmax", seed=0, dtype="float64"), task="classification",
+                      loss="cross_entropy", feature_names=["a", "b"], class_labels=["x", "y", "z"],
+                      x_scaler=Standardizer().fit(X))
+    module = to_torch(model)
+    got = module(torch.as_tensor(X)).detach().numpy()
+    np.testing.assert_allclose(got, model.predict_proba(X), rtol=1e-12)

@@ -35,15 +35,16 @@ from .losses import (
     make_loss,
 )
 from .model import MLP, Sequential, TwoLayerNet
-from .optim import SGD
+from .optim import OPTIMIZERS, SGD, Adam, CosineLR, Optimizer, Schedule, StepLR, make_optimizer
 from .registry import ACTIVATIONS, activation_names, make_activation, register_activation, register_loss
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "GELU", "LOSSES", "MLP", "SGD", "Activation", "BCELoss", "BCEWithLogitsLoss",
-    "CrossEntropyLoss", "DataSourceError", "DivergenceError", "Identity", "Layer", "LeakyReLU", "Linear",
-    "LogSoftmax", "Loss", "MSELoss", "ModelFileError", "Predictor", "ReLU", "Scale", "Sequential", "Sigmoid",
-    "Softmax", "Softplus", "SquaredErrorLoss", "Tanh", "TwoLayerNet", "activation_names", "load_predictor",
-    "make_activation", "make_loss", "register_activation", "register_loss", "__version__",
+    "ACTIVATIONS", "GELU", "LOSSES", "MLP", "OPTIMIZERS", "SGD", "Activation", "Adam", "BCELoss",
+    "BCEWithLogitsLoss", "CosineLR", "CrossEntropyLoss", "DataSourceError", "DivergenceError", "Identity", "Layer",
+    "LeakyReLU", "Linear", "LogSoftmax", "Loss", "MSELoss", "ModelFileError", "Optimizer", "Predictor", "ReLU",
+    "Scale", "Schedule", "Sequential", "Sigmoid", "Softmax", "Softplus", "SquaredErrorLoss", "StepLR", "Tanh",
+    "TwoLayerNet", "activation_names", "load_predictor", "make_activation", "make_loss", "make_optimizer",
+    "register_activation", "register_loss", "__version__",
 ]

@@ -87,11 +87,9 @@ class Backend:
 
 
 def _require(name: str) -> None:
-    try:
-        __import__(name)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        hint = "pip install torch==2.13.0" if name == "torch" else f"pip install {name}"
-        raise ImportError(f"the {name} backend needs {name} installed ({hint})") from exc
+    from .optional import require
+
+    require(name, purpose=f"the {name} backend")
 
 
 def resolve_backend(backend: str | Backend | None, device: Any = None) -> Backend:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 # (module under handgrad.commands) -- each defines register(subparsers)
 COMMAND_MODULES = (
-    "train", "evaluate", "predict", "datasets", "explain", "plot", "graph", "homework", "check", "playground",
+    "train", "evaluate", "predict", "datasets", "export", "explain", "plot", "graph", "homework", "check", "playground",
 )
 
 
@@ -77,12 +77,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("handgrad: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of standard output went away (| head): nothing more to say
+        from .outputs import stdout_closed
+
+        stdout_closed()
+        return 0
     except Exception as exc:  # one line, no traceback unless --debug
         if args.debug:
             raise
-        code = 2 if isinstance(exc, UsageError) else 1
-        print(f"handgrad {args.command}: error: {exc}", file=sys.stderr)
+        from .outputs import OutputError
+
+        code = 2 if isinstance(exc, (UsageError, OutputError)) else 1
+        print(f"handgrad {args.command}: error: {error_text(exc)}", file=sys.stderr)
         return code
+
+
+def error_text(exc: BaseException) -> str:
+    """The one line a user reads: the message, or (never an empty line) the error's type and where it came from."""
+    text = str(exc).strip()
+    if isinstance(exc, KeyError) and exc.args:
+        text = f"missing key {exc.args[0]!r}"
+    if text and text not in ("None", "''"):
+        return text.splitlines()[0] if len(text) > 2000 else text
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f" in {tb.tb_frame.f_code.co_name} ({tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]})" if tb else ""
+    cause = exc.__cause__ or exc.__context__
+    detail = f": caused by {type(cause).__name__}: {cause}" if cause is not None and str(cause) else ""
+    return f"{type(exc).__name__} with no message{where}{detail} (run with --debug for the traceback)"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,6 +34,15 @@ class DivergenceError(RuntimeError):
     """
 
     history: Any = None
+    lr: float | None = None        # the learning rate when it diverged
+    summary: str | None = None     # what happened and where, without the advice (a CLI adds its own options)
 
 
-__all__ = ["DataSourceError", "DivergenceError", "ModelFileError"]
+class ConvergenceWarning(UserWarning):
+    """Training ended at the epoch cap while the validation loss was still improving.
+
+    Like scikit-learn's ``ConvergenceWarning``: more epochs (or a larger learning rate) may help.
+    """
+
+
+__all__ = ["ConvergenceWarning", "DataSourceError", "DivergenceError", "ModelFileError"]

@@ -24,30 +24,10 @@ from typing import Any
 import numpy as np
 
 from .backend import to_numpy
+from .comparison import Comparison, compare
 
 Array = Any
 EPS = 1e-6
-
-
-@dataclass
-class Comparison:
-    """One quantity's analytic value against its reference."""
-
-    name: str
-    rel_error: float
-    max_abs_error: float
-    index: tuple[int, ...]
-    reference: float
-    analytic: float
-    passed: bool
-    note: str = ""
-
-    def line(self) -> str:
-        mark = "pass" if self.passed else "FAIL"
-        idx = "[" + ", ".join(map(str, self.index)) + "]"
-        s = (f"{mark}  {self.name:<10} rel {self.rel_error:9.2e}  max abs {self.max_abs_error:9.2e}  "
-             f"worst at {idx}: reference {self.reference:.10g}, analytic {self.analytic:.10g}")
-        return s + (f"  ({self.note})" if self.note else "")
 
 
 @dataclass
@@ -82,27 +62,6 @@ class GradcheckReport:
             raise AssertionError(str(self))
 
 
-def compare(name: str, analytic: Array, reference: Array, rtol: float, atol: float, note: str = "") -> Comparison:
-    """Norm-wise relative error and the worst entry of ``analytic`` against ``reference``."""
-    a = np.asarray(to_numpy(analytic), dtype=np.float64)
-    r = np.asarray(to_numpy(reference), dtype=np.float64)
-    if a.shape != r.shape:
-        raise ValueError(f"{name}: analytic shape {a.shape} differs from reference shape {r.shape}")
-    diff = np.abs(a - r)
-    if diff.size == 0:
-        return Comparison(name, 0.0, 0.0, (), 0.0, 0.0, True, note)
-    if not np.all(np.isfinite(a)) or not np.all(np.isfinite(r)):
-        worst = np.unravel_index(int(np.argmax(~np.isfinite(a) | ~np.isfinite(r))), a.shape)
-        return Comparison(name, np.inf, np.inf, tuple(map(int, worst)), float(r[worst]), float(a[worst]), False,
-                          "non-finite values")
-    denom = max(np.linalg.norm(a), np.linalg.norm(r))
-    rel = float(np.linalg.norm(a - r) / denom) if denom > 0 else 0.0
-    worst = np.unravel_index(int(np.argmax(diff)), a.shape)
-    max_abs = float(diff[worst])
-    return Comparison(name, rel, max_abs, tuple(map(int, worst)), float(r[worst]), float(a[worst]),
-                      rel <= rtol or max_abs <= atol, note)
-
-
 def numerical_gradient(f: Callable[[], float], theta: np.ndarray, eps: float = EPS) -> np.ndarray:
     """dJ/dθ by central differences (J(θ + ε) - J(θ - ε)) / 2ε, perturbing ``theta`` in place.
 
@@ -129,10 +88,10 @@ def float64_copy(net: Any) -> Any:
 
 def loss_value(net: Any, loss: Any, x: np.ndarray, y: Any) -> float:
     """J for the current parameters, through the fused path when the network uses it."""
-    y_hat = net.forward(x)
-    if net.fused_pair(loss):
-        return float(loss.fused(y, net._last_input)[0])
-    return float(loss(y, y_hat)[0])
+    from .inference import logits_and_outputs, loss_of_outputs
+
+    z, y_hat = logits_and_outputs(net, x)
+    return loss_of_outputs(net, loss, y, z, y_hat)
 
 
 def check_network(net: Any, x: Array, y: Array, loss: Any, *, eps: float = EPS, rtol: float = 1e-6,
@@ -166,13 +125,11 @@ def check_network(net: Any, x: Array, y: Array, loss: Any, *, eps: float = EPS, 
 
 
 def _input_gradient(net: Any, loss: Any, x: np.ndarray, y: Any) -> np.ndarray:
-    scratch = copy.deepcopy(net)
+    """dJ/dx by backward; where the output layer fuses with the loss, from dJ/dz through the layers below it."""
+    scratch = without_last(net) if net.fused_pair(loss) else copy.deepcopy(net)
     scratch.zero_grad()
-    scratch.forward(x)
-    if scratch.fused_pair(loss):
-        _, dJ_dz = loss.fused(y, scratch._last_input)
-        return to_numpy(scratch._backward_from(len(scratch.layers) - 2, dJ_dz, True))
-    _, g = loss(y, scratch._last_output)
+    out = scratch.forward(x)
+    _, g = loss.fused(y, out) if net.fused_pair(loss) else loss(y, out)
     return to_numpy(scratch.backward(g, input_grad=True))
 
 
@@ -292,11 +249,16 @@ def compare_with_torch(net: Any, x: Array, y: Array, loss: Any, *, dtype: Any = 
     report.comparisons.append(compare("J", np.asarray(J), Jt.detach().numpy(), rtol, atol))
     linears = [m for m in theirs if isinstance(m, torch.nn.Linear)]
     for _k, (mod, (suffix, layer)) in enumerate(zip(linears, mine.named_layers()), start=1):
-        report.comparisons.append(compare(f"dJ/dW{suffix}", layer.grads["dJ_dW"], mod.weight.grad.numpy(), rtol, atol))
+        report.comparisons.append(compare(f"dJ/dW{suffix}", layer.grads["dJ_dW"], _grad(mod.weight), rtol, atol))
         if "dJ_db" in layer.grads:
-            report.comparisons.append(compare(f"dJ/db{suffix}", layer.grads["dJ_db"], mod.bias.grad.numpy(), rtol, atol))
-    report.comparisons.append(compare("dJ/dx", dJ_dx, xt.grad.numpy(), rtol, atol))
+            report.comparisons.append(compare(f"dJ/db{suffix}", layer.grads["dJ_db"], _grad(mod.bias), rtol, atol))
+    report.comparisons.append(compare("dJ/dx", dJ_dx, _grad(xt), rtol, atol))
     return report
+
+
+def _grad(tensor: Any) -> np.ndarray:
+    """A leaf tensor's .grad as NumPy (zeros where backward never reached it)."""
+    return np.zeros(tuple(tensor.shape)) if tensor.grad is None else tensor.grad.numpy()
 
 
 def _fused_torch_loss(loss: Any) -> Any:

@@ -157,24 +157,26 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
     (say, the model file the network was loaded from) is drawn above the graph.
     """
     from . import Sequential, make_loss
-    from .explain import grad_symbol as _grad
-    from .explain import layer_label as _label
-    from .explain import layer_steps as _steps
-    from .explain import loss_symbols as _loss_symbols
-    from .explain import param_formula as _param_formula
-    from .explain import partial_symbol as _partial
-    from .explain import render_formula as _render
-    from .explain import rhs as _rhs
+    from .explain import (
+        grad_symbol,
+        layer_label,
+        layer_steps,
+        loss_symbols,
+        param_formula,
+        partial_symbol,
+        render_formula,
+        rhs,
+    )
 
     if not isinstance(net, Sequential):
         raise TypeError(f"network_graph expects a handgrad Sequential/MLP, got {type(net).__name__}")
-    steps = _steps(net)
+    steps = layer_steps(net)
     widths = [net.in_features] + [_width(net, i) for i in range(len(net.layers))]
     g = Graph("network", title=title)
     g.add_node("x", "x", "variable")
     for st in steps:
         fid = f"f{st.index}"
-        g.add_node(fid, _label(st.layer), "function")
+        g.add_node(fid, layer_label(st.layer), "function")
         g.add_edge(st.x.text if st.index else "x", fid, f"({batch}, {widths[st.index]})")
         for key, p in st.params.items():
             g.add_node(p.text, p.text, "parameter")
@@ -184,11 +186,12 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
         g.add_edge(fid, st.y.text, f"({batch}, {widths[st.index + 1]})")
         if grad:
             syms = st.symbols()
-            jac = _render(st.layer.derivation.jacobian, syms)[0]
-            g.add_edge(st.y.text, st.x.text, f"{_partial(st.y, st.x).text}: {st.layer.derivation.structure}\n{jac}",
+            jac = render_formula(st.layer.derivation_record().jacobian, syms)[0]
+            structure = st.layer.derivation_record().structure
+            g.add_edge(st.y.text, st.x.text, f"{partial_symbol(st.y, st.x).text}: {structure}\n{jac}",
                        "backward")
             for key, p in st.params.items():
-                g.add_edge(st.y.text, p.text, _render(_param_formula(st.layer, key), syms)[0], "backward")
+                g.add_edge(st.y.text, p.text, render_formula(param_formula(st.layer, key), syms)[0], "backward")
     if loss is not None:
         loss = make_loss(loss)
         top = steps[-1].y
@@ -199,8 +202,8 @@ def network_graph(net: Any, loss: Any = None, *, grad: bool = False, batch: int 
         g.add_edge("y", "loss", f"({batch}, {widths[-1]})")
         g.add_edge("loss", "J", "scalar")
         if grad:
-            g.add_edge("J", top.text, f"{_grad(top).text}\n"
-                       + _rhs(_render(loss.derivation.backward, _loss_symbols(top))[0]), "backward")
+            g.add_edge("J", top.text, f"{grad_symbol(top).text}\n"
+                       + rhs(render_formula(loss.derivation.backward, loss_symbols(top))[0]), "backward")
     return g
 
 
@@ -259,6 +262,7 @@ class Expr:
     """
 
     _counter = 0
+    value: np.ndarray | None
 
     def __init__(self, op: Op | None, parents: tuple[Expr, ...] = (), value: Any = None, name: str | None = None,
                  constant: bool = False) -> None:
@@ -419,7 +423,7 @@ def backward(output: Expr) -> dict[str, np.ndarray]:
 def accumulated_gradients(output: Expr) -> dict[int, np.ndarray]:
     """d(output)/d(node) for every node (by ``uid``), each the sum over the paths from it to the output."""
     order = _topological([output])
-    missing = [e.name for e in order if e.op is None and e.value is None]
+    missing = [e.text for e in order if e.op is None and e.value is None]
     if missing:
         raise ValueError(f"backward needs a value for every variable; missing: {', '.join(missing)}")
     grads: dict[int, np.ndarray] = {output.uid: np.ones_like(output.value)}
@@ -429,7 +433,7 @@ def accumulated_gradients(output: Expr) -> dict[int, np.ndarray]:
         inputs = [p.value for p in e.parents]
         for k, p in enumerate(e.parents):
             local = np.asarray(e.op.derivative[k](*inputs), dtype=np.float64)
-            contrib = _unbroadcast(grads[e.uid] * local, p.value.shape)
+            contrib = _unbroadcast(grads[e.uid] * local, () if p.value is None else p.value.shape)
             grads[p.uid] = grads.get(p.uid, 0) + contrib
     return grads
 
@@ -522,11 +526,16 @@ def parse_expressions(source: str, values: dict[str, Any] | None = None) -> dict
     """
     if not isinstance(source, str) or not source.strip():
         raise ValueError(f"expected expressions such as 'a = x*y + x; w = sigmoid(a) * y', got {source!r}")
+    statements = [part.strip() for line in source.splitlines() for part in line.split(";")]
+    text = "\n".join(p for p in statements if p)
+    _check_nesting(text)
     try:
-        statements = [part.strip() for line in source.splitlines() for part in line.split(";")]
-        tree = ast.parse("\n".join(p for p in statements if p), mode="exec")
+        tree = ast.parse(text, mode="exec")
     except SyntaxError as exc:
-        raise ValueError(f"cannot parse {source!r}: {exc.msg}") from None
+        raise ValueError(f"cannot parse {source!r:.200}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"the expression is too deeply nested (the limit is {MAX_DEPTH} levels)") from None
+    _check_depth(tree)
     values = dict(values or {})
     env: dict[str, Expr] = {}
     out: dict[str, Expr] = {}
@@ -548,9 +557,47 @@ def parse_expressions(source: str, values: dict[str, Any] | None = None) -> dict
     return out
 
 
+MAX_DEPTH = 200  # levels of nesting (brackets, unary signs, chained operators); deeper input is refused
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse, before parsing, brackets or runs of signs deeper than MAX_DEPTH (the parser would recurse)."""
+    depth = deepest = run = 0
+    for ch in text:
+        if ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+        if ch in "+-~":
+            run += 1
+            deepest = max(deepest, depth + run)
+        elif not ch.isspace():
+            run = 0
+    if deepest > MAX_DEPTH:
+        raise ValueError(f"the expression is too deeply nested ({deepest} levels; the limit is {MAX_DEPTH})")
+
+
+def _check_depth(tree: ast.AST) -> None:
+    """The parsed tree's depth, measured without recursion; a long chain of operators nests too."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH + 3:  # Module -> statement -> expression add three levels
+            raise ValueError(f"the expression is too deeply nested (over {MAX_DEPTH} levels of operators, "
+                             "brackets or calls); split it into named steps: a = ...; b = f(a)")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
 def _build(node: ast.AST, env: dict[str, Expr], values: dict[str, Any]) -> Expr:
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return _lift(float(node.value))
+        try:
+            number = float(node.value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ValueError(f"the number {ast.unparse(node)[:40]} is beyond the float64 range (±1.8e308)")
+        return _lift(number)
     if isinstance(node, ast.Name):
         if node.id not in env:
             if node.id in FUNCTIONS:
@@ -601,22 +648,25 @@ def save(graph: Graph, path: str | Path, fmt: str | None = None) -> SaveResult:
         raise ValueError(f"{path} is a directory; give a file name such as graph.svg")
     if not path.parent.exists():
         raise FileNotFoundError(f"the folder {path.parent} does not exist")
+    from .outputs import replace_bytes  # atomic, never through a link or onto a device
+
     dot_text = graph.to_dot()
     if fmt in TEXT_FORMATS:
-        path.write_text(dot_text, encoding="utf-8")
+        replace_bytes(path, dot_text.encode("utf-8"), what="graph")
         return SaveResult(path, fmt, False, f"wrote the DOT text to {path}")
     exe = shutil.which("dot")
     if exe is None:
         dot_path = path.with_suffix(".dot")
-        dot_path.write_text(dot_text, encoding="utf-8")
+        replace_bytes(dot_path, dot_text.encode("utf-8"), what="graph")
         return SaveResult(dot_path, "dot", False,
                           f"Graphviz 'dot' was not found, so the graph was written as DOT text to {dot_path}; "
                           f"render it with: dot -T{fmt} {dot_path} -o {path}  "
                           "(install Graphviz: apt-get install graphviz, brew install graphviz, or graphviz.org)")
-    proc = subprocess.run([exe, f"-T{fmt}", "-o", str(path)], input=dot_text.encode("utf-8"),
+    proc = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode("utf-8"),
                           capture_output=True, timeout=60, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"dot failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace').strip()}")
+    replace_bytes(path, proc.stdout, what="graph")
     return SaveResult(path, fmt, True, f"wrote {path}")
 
 

@@ -29,6 +29,22 @@ from .model import TwoLayerNet
 Array = Any
 
 
+def _like(value: Any, like: Array, name: str) -> Array:
+    """``value`` as an array of ``like``'s kind and dtype: nested lists, tuples, numbers and NumPy arrays are
+    converted; anything else is a TypeError naming the type wanted."""
+    if isinstance(value, type(like)):
+        return value
+    if isinstance(value, (list, tuple, int, float, np.ndarray, np.generic)) and not isinstance(value, bool):
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be numbers (a nested list or an array), got {type(value).__name__}: "
+                            f"{exc}") from None
+        return backend_of(like).asarray(array, like.dtype)
+    raise TypeError(f"{name} must be a {type(like).__module__.split('.')[0]}.{type(like).__name__} like the "
+                    f"network's parameters (or a nested list of numbers), got {type(value).__name__}")
+
+
 class _LiveView(MutableMapping):
     """A dict whose entries are the network's own arrays (reads and writes go through)."""
 
@@ -44,6 +60,7 @@ class _LiveView(MutableMapping):
             raise KeyError(f"{key!r}: known keys are {', '.join(self._slots)}")
         store, inner = self._slots[key]
         old = store[inner]
+        value = _like(value, old, key)
         if tuple(value.shape) != tuple(old.shape):
             raise ValueError(f"{key} must have shape {tuple(old.shape)}, got {tuple(value.shape)}")
         store[inner] = backend_of(old).asarray(to_numpy(value) if type(value) is not type(old) else value, old.dtype)
@@ -94,13 +111,10 @@ class MLP:
                 f"and {linear_1_out_features}"
             )
         if backend == "torch":
-            try:
-                import torch
-            except ImportError:
-                raise ImportError(
-                    "handgrad.hw1.MLP holds PyTorch tensors by default and PyTorch is not installed: "
-                    "pip install 'handgrad[torch]' (torch==2.13.0), or pass backend='numpy'"
-                ) from None
+            from .optional import require
+
+            torch = require("torch", extra="torch", purpose="handgrad.hw1.MLP (PyTorch tensors by default)",
+                            alternative="pass backend='numpy'")
             dtype = dtype or str(torch.get_default_dtype())
         dtype = dtype or np.float64
         self.net = TwoLayerNet(
@@ -121,11 +135,7 @@ class MLP:
     def forward(self, x: Array) -> Array:
         """z1 = x W1ᵀ + b1, z2 = f(z1), z3 = z2 W2ᵀ + b2, ŷ = g(z3); the z's go into ``cache``."""
         linear1, f, linear2, g = self.net.layers
-        if not isinstance(x, type(linear1.params["W"])) and not isinstance(x, (list, tuple)):
-            raise TypeError(
-                f"this MLP holds {type(linear1.params['W']).__name__} parameters "
-                f"(backend {self.net.backend.name!r}); got x of type {type(x).__name__}"
-            )
+        x = _like(x, linear1.params["W"], "x")
         z1 = linear1.forward(x)
         z2 = f.forward(z1)
         z3 = linear2.forward(z2)
@@ -137,6 +147,11 @@ class MLP:
         """Add dJ/dW1, dJ/db1, dJ/dW2, dJ/db2 into ``grads`` (they accumulate until cleared)."""
         if not self.cache:
             raise RuntimeError("MLP.backward called before forward; call forward(x) first")
+        y_hat = self.cache["y_hat"]
+        dJdy_hat = _like(dJdy_hat, y_hat, "dJdy_hat")
+        if tuple(dJdy_hat.shape) != tuple(y_hat.shape):  # broadcasting would give silently wrong gradients
+            raise ValueError(f"MLP.backward: dJdy_hat must have the output's shape {tuple(y_hat.shape)}, "
+                             f"got {tuple(dJdy_hat.shape)}")
         self.net.backward(dJdy_hat, input_grad=False)
 
     def clear_grad_and_cache(self) -> None:

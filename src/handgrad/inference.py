@@ -84,6 +84,17 @@ def logits_and_outputs(net: Any, X: Array) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(zs), np.concatenate(outs)
 
 
+def check_outputs(out: np.ndarray) -> None:
+    """ValueError naming the first row whose outputs are not finite: the input overflowed the network
+    (an answer read from NaN would be a class picked by accident)."""
+    finite = np.isfinite(out)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(axis=1))
+        raise ValueError(f"row {int(rows[0])} (0-based): the network's outputs overflow (NaN or infinity) for this "
+                         f"input; {len(rows)} row(s) in all. Its values are far outside the range the model was "
+                         "trained on, so no prediction is given")
+
+
 def loss_of_outputs(net: Any, loss: Loss, y: Any, z: Any, out: Any) -> float:
     """J from the outputs of :func:`logits_and_outputs`: the loss training minimises -- from the
     logits z where the network's output layer and the loss fuse (never double-squashed), else from ŷ."""
@@ -270,6 +281,10 @@ class Predictor:
             raise ModelFileError(f"{path!r}: the metadata names {len(meta['feature_names'])} features, "
                                  f"but the network takes {n_in}")
         info = {k: v for k, v in meta.items() if k not in (*needed, "cli_format", "target_name", "class_labels", "g")}
+        try:
+            model_loss(meta["loss"])
+        except (ValueError, TypeError) as exc:
+            raise ModelFileError(f"{path}: metadata field 'loss': {exc}") from None
         return cls(net, task=meta["task"], loss=meta["loss"], feature_names=meta["feature_names"],
                    target_name=meta.get("target_name"), class_labels=meta.get("class_labels"),
                    x_scaler=x_scaler, y_scaler=y_scaler, g=meta.get("g", "identity"), info=info)
@@ -293,15 +308,30 @@ class Predictor:
 
     # ------------------------------------------------------------ raw rows -> answers
     def inputs(self, X: Any) -> np.ndarray:
-        """Raw rows scaled as in training, in the network's dtype."""
+        """Raw rows scaled as in training, in the network's dtype; ValueError naming the first row and
+        column whose value leaves that dtype's range (it would overflow the network)."""
         Z = self.x_scaler.transform(X) if self.x_scaler is not None else np.asarray(X, dtype=np.float64)
-        return Z.astype(self.net.dtype, copy=False)
+        with np.errstate(over="ignore"):
+            out = Z.astype(self.net.dtype, copy=False)
+        if not np.isfinite(out).all():
+            r, c = (int(i) for i in np.argwhere(~np.isfinite(out))[0])
+            raw = np.asarray(X, dtype=np.float64)[r, c]
+            if not np.isfinite(raw):
+                check_finite(np.asarray(X, dtype=np.float64), "X")
+            name = self.feature_names[c] if c < len(self.feature_names) else str(c)
+            raise ValueError(f"row {r} (0-based), feature {name!r}: {raw:.6g} is beyond what this model takes: "
+                             f"after the training's scaling it is {Z[r, c]:.3g}, outside the range of the network's "
+                             f"{np.dtype(self.net.dtype).name} (±{np.finfo(self.net.dtype).max:.3g})")
+        return out
 
     def outputs(self, X: Any) -> np.ndarray:
-        """The network's outputs (float64) for raw rows X."""
-        out = self.net.forward(self.inputs(X))
+        """The network's outputs (float64) for raw rows X; ValueError (never NaN read as a class) when a row
+        overflows the network."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(to_numpy(self.net.forward(self.inputs(X))), dtype=np.float64)
         self.net.clear_cache()
-        return np.asarray(to_numpy(out), dtype=np.float64)
+        check_outputs(out)
+        return out
 
     def values(self, out: np.ndarray) -> np.ndarray:
         """Regression outputs in the target's units."""
@@ -355,8 +385,10 @@ class Predictor:
         The loss is the training loss J, fused exactly as in training where the pair allows."""
         if len(y) == 0:
             return None
-        z, raw = logits_and_outputs(self.net, self.inputs(X))  # one pass gives both the logits and ŷ
+        with np.errstate(over="ignore", invalid="ignore"):
+            z, raw = logits_and_outputs(self.net, self.inputs(X))  # one pass gives both the logits and ŷ
         out = np.asarray(raw, dtype=np.float64)
+        check_outputs(out)
         result: dict[str, Any] = {"n_samples": len(y),
                                   "loss": loss_of_outputs(self.net, self.loss, self.targets(y), z, raw)}
         if self.task == "regression":
@@ -376,7 +408,7 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
 
 
 __all__ = [
-    "EVAL_CHUNK", "OUTPUT_KINDS", "Predictor", "check_features", "check_network", "classification_scores", "decide",
+    "EVAL_CHUNK", "OUTPUT_KINDS", "Predictor", "check_features", "check_outputs", "check_network", "classification_scores", "decide",
     "is_multilabel", "labels", "load_predictor", "logits_and_outputs", "loss_of_outputs", "margin", "model_loss",
     "output_kind", "predict", "predict_labels", "predict_proba", "probabilities",
 ]

@@ -51,9 +51,10 @@ import numpy as np
 
 from .backend import to_numpy
 from .errors import ModelFileError
+from .schema import CHECKPOINT_FIELDS, METADATA_FIELDS, Shape, check_document
 
 FORMAT = "handgrad"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the whole JSON document is covered by "doc_sha256" (version 1 files still load)
 MAX_HEADER_BYTES = 4 * 1024 * 1024  # our headers are a few kB; refuse anything claiming more
 STALE_TEMP_SECONDS = 3600  # orphaned temporary files older than this are removed at the next save
 DTYPES: dict[str, np.dtype[Any]] = {"F32": np.dtype(np.float32), "F64": np.dtype(np.float64)}
@@ -92,6 +93,12 @@ def check_save_path(path: str | os.PathLike) -> Path:
     if str(path) == "" or target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory; give a file path such as DIR/model.safetensors",
                                 str(path))
+    try:
+        mode = os.lstat(target).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # a link is replaced, never followed
+        raise ValueError(f"{path}: is not a regular file (a device, FIFO or socket); handgrad never writes to one")
     parent = target.parent  # Path("model.safetensors").parent is Path(".")
     if not parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, "parent directory does not exist (it is not created for you)",
@@ -170,6 +177,8 @@ def _pack(arrays: dict[str, np.ndarray], doc: dict[str, Any]) -> bytes:
     """
     doc = dict(doc)
     doc["arrays"] = {k: {"shape": list(a.shape), "dtype": a.dtype.name, "sha256": _sha256(a)} for k, a in arrays.items()}
+    doc = json.loads(_to_json(doc, "metadata"))  # arrays and NumPy scalars -> plain JSON, as a reader sees them
+    doc[DIGEST] = _doc_digest(doc)
     header: dict[str, Any] = {"__metadata__": {FORMAT: _to_json(doc, "metadata")}}
     chunks, offset = [], 0
     for key in sorted(arrays):
@@ -182,6 +191,17 @@ def _pack(arrays: dict[str, np.ndarray], doc: dict[str, Any]) -> bytes:
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
     return struct.pack("<Q", len(text)) + text + b"".join(chunks)
+
+
+DIGEST = "doc_sha256"
+
+
+def _doc_digest(doc: dict[str, Any]) -> str:
+    """SHA-256 of the document without its digest, in one canonical JSON spelling (sorted keys, no spaces):
+    a flipped bit in a scaling mean or a class label is caught like one in a weight."""
+    body = {k: v for k, v in doc.items() if k != DIGEST}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                                     allow_nan=False).encode()).hexdigest()
 
 
 def _numpy_params(net: Any, what: str) -> dict[str, np.ndarray]:
@@ -279,6 +299,14 @@ def _check_doc(path: Any, doc: Any) -> None:
                           "upgrade handgrad")
     if version < 1:
         raise _fail(path, f"unknown format version {version}")
+    if version >= 2:
+        try:
+            digest = _doc_digest(doc)
+        except (TypeError, ValueError):
+            digest = None  # NaN/Infinity tokens: not the JSON handgrad writes
+        if doc.get(DIGEST) != digest:
+            raise _fail(path, f"is corrupt: checksum mismatch for the metadata (field {DIGEST!r}); the JSON document "
+                              "was altered or damaged")
     if not isinstance(doc.get("arrays"), dict) or not isinstance(doc.get("architecture"), dict):
         raise _fail(path, "is corrupt: the handgrad metadata lacks 'arrays' or 'architecture'")
 
@@ -382,6 +410,18 @@ def _build_net(path: Any, doc: dict[str, Any], header: dict[str, Any], prefix: s
     return net
 
 
+def _shape(net: Any) -> Shape:
+    return Shape(net.in_features, net.out_features)
+
+
+def _check_fields(path: Any, fields: Any, doc: Any, net: Any, what: str) -> None:
+    """The document against its table in handgrad.schema; the error names the file and the field."""
+    try:
+        check_document(fields, doc, _shape(net), what)
+    except ValueError as exc:
+        raise _fail(path, str(exc)) from None
+
+
 def _fill(net: Any, arrays: dict[str, np.ndarray], prefix: str = "") -> None:
     """Copy loaded arrays into the network's parameters, in place."""
     for name, layer, key, _ in net.parameter_slots():
@@ -422,6 +462,7 @@ def save_model(path: str | os.PathLike, net: Any, metadata: dict[str, Any] | Non
 
     target = check_save_path(path)
     arrays = _numpy_params(net, "weight")
+    check_document(METADATA_FIELDS, metadata or {}, _shape(net), "metadata")  # never write what load refuses
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": "model", "handgrad_version": __version__,
            "architecture": net.config(), "dtype": _net_dtype(arrays), "metadata": metadata or {}}
     return atomic_write_bytes(target, _pack(arrays, doc))
@@ -445,6 +486,7 @@ def load_model(path: str | os.PathLike, *, backend: Any = None) -> tuple[Any, di
         metadata = doc.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise _fail(path, "is corrupt: metadata is not an object")
+        _check_fields(path, METADATA_FIELDS, metadata, net, "metadata")
         return net, metadata
 
     net, metadata = _guard(path, run)
@@ -516,9 +558,11 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 def _load_checkpoint(path: Any) -> Checkpoint:
     doc, header, data = _open(path, "checkpoint")
     info = doc.get("checkpoint")
-    if not isinstance(info, dict) or not isinstance(info.get("epoch"), int) or info["epoch"] < 0:
-        raise _fail(path, "is corrupt: the checkpoint record (epoch) is missing or invalid")
+    if not isinstance(info, dict):
+        raise _fail(path, "is corrupt: the checkpoint record is missing")
     net = _build_net(path, doc, header, prefix="params.")
+    _check_fields(path, CHECKPOINT_FIELDS, info, net, "checkpoint record")
+    _check_fields(path, METADATA_FIELDS, doc.get("metadata") or {}, net, "metadata")
     shapes = {k: tuple(v.shape) for k, v in net.params.items()}
     groups: dict[str, dict[str, tuple]] = {}
     for key, e in header.items():

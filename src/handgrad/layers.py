@@ -10,6 +10,7 @@ A layer's ``forward(x)`` stores in ``self.cache`` only what its backward needs;
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -40,10 +41,66 @@ def _zero_(a: Array) -> None:
         a[...] = 0
 
 
+def shape_of(a: Any) -> tuple:
+    """The shape of an array of any backend (or of nested lists) as a plain tuple."""
+    shape = getattr(a, "shape", None)
+    return tuple(shape) if shape is not None else tuple(np.shape(a))
+
+
+def check_upstream_shape(where: str, grad: Any, output_shape: tuple | None) -> None:
+    """ValueError unless ``grad`` (dJ/d(output)) has the output's shape: broadcasting a (1, K), (N, 1),
+    (K,) or scalar upstream gradient would give silently wrong parameter gradients."""
+    if output_shape is not None and shape_of(grad) != output_shape:
+        raise ValueError(f"{where}: the upstream gradient must have the output's shape {output_shape}, "
+                         f"got {shape_of(grad)}")
+
+
+def _records_output_shape(forward: Any) -> Any:
+    @functools.wraps(forward)
+    def wrapper(self: Layer, x: Any, *args: Any, **kwargs: Any) -> Any:
+        y = forward(self, x, *args, **kwargs)
+        self.output_shape_ = shape_of(y)
+        return y
+    return wrapper
+
+
+def _checks_upstream_shape(backward: Any) -> Any:
+    @functools.wraps(backward)
+    def wrapper(self: Layer, dJ_dy: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._cache is not None:  # before forward, the layer's own RuntimeError says so
+            check_upstream_shape(f"{self._label()}.backward", dJ_dy, self.output_shape_)
+        return backward(self, dJ_dy, *args, **kwargs)
+    return wrapper
+
+
 class Layer:
-    """Base class: parameters, gradients, a cache, and the forward/backward pair."""
+    """Base class: parameters, gradients, a cache, and the forward/backward pair.
+
+    Every subclass's ``forward`` records its output's shape and every ``backward`` first
+    refuses an upstream gradient of another shape (:func:`check_upstream_shape`): the rule
+    lives here once, so a new layer gets it without writing it.
+    """
 
     derivation: Derivation | None = None
+    output_shape_: tuple | None = None  # shape of the last forward's output (None: unknown)
+
+    @property
+    def cache(self) -> Any:
+        """What backward needs from the last forward. Setting it from outside ``forward`` (the fast
+        path fills caches itself) makes the output shape unknown, so no stale shape is enforced."""
+        return self._cache
+
+    @cache.setter
+    def cache(self, value: Any) -> None:
+        self._cache = value
+        self.output_shape_ = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _records_output_shape(cls.__dict__["forward"])  # type: ignore[method-assign]
+        if "backward" in cls.__dict__:
+            cls.backward = _checks_upstream_shape(cls.__dict__["backward"])  # type: ignore[method-assign]
 
     def __init__(self) -> None:
         self.params: dict[str, Array] = {}
@@ -91,7 +148,7 @@ class Layer:
         store = self.storage
         if store is None:
             return None
-        params, grads = self.params, self.grads  # PackedParameters.holds, inlined: it runs every step
+        params, grads = self.params, self.grads
         try:
             for key, gkey, block, grad_block in store.blocks:
                 if params[key] is not block or grads[gkey] is not grad_block:
@@ -110,11 +167,19 @@ class Layer:
         """Constants substituted into this layer's derivation ($c, $alpha, $beta ...)."""
         return {"c": ""}
 
-    def explain(self, fmt: str = "text", **symbols: Any) -> str:
-        """This layer's derivation with its variable names, e.g. ``x="z1", y="z2"``."""
+    def derivation_record(self) -> Derivation:
+        """This layer's derivation record; NotImplementedError for a layer that declares none."""
         if self.derivation is None:
             raise NotImplementedError(f"{type(self).__name__} declares no derivation record")
-        return self.derivation.render(fmt, **{"x": "x", "y": "y", **self.symbols(), **symbols})
+        return self.derivation
+
+    def explain(self, fmt: str = "text", **symbols: Any) -> str:
+        """This layer's derivation with its variable names, e.g. ``x="z1", y="z2"``."""
+        return self.derivation_record().render(fmt, **{"x": "x", "y": "y", **self.symbols(), **symbols})
+
+    def jacobian(self, x: Array) -> Array:  # pragma: no cover - abstract
+        """∂y/∂x per sample, shape (N, out, in)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no Jacobian")
 
     def to(self, backend: str | Backend | None = None, dtype: Any = None, device: Any = None) -> Layer:
         """Move parameters and gradients to another backend and/or dtype, in place."""
@@ -397,7 +462,7 @@ class ReLU(Activation):
     Backward: dJ/dx = dJ/dy ⊙ c·1[x > 0]
     """
 
-    derivation = activation_record("ReLU", ("max(0, $x)", r"\max(0, $x)"), ("1[$x > 0]", r"\mathbb{1}[$x > 0]"))
+    derivation = activation_record("ReLU", ("max(0, $x)", r"\max(0, $x)"), ("1[$x > 0]", r"\mathbf{1}[$x > 0]"))
 
     def _forward(self, x):
         return F.relu_forward(x)
@@ -603,10 +668,10 @@ class LogSoftmax(Layer):
         name="LogSoftmax",
         forward=Formula("${y}_i = $beta${x}_i − log Σ_j exp($beta${x}_j)",
                         r"{$y}_i = $beta {$x}_i - \log \sum_j e^{$beta {$x}_j}"),
-        jacobian=Formula("∂${y}_i/∂${x}_j = $beta(δ_ij − softmax($x)_j)",
-                         r"\frac{\partial {$y}_i}{\partial {$x}_j} = $beta\left(\delta_{ij} - \mathrm{softmax}($x)_j\right)"),
-        backward=Formula("dJ/d$x = $beta(dJ/d$y − softmax($x) Σ_j (dJ/d$y)_j)",
-                         r"\frac{\partial J}{\partial $x} = $beta\left(\frac{\partial J}{\partial $y} - \mathrm{softmax}($x) \sum_j \frac{\partial J}{\partial {$y}_j}\right)"),
+        jacobian=Formula("∂${y}_i/∂${x}_j = $beta(δ_ij − softmax($beta$x)_j)",
+                         r"\frac{\partial {$y}_i}{\partial {$x}_j} = $beta\left(\delta_{ij} - \mathrm{softmax}($beta $x)_j\right)"),
+        backward=Formula("dJ/d$x = $beta(dJ/d$y − softmax($beta$x) Σ_j (dJ/d$y)_j)",
+                         r"\frac{\partial J}{\partial $x} = $beta\left(\frac{\partial J}{\partial $y} - \mathrm{softmax}($beta $x) \sum_j \frac{\partial J}{\partial {$y}_j}\right)"),
         structure="full",
         why="the log-normaliser depends on every input, so every row of the Jacobian is dense",
     )

@@ -102,6 +102,48 @@ def log_loss(labels: Any, proba: Any) -> float:
     return float(-np.mean(np.log(picked)))
 
 
+def _labels(labels: Any, predicted: Any, n_classes: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(to_numpy(labels)).reshape(-1)
+    b = np.asarray(to_numpy(predicted)).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"{what}: labels and predictions must have the same shape, got {a.shape} and {b.shape}")
+    for name, v in (("labels", a), ("predictions", b)):
+        if v.size and (v.dtype.kind not in "iu" or v.min() < 0 or v.max() >= n_classes):
+            raise ValueError(f"{what}: {name} must be integer class indices in [0, {n_classes}), "
+                             f"got {np.unique(v)[:5]}")
+    return a.astype(np.int64), b.astype(np.int64)
+
+
+def confusion_matrix(labels: Any, predicted: Any, n_classes: int) -> np.ndarray:
+    """C[i, j] = the number of samples of true class i predicted as class j (scikit-learn's layout)."""
+    a, b = _labels(labels, predicted, n_classes, "confusion_matrix")
+    C = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(C, (a, b), 1)
+    return C
+
+
+def per_class(labels: Any, predicted: Any, n_classes: int) -> dict[str, list[float]]:
+    r"""Precision, recall, F1 and support of each class, from the confusion matrix C::
+
+        precision_k = C[k, k] / Σ_i C[i, k]     (0 when class k is never predicted, as scikit-learn's zero_division=0)
+        recall_k    = C[k, k] / Σ_j C[k, j]     (0 when class k has no samples)
+        F1_k        = 2 precision_k recall_k / (precision_k + recall_k)
+        support_k   = Σ_j C[k, j]
+
+    >>> per_class([0, 0, 1], [0, 1, 1], 2)["recall"]
+    [0.5, 1.0]
+    """
+    C = confusion_matrix(labels, predicted, n_classes).astype(np.float64)
+    hit = np.diag(C)
+    predicted_k, support = C.sum(axis=0), C.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted_k > 0, hit / predicted_k, 0.0)
+        recall = np.where(support > 0, hit / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
+            "support": support.astype(int).tolist()}
+
+
 REGRESSION_METRICS = {"mse": mse, "mae": mae, "r2": r2}
 
-__all__ = ["accuracy", "log_loss", "mae", "mse", "r2"]
+__all__ = ["accuracy", "confusion_matrix", "log_loss", "mae", "mse", "per_class", "r2"]

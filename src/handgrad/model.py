@@ -26,7 +26,7 @@ from .backend import Backend, backend_of
 from .fast.plan import Plan
 from .fast.update import sgd_update
 from .fast.workspace import StalePlanError
-from .layers import Layer, Linear, resolve_dtype
+from .layers import Layer, Linear, check_upstream_shape, resolve_dtype, shape_of
 from .losses import LOSSES, Loss, make_loss
 from .registry import activation_name, layer_config, make_activation
 from .storage import PackedParameters
@@ -221,7 +221,12 @@ class Sequential:
         return y_hat
 
     def backward(self, dJ_dy_hat: Array, input_grad: bool = True) -> Array | None:
-        """Backpropagate dJ/dŷ through every layer; returns dJ/dx (None if not input_grad)."""
+        """Backpropagate dJ/dŷ through every layer; returns dJ/dx (None if not input_grad).
+
+        dJ/dŷ must have ŷ's shape (ValueError naming both shapes): broadcasting it would give
+        silently wrong gradients."""
+        if self._last_output is not None:
+            check_upstream_shape(f"{type(self).__name__}.backward", dJ_dy_hat, shape_of(self._last_output))
         plan = self._last_plan
         if (plan is not None and type(dJ_dy_hat) is np.ndarray and dJ_dy_hat.shape == plan.shapes[-1]
                 and dJ_dy_hat.dtype == plan.dtype):

@@ -38,18 +38,16 @@ import numpy as np
 from .backend import to_numpy
 from .layers import GELU, Linear, Scale, resolve_dtype
 from .registry import activation_spec
-from .torch_interop import layer_scales, module_count
+from .torch_interop import layer_scales, model_scalings, module_count
 
 DEFAULT_OPSET = 21
 MIN_OPSET = 13  # Softmax/LogSoftmax act on one axis from opset 13 on
 
 
 def _onnx() -> Any:
-    try:
-        import onnx
-    except ImportError:
-        raise ImportError("ONNX export needs the onnx package: pip install 'handgrad[onnx]'") from None
-    return onnx
+    from .optional import require
+
+    return require("onnx", extra="onnx", purpose="ONNX export")
 
 
 class _Graph:
@@ -135,13 +133,16 @@ def export_onnx(net: Any, path: str | os.PathLike | None = None, *, opset: int =
 
     Parameters
     ----------
-    net : a handgrad Sequential / MLP (any backend; weights are copied to NumPy).
+    net : a handgrad Sequential / MLP (any backend; weights are copied to NumPy), or a trained model
+        (``handgrad.load_predictor(path)``): its input scaling then opens the graph (Sub, Div) and a
+        regression model's target scaling closes it (Mul, Add), so the graph takes raw rows.
     path : where to write the ``.onnx`` file (atomically: a temporary file, then a rename).
     opset : ONNX opset, at least 13 (default 21).
     dtype : 'float32' or 'float64'; the network's own dtype by default.
     input_name, output_name : tensor names of the graph's input and output.
     """
     onnx = _onnx()
+    net, x_scaling, y_scaling = model_scalings(net)
     if not hasattr(net, "layers"):
         raise TypeError(f"export_onnx expects a handgrad network (Sequential/MLP), got {type(net).__name__}")
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
@@ -152,10 +153,16 @@ def export_onnx(net: Any, path: str | os.PathLike | None = None, *, opset: int =
     dtype = resolve_dtype(dtype if dtype is not None else net.dtype)
     g = _Graph(dtype, opset)
     g.value = input_name
+    if x_scaling is not None:  # raw rows in: x' = (x - mean) / scale, the scaling fitted on the training split
+        g.op("Sub", [g.constant("input.mean", x_scaling[0])], "input")
+        g.op("Div", [g.constant("input.scale", x_scaling[1])], "input")
     index = 0
     for layer in net.layers:
         _add_layer(g, layer, index)
         index += module_count(layer)
+    if y_scaling is not None:  # values out in the target's units: y = y'·scale + mean
+        g.op("Mul", [g.constant("output.scale", y_scaling[1])], "output")
+        g.op("Add", [g.constant("output.mean", y_scaling[0])], "output")
     g.nodes.append(onnx.helper.make_node("Identity", [g.value], [output_name], name="output"))
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     out_shape = net.output_shape(("N", in_features))
@@ -197,11 +204,11 @@ def run_onnx(model: Any, X: Any, *, reference: bool = False) -> np.ndarray:
     if reference:
         from onnx.reference import ReferenceEvaluator
 
-        return ReferenceEvaluator(model).run(None, {inp.name: X})[0]
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ImportError("running ONNX models needs onnxruntime: pip install 'handgrad[onnx]'") from None
+        outputs: Any = ReferenceEvaluator(model).run(None, {inp.name: X})
+        return outputs[0]
+    from .optional import require
+
+    onnxruntime = require("onnxruntime", extra="onnx", purpose="running an ONNX model")
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, {inp.name: X})[0]
 

@@ -51,12 +51,22 @@ class Plot:
 
 
 # ====================================================================== figure plumbing
-def _figure(size: Sequence[float], dpi: float) -> Any:
-    from matplotlib.figure import Figure
+MAX_SIDE_PX = 16384  # a larger raster figure exhausts memory inside the renderer (std::bad_alloc)
+MAX_PIXELS = 64_000_000
 
+
+def _figure(size: Sequence[float], dpi: float) -> Any:
+    from .optional import require
+
+    Figure = require("matplotlib.figure", extra="plot", purpose="drawing a figure").Figure
     size = _check_size(size)
     if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not math.isfinite(dpi) or dpi <= 0:
         raise ValueError(f"dpi must be a positive number, got {dpi!r}")
+    w, h = size[0] * dpi, size[1] * dpi
+    if max(w, h) > MAX_SIDE_PX or w * h > MAX_PIXELS:
+        raise ValueError(f"dpi {dpi:g} is too large for a {size[0]:g}x{size[1]:g} inch figure: it would be "
+                         f"{w:.0f}×{h:.0f} px; the most is {MAX_SIDE_PX} px a side and {MAX_PIXELS:,} px in all "
+                         f"(try dpi <= {int(min(MAX_SIDE_PX / max(size), (MAX_PIXELS / (size[0] * size[1])) ** 0.5))})")
     return Figure(figsize=size, dpi=dpi)
 
 
@@ -83,7 +93,14 @@ def _target(path: str | Path, fmt: str | None) -> tuple[Path, str]:
 
 
 def _save(fig: Any, path: Path, fmt: str, dpi: float) -> tuple[int, int]:
-    fig.savefig(path, format=fmt, dpi=dpi)
+    """Render in memory, then write atomically: never through a link or onto a device (handgrad.outputs)."""
+    import io
+
+    from .outputs import replace_bytes
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi)
+    replace_bytes(path, buffer.getvalue(), what="plot")
     w, h = fig.get_size_inches()
     return int(round(w * dpi)), int(round(h * dpi))
 
@@ -109,6 +126,7 @@ def plot_activations(path: str | Path, names: Sequence[Any] = DEFAULT_ACTIVATION
     ``info["jumps"]`` lists them as (label, x, left limit, right limit, value).
     """
     from . import make_activation
+    from .layers import Activation
 
     path, fmt = _target(path, fmt)
     lo, hi = (float(v) for v in x_range)
@@ -123,6 +141,8 @@ def plot_activations(path: str | Path, names: Sequence[Any] = DEFAULT_ACTIVATION
     plot.info["jumps"] = []
     for i, spec in enumerate(names):
         layer = make_activation(spec)
+        if not isinstance(layer, Activation):
+            raise ValueError(f"plot_activations draws elementwise activations, got {spec!r}")
         label = _activation_label(layer)
         y = np.asarray(to_numpy(layer.forward(x[None, :])), dtype=np.float64)[0]
         d = np.asarray(to_numpy(layer.derivative(x[None, :])), dtype=np.float64)[0]
@@ -290,10 +310,22 @@ def history_records(history: Any) -> list[dict[str, float]]:
     return out
 
 
+MAX_HISTORY_BYTES = 256 * 1024 * 1024
+
+
 def _read_history_file(path: Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"no such history file: {path}")
-    text = path.read_text(encoding="utf-8-sig")
+    if path.stat().st_size > MAX_HISTORY_BYTES:
+        raise ValueError(f"{path}: {path.stat().st_size} bytes is too large for a history file "
+                         f"(limit {MAX_HISTORY_BYTES}); give the JSON, JSON lines or CSV history")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        what = " (it looks like a model file; plot a history saved as JSON or CSV)" if head[8:10] == b'{"' else ""
+        raise ValueError(f"{path}: not a history file: it is binary, not JSON, JSON lines or CSV text{what}") from None
     if path.suffix.lower() == ".csv":
         rows = list(csv.DictReader(text.splitlines()))
         try:

@@ -282,6 +282,14 @@ def _only(kwargs: dict, allowed: set, name: str) -> None:
 
 
 # ---------------------------------------------------------------------- losses
+def loss_names() -> list[str]:
+    """Every registered loss name (aliases left out: the first name of each class), in registration order."""
+    first: dict[Any, str] = {}
+    for name, cls in LOSSES.items():
+        first.setdefault(cls, name)
+    return list(first.values())
+
+
 def register_loss(name: str, loss: type[Loss], aliases: tuple[str, ...] = (), replace: bool = False) -> type[Loss]:
     """Register a :class:`~handgrad.losses.Loss` subclass under ``name`` (and ``aliases``)."""
     if not (isinstance(loss, type) and issubclass(loss, Loss)):
@@ -324,6 +332,6 @@ for _spec, _aliases in (
 
 __all__ = [
     "ACTIVATIONS", "CONFIG_ATTRIBUTES", "LAYER_TYPES", "ActivationSpec", "activation_name", "activation_names",
-    "activation_spec", "add_activation", "layer_config", "layer_from_config", "make_activation",
+    "activation_spec", "add_activation", "layer_config", "layer_from_config", "loss_names", "make_activation",
     "register_activation", "register_loss", "unregister_activation",
 ]

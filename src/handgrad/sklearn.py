@@ -28,11 +28,18 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
-from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from .optional import require
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
+except ImportError:  # the same one-line message as every other optional import
+    require("sklearn", extra="sklearn", purpose="handgrad.sklearn's estimators")
+    raise
 
 from .errors import DivergenceError
 from .inference import labels, logits_and_outputs, output_kind, probabilities
@@ -208,23 +215,32 @@ class _HandgradMLP(BaseEstimator):
         return X.astype(self.net_.dtype, copy=False)
 
     # ------------------------------------------------------------ fitting
-    def fit(self, X: Any, y: Any) -> _HandgradMLP:
-        """Train on (X, y) for up to ``max_iter`` epochs (continuing if ``warm_start``)."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _HandgradMLP:
+        """Train on (X, y) for up to ``max_iter`` epochs (continuing if ``warm_start``).
 
-    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> _HandgradMLP:
+        ``sample_weight`` (n,), as scikit-learn's MLP takes it: each minibatch's loss and
+        gradient are the weighted mean Σ wᵢ Jᵢ / Σ wᵢ (the L2 term is divided by Σ wᵢ), so a
+        weight of 2 counts a row twice.
+        """
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+
+    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None,
+             sample_weight: Any = None) -> _HandgradMLP:
         p = self._check_params()
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         fresh = not hasattr(self, "net_") or not (self.warm_start or incremental)
         X, Y = self._validate_training_data(X, y, fresh, classes, incremental)
+        weights = None
+        if sample_weight is not None:  # scikit-learn's own checks and messages: shape, finite, >= 0, not all 0
+            weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         if fresh:
             self._initialize(p, X.shape[1], Y, X.dtype)
         elif X.dtype != self.net_.dtype:
             X = X.astype(self.net_.dtype)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer(p)
-        self._run_epochs(p, X, Y, incremental)
+        self._run_epochs(p, X, Y, incremental, weights)
         return self
 
     def _initialize(self, p: dict, n_features: int, Y: np.ndarray, dtype: np.dtype) -> None:
@@ -276,38 +292,41 @@ class _HandgradMLP(BaseEstimator):
                           f"using {n_samples}", UserWarning, stacklevel=5)
         return min(self.batch_size, n_samples)
 
-    def _split_validation(self, p: dict, X: np.ndarray, Y: np.ndarray) -> tuple:
+    def _split_validation(self, p: dict, X: np.ndarray, Y: np.ndarray, W: Any = None) -> tuple:
         stratify = None
         if is_classifier(self) and self._label_kind != "multilabel":  # one label per sample: keep class shares
             stratify = Y if self._label_kind == "multiclass" else Y[:, 0]
         seed = int(self._rng.integers(np.iinfo(np.int32).max))
-        X_tr, X_val, Y_tr, Y_val = train_test_split(X, Y, test_size=p["validation_fraction"],
-                                                    random_state=seed, stratify=stratify)
+        arrays = (X, Y) if W is None else (X, Y, W)
+        parts = train_test_split(*arrays, test_size=p["validation_fraction"], random_state=seed, stratify=stratify)
+        X_tr, X_val, Y_tr, Y_val = parts[:4]
         if X_val.shape[0] < 2:
             raise ValueError(f"the validation set has {X_val.shape[0]} sample(s); early stopping needs at least 2 "
                              "(increase validation_fraction or give more samples)")
-        return X_tr, Y_tr, X_val, Y_val
+        return X_tr, Y_tr, X_val, Y_val, (parts[4] if W is not None else None)
 
-    def _run_epochs(self, p: dict, X: np.ndarray, Y: np.ndarray, incremental: bool) -> None:
+    def _run_epochs(self, p: dict, X: np.ndarray, Y: np.ndarray, incremental: bool, W: Any = None) -> None:
         X_val = Y_val = None
         if self.early_stopping:
-            X, Y, X_val, Y_val = self._split_validation(p, X, Y)
+            X, Y, X_val, Y_val, W = self._split_validation(p, X, Y, W)
         n, bs = X.shape[0], self._batch_size(X.shape[0])
         max_iter = 1 if incremental else p["max_iter"]
         self.n_iter_ = 0
         for _ in range(max_iter):
             order = self._rng.permutation(n) if self.shuffle else None
             Xs, Ys = (X[order], Y[order]) if order is not None else (X, Y)
+            Ws = None if W is None else (W[order] if order is not None else W)
             total = 0.0
             for start in range(0, n, bs):
+                wb = None if Ws is None else Ws[start:start + bs]
                 try:
-                    J = self._train_step(Xs[start:start + bs], Ys[start:start + bs], p["alpha"])
+                    J = self._train_step(Xs[start:start + bs], Ys[start:start + bs], p["alpha"], wb)
                 except _NonFiniteError as exc:
                     self._diverged(str(exc), start // bs + 1, -(-n // bs), p)
-                total += J * min(bs, n - start)
+                total += J * (min(bs, n - start) if wb is None else float(wb.sum()))
             self.n_iter_ += 1
             self.t_ += n
-            loss = total / n
+            loss = total / (n if W is None else float(W.sum()))
             if not np.isfinite(loss):
                 raise DivergenceError(f"training diverged: the loss became {loss} at epoch {self.n_iter_}; "
                                       "scale your inputs (e.g. StandardScaler) or lower learning_rate_init")
@@ -358,11 +377,13 @@ class _HandgradMLP(BaseEstimator):
             arr[...] = best
 
     # ------------------------------------------------------------ one minibatch
-    def _train_step(self, xb: np.ndarray, yb: np.ndarray, alpha: float) -> float:
+    def _train_step(self, xb: np.ndarray, yb: np.ndarray, alpha: float, wb: Any = None) -> float:
         """One minibatch through the network's one training step: forward, the core's loss
         gradient (fused with the output layer), backward, then -- before the update -- the
-        scale to this estimator's loss, the L2 term and the finite check. Returns J."""
-        net, s, n = self.net_, self._loss_scale, xb.shape[0]
+        scale to this estimator's loss, the L2 term and the finite check. Returns J.
+        With sample weights ``wb``, the weighted mean (:meth:`_weighted_backward`)."""
+        net, s = self.net_, self._loss_scale
+        n = xb.shape[0] if wb is None else float(wb.sum())
 
         def to_estimator_loss(J_core: Any) -> float:
             J = s * float(J_core)
@@ -382,7 +403,35 @@ class _HandgradMLP(BaseEstimator):
                 _check_adam_squares(grads)
             return J
 
-        return net.train_step(xb, yb, self._loss, optimizer=self._optimizer, before_update=to_estimator_loss)
+        if wb is None:
+            return net.train_step(xb, yb, self._loss, optimizer=self._optimizer, before_update=to_estimator_loss)
+        J = to_estimator_loss(self._weighted_backward(xb, yb, wb))
+        self._optimizer.step()
+        return J
+
+    def _weighted_backward(self, xb: np.ndarray, yb: np.ndarray, wb: np.ndarray) -> float:
+        """Σ wᵢ Jᵢ / Σ wᵢ of the core loss, with its gradients in the layers.
+
+        The core's mean loss gives row i the gradient (1/N)·∂Jᵢ; backward is linear in it, so
+        scaling row i by N·wᵢ/Σw gives the weighted mean's gradient (a weight of 2 = the row twice).
+        """
+        net, loss = self.net_, self._loss
+        fused = net.fused_pair(loss)
+        body = net.layers[:-1] if fused else net.layers
+        z = xb
+        for layer in body:
+            z = layer.forward(z)
+        net.layers[-1].forward(z) if fused else None  # the fused gradient starts below the output layer
+        per_row = loss.fused if fused else loss
+        _, g = per_row(yb, z)
+        rows = np.array([float(per_row(yb[i:i + 1], z[i:i + 1])[0]) for i in range(xb.shape[0])])
+        total = float(wb.sum())
+        scale = (wb * (xb.shape[0] / total)).astype(g.dtype).reshape(-1, *([1] * (g.ndim - 1)))
+        net.zero_grad()
+        g = g * scale
+        for layer in reversed(body):
+            g = layer.backward(g)
+        return float(np.dot(wb, rows)) / total
 
     def _forward(self, X: np.ndarray) -> np.ndarray:
         out = self.net_.forward(X)
@@ -434,9 +483,10 @@ class HandgradRegressor(RegressorMixin, _HandgradMLP):
     n_features_in_, feature_names_in_, n_outputs_, n_layers_, out_activation_, coefs_, intercepts_.
     """
 
-    def partial_fit(self, X: Any, y: Any) -> HandgradRegressor:
-        """One epoch of minibatch updates over (X, y), starting from the current weights."""
-        return self._fit(X, y, incremental=True)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> HandgradRegressor:
+        """One epoch of minibatch updates over (X, y), starting from the current weights (``sample_weight``
+        as in :meth:`fit`)."""
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X: Any) -> np.ndarray:
         """ŷ for each row of X: shape (n,) if fitted on 1-D y, else (n, K)."""
@@ -503,9 +553,10 @@ class HandgradClassifier(ClassifierMixin, _HandgradMLP):
     for :class:`HandgradRegressor`; validation scores are accuracies.
     """
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HandgradClassifier:
-        """One epoch over (X, y). The first call needs ``classes`` (all labels that will ever occur)."""
-        return self._fit(X, y, incremental=True, classes=classes)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> HandgradClassifier:
+        """One epoch over (X, y). The first call needs ``classes`` (all labels that will ever occur);
+        ``sample_weight`` as in :meth:`fit` (the argument order is scikit-learn's)."""
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities: (n, n_classes), or (n, L) for multi-label targets."""

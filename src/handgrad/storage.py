@@ -58,19 +58,6 @@ class PackedParameters:
             start += n
         return cls(theta, grad, keys, tuple(views))
 
-    @staticmethod
-    def size_of(layer: Any) -> int:
-        """How many numbers the layer's parameters take."""
-        return int(sum(p.size for p in layer.params.values()))
-
-    def holds(self, layer: Any) -> bool:
-        """Whether ``layer.params`` and ``layer.grads`` still are this storage's blocks."""
-        params, grads = layer.params, layer.grads
-        for key, gkey, block, grad_block in self.blocks:
-            if params.get(key) is not block or grads.get(gkey) is not grad_block:
-                return False
-        return len(params) == self.size
-
     def zero_grad(self) -> None:
         """Every gradient of the layer to 0, in one fill."""
         self.grad.fill(0)

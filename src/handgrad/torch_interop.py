@@ -38,19 +38,17 @@ from .registry import activation_names, activation_spec
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise ImportError("PyTorch is needed here: pip install 'handgrad[torch]' (torch==2.13.0)") from None
-    return torch
+    from .optional import require
+
+    return require("torch", extra="torch", purpose="PyTorch interop")
 
 
 @functools.cache
-def scale_module_class() -> type:
+def scale_module_class() -> Any:
     """The ``nn.Module`` for y = c·x (handgrad's Scale, and the c of 5·ReLU); one class per process."""
-    torch = _torch()
+    module: Any = _torch().nn.Module  # torch is imported only here, so its classes are Any to mypy
 
-    class ScaleModule(torch.nn.Module):
+    class ScaleModule(module):
         """y = c x (handgrad's Scale, and the c of 5·ReLU)."""
 
         def __init__(self, c: float) -> None:
@@ -97,13 +95,64 @@ def torch_layers(layer: Any, dtype: Any) -> list[Any]:
 def to_torch(net: Any, dtype: Any = None) -> Any:
     """An ``nn.Sequential`` with the same layers and weights as ``net``.
 
+    ``net`` may also be a trained model (:class:`~handgrad.inference.Predictor`, from
+    ``handgrad.load_predictor``): its input scaling x' = (x - mean) / scale then opens the
+    sequence and a regression model's target scaling y = y'·scale + mean closes it, so the
+    module takes raw rows and returns values in the target's units, as ``model.predict`` does.
+
     ``dtype``: a torch dtype, ``"float32"``/``"float64"`` (or a NumPy float dtype);
     float64 by default, as the gradient checks want.
     """
     torch = _torch()
     dtype = _torch_dtype(dtype) if dtype is not None else torch.float64
+    net, x_scaling, y_scaling = model_scalings(net)
     modules = [m for layer in net.layers for m in torch_layers(layer, dtype)]
+    if x_scaling is not None:
+        modules.insert(0, affine_module_class()(*x_scaling, inverse=False, dtype=dtype))
+    if y_scaling is not None:
+        modules.append(affine_module_class()(*y_scaling, inverse=True, dtype=dtype))
     return torch.nn.Sequential(*modules)
+
+
+def model_scalings(model: Any) -> tuple[Any, tuple[Any, Any] | None, tuple[Any, Any] | None]:
+    """(network, (mean, scale) of the inputs or None, (mean, scale) of regression targets or None).
+
+    A plain network has no scaling; a trained model (anything with ``net`` and ``x_scaler``)
+    carries the standardisation fitted on its training split.
+    """
+    if not hasattr(model, "x_scaler") or not hasattr(model, "net"):
+        return model, None, None
+
+    def pair(scaler: Any) -> tuple[Any, Any] | None:
+        return None if scaler is None else (np.asarray(scaler.mean_, np.float64), np.asarray(scaler.scale_, np.float64))
+
+    y = pair(model.y_scaler) if getattr(model, "task", None) == "regression" else None
+    return model.net, pair(model.x_scaler), y
+
+
+@functools.cache
+def affine_module_class() -> Any:
+    """The ``nn.Module`` of a standardisation: (x - mean) / scale, or its inverse y·scale + mean."""
+    torch = _torch()
+    module: Any = torch.nn.Module  # torch is imported only here, so its classes are Any to mypy
+
+    class Standardize(module):
+        """x' = (x - mean) / scale (``inverse=False``) or y = y'·scale + mean (``inverse=True``)."""
+
+        def __init__(self, mean: Any, scale: Any, inverse: bool, dtype: Any) -> None:
+            super().__init__()
+            self.inverse = bool(inverse)
+            self.register_buffer("mean", torch.as_tensor(np.asarray(mean), dtype=dtype))
+            self.register_buffer("scale", torch.as_tensor(np.asarray(scale), dtype=dtype))
+
+        def forward(self, x):
+            return x * self.scale + self.mean if self.inverse else (x - self.mean) / self.scale
+
+        def extra_repr(self) -> str:
+            return f"features={self.mean.shape[0]}, inverse={self.inverse}"
+
+    Standardize.__qualname__ = "Standardize"
+    return Standardize
 
 
 def _torch_dtype(dtype: Any) -> Any:
@@ -237,7 +286,8 @@ def module_count(layer: Layer) -> int:
 
 def torch_names(net: Any) -> list[tuple[str, Layer, str]]:
     """(PyTorch key, layer, handgrad param key) for every parameter: ('0.weight', Linear, 'W'), ..."""
-    out, index = [], 0
+    out: list[tuple[str, Layer, str]] = []
+    index = 0
     for layer in net.layers:
         if isinstance(layer, Linear):
             out.append((f"{index}.weight", layer, "W"))

@@ -38,7 +38,7 @@ import numpy as np
 from . import metrics as M
 from .backend import to_numpy
 from .data.dataset import check_task
-from .errors import DivergenceError, ModelFileError
+from .errors import ConvergenceWarning, DivergenceError, ModelFileError
 from .inference import (
     check_features,
     check_network,
@@ -384,11 +384,11 @@ class _Run:
         last = (f"{self.last_finite[0]:.6g} (epoch {self.last_finite[1]}, step {self.last_finite[2]})"
                 if self.last_finite else "none")
         lr = self.opt.lr
+        summary = f"training diverged at {where}: {what}, with lr={lr:g}. The last finite loss was {last}; {kept}."
         err = DivergenceError(
-            f"training diverged at {where}: {what}, with lr={lr:g}. The last finite loss was {last}; {kept}. "
-            f"Try a smaller learning rate (e.g. lr={lr / 10:g}), gradient clipping (clip_grad_norm=1.0) "
+            f"{summary} Try a smaller learning rate (e.g. lr={lr / 10:g}), gradient clipping (clip_grad_norm=1.0) "
             "or standardised inputs.")
-        err.history = self.history
+        err.history, err.lr, err.summary = self.history, lr, summary
         raise err
 
     def snapshot(self) -> None:
@@ -472,7 +472,10 @@ class _Run:
         for name, layer, key, _ in self.net.parameter_slots():
             layer.params[key][...] = self.net.backend.asarray(ckpt.net.params[name], layer.params[key].dtype)
         if ckpt.optimizer_state is not None:
-            self.opt.load_state_dict(ckpt.optimizer_state)
+            try:
+                self.opt.load_state_dict(ckpt.optimizer_state)
+            except (TypeError, ValueError) as exc:  # the file's fault: name it
+                raise ModelFileError(f"{path}: cannot restore the checkpoint's optimizer state ({exc})") from None
         self.rng = _rng_from_state(path, ckpt.rng_state)
         self.history = History.from_dict(ckpt.history or {})
         self.epoch = self.saved_epoch = ckpt.epoch
@@ -485,10 +488,33 @@ class _Run:
 
 
 def _check_same(path: Any, what: str, saved: dict, now: dict, skip: Sequence[str] = ()) -> None:
-    keys = sorted((set(saved) | set(now)) - set(skip))
-    diffs = [f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
+    if "layers" in saved or "layers" in now:
+        diffs = _layer_diffs(saved.get("layers") or [], now.get("layers") or [])
+    else:
+        keys = sorted((set(saved) | set(now)) - set(skip))
+        diffs = [f"{k}: checkpoint {saved.get(k)!r}, now {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
     if diffs:
-        raise ModelFileError(f"{path}: cannot resume, the {what} differ: " + "; ".join(diffs))
+        verb = "differs" if what == "architecture" else "differ"
+        raise ModelFileError(f"{path}: cannot resume, the {what} {verb}: " + "; ".join(diffs))
+
+
+def _layer_text(layer: dict | None) -> str:
+    """{'type': 'Linear', 'in_features': 2, ...} -> 'Linear(in_features=2, ...)'."""
+    if layer is None:
+        return "nothing"
+    args = ", ".join(f"{k}={v!r}" for k, v in layer.items() if k != "type")
+    return f"{layer.get('type', '?')}({args})"
+
+
+def _layer_diffs(saved: list, now: list) -> list[str]:
+    """Each layer that differs, as 'layer i: checkpoint Linear(...), now Linear(...)'."""
+    out = []
+    for i in range(max(len(saved), len(now))):
+        a = saved[i] if i < len(saved) else None
+        b = now[i] if i < len(now) else None
+        if a != b:
+            out.append(f"layer {i}: checkpoint {_layer_text(a)}, now {_layer_text(b)}")
+    return out
 
 
 def _rng_from_state(path: Any, state: Any) -> np.random.Generator:
@@ -641,8 +667,26 @@ def fit(
     finally:
         bar.close()
     run.restore_best()
+    _warn_if_still_improving(run)
     _call_callbacks(callbacks, "on_train_end", run.history)
     return run.history
+
+
+def still_improving(history: History, epochs: int) -> bool:
+    """Whether a run that used all ``epochs`` had its best validation loss in its last tenth (at least the last
+    epoch): the loss was still going down when the epoch cap ended it."""
+    if history.stopped_early or len(history) < max(epochs, 1) or not history.best_epoch:
+        return False
+    if not any("val_loss" in r for r in history.records):
+        return False
+    return history.best_epoch > len(history) - max(1, len(history) // 10)
+
+
+def _warn_if_still_improving(run: _Run) -> None:
+    h = run.history
+    if run.val is not None and still_improving(h, run.cfg["epochs"]):
+        warnings.warn(f"training ended at the epoch cap ({len(h)} epochs) while the validation loss was still "
+                      f"improving (best epoch {h.best_epoch}); more epochs may help", ConvergenceWarning, stacklevel=3)
 
 
 def _pair(validation_data: Any) -> tuple[Any, Any]:
@@ -696,5 +740,5 @@ def _interrupted(run: _Run) -> None:
 
 
 __all__ = [
-    "Callback", "History", "evaluate", "fit", "infer_task", "predict", "predict_labels", "predict_proba",
+    "Callback", "History", "still_improving", "evaluate", "fit", "infer_task", "predict", "predict_labels", "predict_proba",
 ]

@@ -14,19 +14,19 @@ naming the usual mistakes (:mod:`~handgrad.check.mistakes`).
 
 from __future__ import annotations
 
+from ..comparison import compare_entrywise as compare
 from .classroom import Rubric, check_class
 from .grading import RTOL, CheckReport, ConfigResult, Finding, QuantityResult, escape
-from .mistakes import compare
 from .report import render_report
 from .runner import MAX_TIMEOUT, check_implementation
 from .sandbox import Limits, bubblewrap
 from .submission import resolve_target, scan_autograd
-from .sweep import CALLS, EXTRA, GRADS, QUANTITIES, REQUIRED, Config, Reference, sweep
+from .sweep import CALLS, GRADS, QUANTITIES, REQUIRED, Config, Reference, optional_activations, sweep
 from .template import TEMPLATE, write_template
 
 __all__ = [
-    "CALLS", "EXTRA", "GRADS", "MAX_TIMEOUT", "QUANTITIES", "REQUIRED", "RTOL", "TEMPLATE", "CheckReport",
+    "CALLS", "GRADS", "MAX_TIMEOUT", "QUANTITIES", "REQUIRED", "RTOL", "TEMPLATE", "CheckReport",
     "Config", "ConfigResult", "Finding", "Limits", "QuantityResult", "Reference", "Rubric", "bubblewrap",
-    "check_class", "check_implementation", "compare", "escape", "render_report", "resolve_target",
+    "check_class", "check_implementation", "compare", "escape", "optional_activations", "render_report", "resolve_target",
     "scan_autograd", "sweep", "write_template",
 ]

@@ -204,7 +204,7 @@ def check_class(paths: list[str | os.PathLike], out: str | os.PathLike, *, jobs:
         reports = _grade_on_dask(dask, students, options)
     else:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            reports = list(pool.map(lambda s: _grade_one(*s, options), students))
+            reports = list(pool.map(lambda s: _grade_one(s[0], s[1], options), students))
     rows = []
     for (name, path), report in zip(students, reports):
         (out / "reports" / f"{name}.txt").write_text(report.render() + "\n")

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .mistakes import Comparison, compare, correct_formulas, diagnose, resolve
+from ..comparison import Comparison, compare_entrywise
+from .mistakes import correct_formulas, diagnose, resolve
 from .sweep import CALLS, GRADS, QUANTITIES, Config, Reference
 
 RTOL = {"float64": 1e-7, "float32": 1e-3}  # worst relative error allowed, per precision
@@ -178,8 +179,8 @@ def grade_quantity(q: str, ref: Reference, received: dict, errors: dict, rtol: f
             todo = todo or bool(err and err["todo"])
             results.append((np.inf, t, None, err["text"] if err else f"{q} was not received"))
             continue
-        c = compare(r, ref.calls[t].expected[q])
-        results.append((c.rel_error, t, c, c.note))
+        call = compare_entrywise(r, ref.calls[t].expected[q], name=q, rtol=rtol)
+        results.append((call.rel_error, t, call, call.note))
     failing = [t for rel, t, _, _ in results if not rel <= rtol]
     rel, t, c, note = max(results, key=lambda item: (item[0], -item[1]))
     out = QuantityResult(q, not failing, rel, t + 1, list(c.index) if c and c.index is not None else None,

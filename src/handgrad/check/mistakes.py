@@ -14,47 +14,11 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..comparison import compare_entrywise as compare
 from .sweep import GRADS, Config, RefCall, Reference
 
-FLOOR = 1e-3  # entries below FLOOR·max|expected| are measured against that floor
 FIT_FACTOR = 5.0  # a hypothesis fits within FIT_FACTOR·rtol of its prediction ...
 DISTINCT_FACTOR = 20.0  # ... and is only tried where its prediction is DISTINCT_FACTOR·rtol away from the truth
-
-
-@dataclass
-class Comparison:
-    """Received against expected for one quantity and call."""
-
-    rel_error: float
-    index: tuple[int, ...] | None
-    expected: float | None
-    received: float | None
-    note: str = ""
-
-    def within(self, rtol: float) -> bool:
-        return self.rel_error <= rtol
-
-
-def compare(received: np.ndarray, expected: np.ndarray) -> Comparison:
-    """Worst entry-wise relative error |r − e| / max(|e|, FLOOR·max|e|), with its index and values.
-
-    Entries far below the array's largest are measured against that floor, so a
-    rounding error next to an exact 0 is not an "infinite" relative error.
-    """
-    received, expected = np.asarray(received, np.float64), np.asarray(expected, np.float64)
-    if received.shape != expected.shape:
-        return Comparison(np.inf, None, None, None, f"shape {received.shape}, expected {expected.shape}")
-    if expected.size == 0:
-        return Comparison(0.0, (), None, None)
-    scale = float(np.max(np.abs(expected)))
-    floor = max(FLOOR * scale, np.finfo(np.float64).tiny)
-    with np.errstate(invalid="ignore", over="ignore"):
-        rel = np.abs(received - expected) / np.maximum(np.abs(expected), floor)
-    rel = np.where(np.isfinite(rel), rel, np.inf)
-    worst = np.unravel_index(int(np.argmax(rel)), rel.shape)
-    note = "received a non-finite value" if not np.isfinite(received[worst]) else ""
-    return Comparison(float(rel[worst]), tuple(int(i) for i in worst), float(expected[worst]),
-                      float(received[worst]), note)
 
 
 @dataclass(frozen=True)
@@ -142,7 +106,7 @@ def activation_hypotheses(ref: Reference, call: RefCall, dJdy_hat: np.ndarray) -
     g_ok, f_ok = ref.slopes(call)
     ok = {"f": f_ok, "g": g_ok}
     sites = {"f": (ref.f_layer, call.z1), "g": (ref.g_layer, call.z3)}
-    out = []
+    out: list[tuple[str, str, dict[str, np.ndarray], tuple[str, ...]]] = []
     for s in sites:
         nm = _site_names(ref, s)
         wrong = {**ok, s: np.ones_like(ok[s])}
@@ -184,7 +148,7 @@ def gradient_hypotheses(ref: Reference, calls: list[RefCall], t: int) -> dict[st
         out[q].append(Hypothesis("bias_not_summed", f"{q} is the per-sample gradient {names}, not summed over "
                                  "the batch", per_sample))
     if t > 0:
-        so_far = {q: sum(c.expected[q] for c in calls[: t + 1]) for q in GRADS}
+        so_far = {q: np.sum([c.expected[q] for c in calls[: t + 1]], axis=0) for q in GRADS}
         stale = ref.chain(calls[0], call.grad_fed, *ref.slopes(calls[0]))
         for q in GRADS:
             out[q].append(Hypothesis("gradients_not_zeroed", "gradients accumulate across calls: "
@@ -225,18 +189,18 @@ def forward_hypotheses(ref: Reference, call: RefCall) -> list[Hypothesis]:
 def explain_activation(ref: Reference, site: str) -> str:
     layer = ref.f_layer if site == "f" else ref.g_layer
     nm = _site_names(ref, site)
-    return layer.derivation.backward.render("text", x=nm["x"], y=nm["y"], **layer.symbols())
+    return layer.derivation_record().backward.render("text", x=nm["x"], y=nm["y"], **layer.symbols())
 
 
 def correct_formulas(ref: Reference, q: str) -> tuple[str, ...]:
     """The right formula for quantity q, rendered from the derivation records ``explain`` prints."""
-    lin = ref.linear1.derivation
-    loss_symbols = {"y": "y", "p": ("ŷ", r"\hat{y}"), "N": "N", "K": "K"}
+    lin = ref.linear_record
+    loss_symbols: dict[str, str | tuple[str, str]] = {"y": "y", "p": ("ŷ", r"\hat{y}"), "N": "N", "K": "K"}
     if q == "y_hat":
         return (lin.forward.render("text", x="x", y="z1", W="W1", b="b1"),
-                ref.f_layer.derivation.forward.render("text", x="z1", y="z2", **ref.f_layer.symbols()),
+                ref.f_layer.derivation_record().forward.render("text", x="z1", y="z2", **ref.f_layer.symbols()),
                 lin.forward.render("text", x="z2", y="z3", W="W2", b="b2"),
-                ref.g_layer.derivation.forward.render("text", x="z3", y="ŷ", **ref.g_layer.symbols()))
+                ref.g_layer.derivation_record().forward.render("text", x="z3", y="ŷ", **ref.g_layer.symbols()))
     if q == "J":
         return (ref.loss.derivation.forward.render("text", **loss_symbols),)
     if q == "dJdy_hat":
@@ -273,7 +237,7 @@ def diagnose(q: str, ref: Reference, received: list[np.ndarray | None], failing:
         if r is None:
             return {}
         expected = ref.calls[t].expected[q]
-        here = {}
+        here: dict[str, Hypothesis] = {}
         for h in hypotheses_for(q, ref, t, r):
             if compare(h.prediction, expected).within(DISTINCT_FACTOR * rtol):
                 continue  # this mistake would not show in this call

@@ -57,7 +57,7 @@ def check_implementation(target: str | os.PathLike, *, seed: int = 0, timeout: f
         box = make_box(root)
         fields = submission.prepare(kind, resolved, box["submission"], siblings)
         shutil.copyfile(WORKER, box["in"] / "worker.py")
-        np.savez(box["in"] / "inputs.npz", **_inputs(refs))
+        np.savez(box["in"] / "inputs.npz", **_inputs(refs))  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
         configs = [{**asdict(ref.config), "calls": CALLS} for ref in refs]
         main = box["submission"] / fields["file"] if fields.get("file") else None
         report.autograd = submission.scan_autograd(main) if main else []
@@ -137,6 +137,8 @@ def _fill(report: CheckReport, outcome: WorkerOutcome, refs: tuple[Reference, ..
         missing = AUTODIFF_HINT.search(report.error)
         if missing:
             report.autograd.append(f"imports {missing.group(1)} (an autodiff library, not available to the check)")
+        elif info.get("missing_module") == "torch":
+            report.error += "; PyTorch is not installed where handgrad runs: pip install 'handgrad[torch]'"
     elif outcome.timed_out == "import":
         report.error = f"importing the implementation did not finish within {timeout:g} s (an endless loop?)"
     elif outcome.crashed and outcome.crashed[0] == "import":

@@ -36,6 +36,7 @@ import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -320,7 +321,7 @@ def _event(outcome: WorkerOutcome, line: bytes, phase: str | int, deadline: floa
     if not isinstance(event, dict):
         return phase, deadline, False
     kind = event.get("event")
-    config = event.get("config")
+    config: Any = event.get("config")  # checked to be an int below wherever it is used
     if kind in ("start", "done") and not (isinstance(config, int) and 0 <= config < n_configs):
         return phase, deadline, False
     if kind == "loaded":
@@ -344,7 +345,7 @@ def _event(outcome: WorkerOutcome, line: bytes, phase: str | int, deadline: floa
     return phase, deadline, False
 
 
-def _clean(obj: object) -> object:
+def _clean(obj: Any) -> Any:
     """An event from the checked process with every string escaped and every container checked."""
     if isinstance(obj, str):
         return escape(obj)

@@ -136,7 +136,8 @@ def prepare(kind: str, target: str, dest: Path, siblings: bool = True) -> dict[s
 # ---------------------------------------------------------------- autograd in the source
 class _Scan(ast.NodeVisitor):
     def __init__(self, name: str) -> None:
-        self.name, self.found = name, []
+        self.name = name
+        self.found: list[str] = []
 
     def note(self, node: ast.AST, what: str) -> None:
         self.found.append(f"{self.name}:{getattr(node, 'lineno', '?')} {what}")

@@ -2,7 +2,7 @@
 
 Every configuration is a homework network ``MLP(n, m, f, m, K, g)`` with a loss. The
 homework's own activations (:data:`REQUIRED`) are required; the others
-(:data:`EXTRA`) are optional unless the check is ``extended``.
+(:func:`optional_activations`, every other registered elementwise one) are optional unless the check is ``extended``.
 
 What the checked code receives holds no reference value: the loss is given an
 independent ŷ and ``backward`` an independent dJ/dŷ, drawn at random, so neither
@@ -18,13 +18,20 @@ import numpy as np
 
 from .. import BCELoss, MSELoss, hw1
 from .. import functional as F
+from ..layers import Activation, Layer, Linear
+from ..registry import activation_names, make_activation
 
 QUANTITIES = ("y_hat", "J", "dJdy_hat", "dJdW1", "dJdb1", "dJdW2", "dJdb2")
 GRADS = ("dJdW1", "dJdb1", "dJdW2", "dJdb2")
 REQUIRED = ("relu", "sigmoid", "identity")  # the homework's activations
-EXTRA = ("tanh", "leaky_relu", "softplus", "gelu")  # optional unless extended
 KINKED = ("relu", "leaky_relu")
 CALLS = 3  # (x1, y1), (x1, y1) again, (x2, y2): each after clear_grad_and_cache()
+
+
+def optional_activations() -> tuple[str, ...]:
+    """Every registered elementwise activation the homework does not require (read now, so a
+    user's :func:`~handgrad.register_activation` joins the extended sweep)."""
+    return tuple(a for a in activation_names(elementwise=True) if a not in REQUIRED)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,8 @@ def sweep(seed: int = 0, quick: bool = False) -> list[Config]:
                                                              ("identity", "sigmoid")) else {})
                 for f in REQUIRED for g in REQUIRED]
         plan += [(f, "sigmoid", "bce", {"K": 1} if f == "identity" else {}) for f in REQUIRED]
-        plan += [(a, "identity", "mse", {}) for a in EXTRA] + [("relu", a, "mse", {}) for a in EXTRA]
+        extra = optional_activations()
+        plan += [(a, "identity", "mse", {}) for a in extra] + [("relu", a, "mse", {}) for a in extra]
         plan += [("tanh", "sigmoid", "bce", {"N": 1})]
     return [Config(f, g, loss, **_sizes(rng, **fixed)) for f, g, loss, fixed in plan]
 
@@ -108,7 +116,8 @@ class Reference:
         for name, value in self.weights.items():
             self.net.parameters[name] = value
         self.loss = MSELoss() if c.loss == "mse" else BCELoss()
-        self.linear1, self.f_layer, self.linear2, self.g_layer = self.net.net.layers
+        self.f_layer, self.g_layer = make_activation(c.f), make_activation(c.g)  # the ops hw1.MLP runs, by name
+        self.linear_record = Linear(c.n, c.m).derivation_record()
         first = self._draw(rng)
         self.calls = [self.run(*first, rng), self.run(*first, rng), self.run(*self._draw(rng), rng)]
 
@@ -151,7 +160,13 @@ class Reference:
 
     def slopes(self, call: RefCall) -> tuple[np.ndarray, np.ndarray]:
         """The correct slopes: g'(z3) and f'(z1), from the layers' own derivative()."""
-        return self.g_layer.derivative(call.z3), self.f_layer.derivative(call.z1)
+        return _derivative(self.g_layer, call.z3), _derivative(self.f_layer, call.z1)
+
+
+def _derivative(layer: Layer, z: np.ndarray) -> np.ndarray:
+    if not isinstance(layer, Activation):
+        raise ValueError(f"the homework's f and g are elementwise activations, got {layer!r}")
+    return np.asarray(layer.derivative(z))
 
 
 # an import of one of these that fails in the sandbox means the code leans on autodiff

@@ -152,7 +152,9 @@ def describe_exception(exc: BaseException, during: str) -> dict:
         if os.path.realpath(frame.filename) != own and "importlib" not in frame.filename:
             where = f"{os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}"
             break
-    return {"message": text, "where": where, "type": type(exc).__name__, "interface": isinstance(exc, InterfaceError)}
+    missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+    return {"message": text, "where": where, "type": type(exc).__name__, "interface": isinstance(exc, InterfaceError),
+            "missing_module": missing}
 
 
 def _guard(errors: dict, key: str, during: str, fn: Any) -> Any:

@@ -14,11 +14,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .common import examples
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "check",
         help="grade a hand-written MLP (the homework interface), or a class of them, and name the mistakes",
+        **examples(
+            ("handgrad check --template mlp.py", "write a file to fill in"),
+            ("handgrad check mlp.py", "grade it and name the mistakes"),
+            ("handgrad check submissions/ --out grades", "grade a class into a gradebook"),
+        ),
         description=(
             "Run a file, folder, zip or module exposing MLP, mse_loss and bce_loss (the interface of handgrad.hw1, "
             "on PyTorch tensors or NumPy arrays) in a sandbox, against handgrad's reference over a seeded sweep of "
@@ -52,6 +59,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", metavar="DIR", help="class mode: where the gradebook goes (default handgrad-grades)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="class mode: submissions at a time")
     p.add_argument("--rubric", metavar="FILE", help="class mode: TOML or JSON weights per quantity")
+    p.add_argument("--force", action="store_true", help="class mode: replace a gradebook that handgrad wrote before")
     p.add_argument("--dask", metavar="ADDRESS", help="class mode: run each submission's check on the workers of the "
                                                       "Dask scheduler at ADDRESS (tcp://host:8786)")
     p.set_defaults(handler=run)
@@ -73,8 +81,11 @@ def _run(args: argparse.Namespace) -> int:
     from ..cli import UsageError
 
     if args.template:
+        from ..outputs import check_output
+
+        check_output(args.template, force=True, kind="text", what="--template")  # never a link or a device
         path = check.write_template(args.template)
-        _print(f"wrote {path}: fill in forward, backward, mse_loss and bce_loss, then run `handgrad check {path}`")
+        print(f"wrote {path}: fill in forward, backward, mse_loss and bce_loss, then run `handgrad check {path}`", file=sys.stderr)
         return 0
     if not args.targets:
         raise UsageError("give a submission to check (a .py file, folder, zip or module), or --template")
@@ -110,13 +121,17 @@ def _is_class(args: argparse.Namespace) -> bool:
 
 def _run_class(args: argparse.Namespace, options: dict) -> int:
     from .. import check
+    from ..outputs import check_output, lock_directory
 
     rubric = check.Rubric.load(args.rubric) if args.rubric else check.Rubric()
-    result = check.check_class(args.targets, args.out or "handgrad-grades", jobs=args.jobs, rubric=rubric,
-                                dask=args.dask, **options)
+    out = args.out or "handgrad-grades"
+    with lock_directory(out):  # one grading run per gradebook folder; never a link or a submission
+        for name in ("gradebook.csv", "summary.txt"):
+            check_output(os.path.join(out, name), force=args.force, what="--out", inputs=args.targets)
+        result = check.check_class(args.targets, out, jobs=args.jobs, rubric=rubric, dask=args.dask, **options)
     _print(result.summary)
-    _print(f"\nwrote {result.out / 'gradebook.csv'}, {result.out / 'summary.txt'}, reports/ and gradescope/ "
-           f"({len(result.rows)} students)")
+    print(f"\nwrote {result.out / 'gradebook.csv'}, {result.out / 'summary.txt'}, reports/ and gradescope/ "
+          f"({len(result.rows)} students)", file=sys.stderr)
     return 0
 
 

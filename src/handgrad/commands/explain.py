@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .common import examples
 from .options import build, model_path, network, network_options, numbers, write
 
 
@@ -20,6 +21,12 @@ def register(subparsers: Any) -> None:
 def _register_explain(sub: Any) -> None:
     p = sub.add_parser(
         "explain", help="derive the forward pass, the gradients and the Jacobians of a network",
+        **examples(
+            ("handgrad explain", "the homework's network: every equation and gradient"),
+            ("handgrad explain --preset classification-bce", "tanh, sigmoid and binary cross-entropy"),
+            ("handgrad explain --at random", "evaluate it at a point and check every gradient"),
+            ("handgrad explain --model runs/m", "a network trained with 'handgrad train --out runs/m'"),
+        ),
         description=("Print the derivation of a network and loss: each layer's equation with shapes, every "
                      "parameter gradient as a chain of Jacobians and in matrix form, and each Jacobian element "
                      "by element, rendered from the layers' own derivation records. --at evaluates everything "
@@ -44,6 +51,7 @@ def _register_explain(sub: Any) -> None:
                    help="batch: samples as rows, x W1ᵀ + b1 (the code's layout, default); homework: one sample as a "
                         "column, W(1)x + b(1), numerator layout, with the bridge between the two")
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--force", action="store_true", help="replace an output file that handgrad wrote before")
     p.set_defaults(handler=run_explain)
 
 
@@ -115,17 +123,17 @@ def run_explain(args: argparse.Namespace) -> int:
             verdict = check_formula(net, args.check_formula, loss, notation=args.notation, seed=args.seed)
         except ValueError as exc:
             raise UsageError(f"--check-formula: {exc}") from None
-        write(str(verdict) + "\n", args.output)
+        write(str(verdict) + "\n", args.output, force=args.force, inputs=[getattr(args, "model", None)])
         return 0 if verdict.right else 1
     if args.diff:
         other_net, other_loss = _diff_other(args, net)
         a, b = derive(net, loss), derive(other_net, other_loss)
-        write(render_diff(a, b, args.format) + ("\n" if args.format != "latex" else ""), args.output)
+        write(render_diff(a, b, args.format) + ("\n" if args.format != "latex" else ""), args.output, force=args.force, inputs=[getattr(args, "model", None)])
         return 0
     at = None
     if args.at is not None:
         at = "random" if args.at.strip().lower() == "random" else numbers(args.at, "--at")
-        if args.model is not None and at != "random":
+        if args.model is not None and isinstance(at, list):
             _check_width(args, net, at)
     target = numbers(args.target, "--target") if args.target else None
     if target is not None and at is None:
@@ -137,15 +145,16 @@ def run_explain(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     ex.source = source
     if args.notation == "homework":
+        from ..explain import check_line
         from ..explain.notation import render_homework, render_homework_as
 
         text = render_homework(net, loss, ex.values or None)
         if ex.checks:
             text += f"\nChecks: {sum(c.passed for c in ex.checks)}/{len(ex.checks)} pass\n"
-            text += "".join(f"  {c.line()}\n" for c in ex.checks)
-        write(render_homework_as(text, args.format), args.output)
+            text += "".join(f"  {check_line(c)}\n" for c in ex.checks)
+        write(render_homework_as(text, args.format), args.output, force=args.force, inputs=[getattr(args, "model", None)])
         return 0 if ex.passed else 1
-    write(ex.render(args.format), args.output)
+    write(ex.render(args.format), args.output, force=args.force, inputs=[getattr(args, "model", None)])
     return 0 if ex.passed else 1
 
 

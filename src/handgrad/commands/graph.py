@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from .common import examples
 from .options import network, network_options
 
 
@@ -16,6 +17,10 @@ def register(subparsers: Any) -> None:
 def _register_graph(sub: Any) -> None:
     p = sub.add_parser(
         "graph", help="draw the computational graph of a network or of expressions (Graphviz)",
+        **examples(
+            ("handgrad graph -o net.svg", "the homework's network as a picture (Graphviz)"),
+            ("handgrad graph --grad > net.dot", "with the backward edges, as DOT text"),
+        ),
         description=("Boxes are functions, circles are variables (filled: parameters); edges carry shapes. "
                      "--grad adds the backward edges with their Jacobians. Writes DOT to standard output, or "
                      "to --output (.dot, or .svg/.png/.pdf rendered with Graphviz's dot when installed)."),
@@ -26,6 +31,7 @@ def _register_graph(sub: Any) -> None:
     p.add_argument("--grad", action="store_true", help="add backward edges labelled with the Jacobians")
     p.add_argument("--no-loss", action="store_true", help="draw the network without its loss")
     p.add_argument("--output", "-o", metavar="FILE", help="graph.dot, graph.svg, graph.png ... (default: DOT to stdout)")
+    p.add_argument("--force", action="store_true", help="replace a graph file that handgrad wrote before")
     p.set_defaults(handler=run_graph)
 
 
@@ -71,13 +77,17 @@ def run_graph(args: argparse.Namespace) -> int:
             net, loss, source = network(args, need_loss=not args.no_loss)
             g = graph.network_graph(net, None if args.no_loss else loss, grad=args.grad, title=source)
         if not args.output or args.output == "-":
-            sys.stdout.write(g.to_dot())
+            from ..outputs import emit
+
+            emit(g.to_dot(), end="")
             return 0
+        from ..outputs import check_output
+
+        check_output(args.output, force=args.force, what="--output", inputs=[getattr(args, "model", None)])
         result = graph.save(g, args.output)
     except ModelFileError:  # a bad --model file: its one line, exit 1
         raise
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
-    print(result.message, file=sys.stderr if not result.rendered and result.format == "dot" and
-          not args.output.endswith((".dot", ".gv")) else sys.stdout)
+    print(result.message, file=sys.stderr)  # standard output carries only data (the DOT text without -o)
     return 0

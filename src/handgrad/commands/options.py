@@ -12,7 +12,7 @@ PRESET_HELP = ("regression (5relu/identity/squared error), classification-mse (t
 
 def network_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("network (as for 'handgrad train')")
-    g.add_argument("--preset", metavar="NAME", help=f"one of the seed's configurations: {PRESET_HELP}")
+    g.add_argument("--preset", metavar="NAME", help=f"one of the homework's configurations (NYU DS-GA 1008 homework 1): {PRESET_HELP}")
     g.add_argument("--f", metavar="NAME", help="hidden activation: relu, 5relu, tanh, gelu, leaky_relu, ...")
     g.add_argument("--g", metavar="NAME", help="output activation: identity, sigmoid, softmax, ...")
     g.add_argument("--loss", metavar="NAME", help="mse, squared_error, bce, bce_with_logits, cross_entropy")
@@ -96,17 +96,13 @@ def numbers(text: str, what: str) -> list[list[float]]:
     return rows
 
 
-def write(text: str, output: str | None, quiet: bool = False) -> None:
+def write(text: str, output: str | None, quiet: bool = False, *, force: bool = False, inputs: Any = ()) -> None:
+    """Text to standard output, or to ``output`` under handgrad.outputs' rule (``force``: --force)."""
+    from ..outputs import emit, write_text
+
     if output is None or output == "-":
-        sys.stdout.write(text)
+        emit(text, end="")
         return
-    from pathlib import Path
-
-    path = Path(output)
-    if path.is_dir():
-        from ..cli import UsageError
-
-        raise UsageError(f"--output {output!r} is a directory; give a file name")
-    path.write_text(text, encoding="utf-8")
+    path = write_text(output, text, force=force, inputs=inputs, what="--output")
     if not quiet:
         print(f"wrote {path}", file=sys.stderr)

@@ -9,10 +9,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .common import examples
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "playground", help="train a network in the browser and see the derivation underneath",
+        **examples(
+            ("handgrad playground", "open the playground in the browser"),
+            ("handgrad playground --port 8765 --no-browser", "serve it only"),
+        ),
         description="Serve the handgrad playground: pick a data set and a network, press play, click a weight "
                     "to see its gradient derived. Needs: pip install 'handgrad[playground]'.")
     p.add_argument("--host", default="127.0.0.1",
@@ -23,17 +29,14 @@ def register(subparsers: Any) -> None:
 
 
 def run_playground(args: argparse.Namespace) -> int:
-    from ..playground import EXTRA_HINT
-
     if not 0 <= args.port <= 65535:
         from ..cli import UsageError
 
         raise UsageError(f"--port must be in [0, 65535], got {args.port}")
-    try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ModuleNotFoundError:
-        raise RuntimeError(EXTRA_HINT) from None
+    from ..optional import require
+
+    for module in ("starlette", "uvicorn"):
+        require(module, extra="playground", purpose="handgrad playground (a local web page)")
     from ..playground.server import serve
 
     try:

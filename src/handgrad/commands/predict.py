@@ -5,17 +5,37 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import MODEL_HELP, data_options, load_features_arg, load_model_arg, usage
+from .common import (
+    MODEL_HELP,
+    data_options,
+    examples,
+    force_option,
+    load_features_arg,
+    load_model_arg,
+    note,
+    plural,
+    usage,
+)
+
+# significant digits of a predicted value: float32's precision and a little more, never 17 digits of float64 noise
+DIGITS = 8
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("predict", help="predictions of a saved model as CSV",
-                              description="Write a saved model's predictions as CSV (one row per input row, "
-                                          "in order): class labels, or regression values.")
+    p = subparsers.add_parser(
+        "predict", help="predictions of a saved model as CSV",
+        description="Write a saved model's predictions as CSV (one row per input row, in order): class labels, or "
+                    f"regression values in the target's units ({DIGITS} significant digits).",
+        **examples(
+            ("handgrad datasets --export moons new.csv", "write a built-in data set as a CSV file"),
+            ("handgrad predict runs/m/model.safetensors --data new.csv", "labels (or values) as CSV on stdout"),
+            ("handgrad predict runs/m --data new.csv --proba -o p.csv", "with one probability column per class"),
+        ))
     p.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     data_options(p, required=True)
     p.add_argument("--output", "-o", metavar="CSV", help="write to this file instead of standard output")
     p.add_argument("--proba", action="store_true", help="add one probability column per class")
+    force_option(p)
     p.set_defaults(handler=run_predict)
 
 
@@ -35,12 +55,14 @@ def run_predict(args: argparse.Namespace) -> int:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    if args.output:
-        from ..io import atomic_write_bytes
+    from ..outputs import emit, write_text
 
-        atomic_write_bytes(args.output, buffer.getvalue().encode())
+    if args.output:
+        write_text(args.output, buffer.getvalue(), force=args.force, kind="csv", inputs=[args.model, args.data],
+                   what="--output")
+        note(args, f"wrote {args.output} ({plural(len(rows), 'row')})")
     else:
-        print(buffer.getvalue(), end="")
+        emit(buffer.getvalue(), end="")
     return 0
 
 
@@ -48,7 +70,7 @@ def _values(model: Any, X: Any) -> tuple[list[str], list[list[Any]]]:
     values = model.predict(X)
     name = model.target_name or "prediction"
     header = [name] if values.shape[1] == 1 else [f"{name}_{k + 1}" for k in range(values.shape[1])]
-    return header, [[repr(float(v)) for v in row] for row in values]
+    return header, [[f"{float(v):.{DIGITS}g}" for v in row] for row in values]
 
 
 def _classes(args: argparse.Namespace, model: Any, X: Any) -> tuple[list[str], list[list[Any]]]:

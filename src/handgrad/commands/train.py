@@ -1,6 +1,6 @@
 """``handgrad train``: train on built-in or user data from the shell.
 
-``handgrad train`` with no arguments trains the seed's network (x -> Linear1 ->
+``handgrad train`` with no arguments trains the homework's network (NYU DS-GA 1008 homework 1, see the README) (x -> Linear1 ->
 5·ReLU -> Linear2 -> identity -> ŷ, squared loss, plain SGD) on the embedded
 ``seed`` dataset. With ``--data`` the defaults follow the task: a ReLU hidden
 layer of 64 units and Adam, with softmax + cross-entropy for more than two
@@ -21,28 +21,55 @@ import math
 import os
 import sys
 import time
+import warnings
 from typing import Any
 
 from .common import (
     CHECKPOINT_FILE,
+    COLUMN,
+    HISTORY_CSV,
+    HISTORY_JSON,
     METRICS_FILE,
     MODEL_FILE,
     PLOT_FILE,
+    REGRESSION_UNITS,
+    class_report,
     data_options,
     echo,
     json_dump,
     load_data_arg,
     metric_columns,
+    note,
+    number,
+    units_note,
     usage,
+    write_history,
 )
+
+# The defaults, read by the options, their help and the code alike (tests hold the help to them).
+# The homework's network (NYU DS-GA 1008 homework 1, see the README) on its own data: x -> Linear1 -> 5·ReLU
+# -> Linear2 -> identity -> ŷ, the squared loss, plain SGD.
+HOMEWORK_PROFILE: dict[str, Any] = {"hidden": [16], "f": "5relu", "g": "identity", "loss": "squared_error",
+                                    "optimizer": "sgd", "epochs": 300}
+DEFAULT_LR: dict[str, float] = {"sgd": 0.01, "adam": 0.001}  # the optimizers' own defaults (a test compares)
+DEFAULT_HIDDEN = [64]
+DEFAULTS: dict[str, Any] = {"batch_size": 32, "seed": 0, "patience": 20, "val_fraction": 0.15, "test_fraction": 0.15,
+                            "early_stopping": True, "lr_schedule": "constant", "categorical": "off"}
+LR_SCHEDULES = ("constant", "step", "cosine")
+# L2 decay for classification: it lifts the worst random seed's test accuracy on digits (benchmarks/csv_vs_sklearn.py)
+CLASSIFICATION_WEIGHT_DECAY = 1e-3
+MAX_DEFAULT_STEPS = 20000  # default epochs: at most this many mini-batch steps, within the bounds below
+MIN_DEFAULT_EPOCHS, MAX_DEFAULT_EPOCHS = 10, 200
+# how the built-in data is split, recorded in the model so 'handgrad evaluate --split' takes the same rows
+SPLIT_RULE = "train_val_test_split(seed=make_rng((seed, 1)))"
 
 TRAIN_EXAMPLES = """\
 examples:
-  handgrad train                                   the seed's network on the built-in 'seed' data
+  handgrad train                                   the homework's network on its data (homework_regression)
   handgrad train --data moons                      two moons (handgrad datasets lists them all)
   handgrad train --data digits --out runs/digits   save the model, its metrics and a loss curve
   handgrad train --data my.csv --target species    your CSV: text or integer target -> classes
-  handgrad train --data xor --f tanh --g sigmoid --loss bce   the seed's classification network
+  handgrad train --data xor --f tanh --g sigmoid --loss bce   the homework's classification network
 """
 
 
@@ -51,39 +78,61 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "train", help="train a network on built-in or user data",
         description="Train a network with hand-derived gradients and print its metrics. With no arguments: "
-                    "the seed's network (5·ReLU, identity output, squared loss, SGD) on the built-in 'seed' data.",
+                    "the homework's network (NYU DS-GA 1008 homework 1, see the README: 5·ReLU, identity output, squared loss, "
+                    "SGD) on its built-in data, 'homework_regression'.",
         epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     data_options(p, required=False)
     p.add_argument("--task", choices=("regression", "classification"),
                    help="force the task (default: inferred; a text or integer target means classification)")
     p.add_argument("--drop", metavar="COL", action="append", default=[], help="ignore a column (repeatable)")
+    p.add_argument("--categorical", choices=("off", "auto"), default=DEFAULTS["categorical"],
+                   help="auto: one-hot encode each text feature column of a CSV/Parquet file (one 0/1 column per "
+                        "category, stored with the model; unseen categories are reported at predict time); off: "
+                        f"text features are an error, drop them with --drop (default {DEFAULTS['categorical']})")
     net = p.add_argument_group("network")
     net.add_argument("--hidden", metavar="N", type=int, action="append",
-                     help="hidden layer width; repeat for depth (default: 16 for the seed data, else 64)")
+                     help="hidden layer width; repeat for depth (default: 16 for the homework data, else 64)")
     net.add_argument("--f", metavar="NAME", help="hidden activation: relu, 5relu, tanh, gelu, sigmoid, ...")
     net.add_argument("--g", metavar="NAME", help="output activation: identity, sigmoid, softmax, ...")
     net.add_argument("--loss", metavar="NAME", help="mse, squared_error, bce, bce_with_logits, cross_entropy")
     opt = p.add_argument_group("optimization")
-    opt.add_argument("--optimizer", metavar="NAME", help="sgd or adam (default: sgd for the seed data, else adam)")
-    opt.add_argument("--lr", type=float, help="learning rate (default: 0.05 for sgd, 0.001 for adam)")
+    opt.add_argument("--optimizer", metavar="NAME",
+                     help=f"{' or '.join(DEFAULT_LR)} (default: {HOMEWORK_PROFILE['optimizer']} for the homework "
+                          "data, else adam)")
+    opt.add_argument("--lr", type=float, help="learning rate (default: " + ", ".join(
+        f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items()) + ")")
+    opt.add_argument("--lr-schedule", metavar="NAME", choices=LR_SCHEDULES, default=DEFAULTS["lr_schedule"],
+                     help="learning-rate schedule: constant, step (x0.1 after each third of the epochs) or cosine "
+                          f"(annealed to 0.01 of --lr over the epochs) (default {DEFAULTS['lr_schedule']})")
+    opt.add_argument("--clip-grad-norm", metavar="MAX", type=float,
+                     help="rescale the gradients to this global norm when it is exceeded (default: no clipping)")
     opt.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0)")
     opt.add_argument("--weight-decay", type=float, default=None,
-                     help="L2 weight decay λ, added to the gradient as λθ (default: 0.001 for classification, else 0)")
-    opt.add_argument("--epochs", type=int, help="passes over the training data (default: up to 200, fewer on "
-                                                "large data; early stopping usually ends sooner)")
-    opt.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
-    opt.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the shuffling (default 0)")
-    opt.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=True,
+                     help=f"L2 weight decay λ, added to the gradient as λθ (default: {CLASSIFICATION_WEIGHT_DECAY:g} "
+                          "for classification, else 0)")
+    opt.add_argument("--epochs", type=int,
+                     help=f"passes over the training data (default: {HOMEWORK_PROFILE['epochs']} for the homework "
+                          f"data; else {MAX_DEFAULT_STEPS} mini-batch steps' worth, between {MIN_DEFAULT_EPOCHS} and "
+                          f"{MAX_DEFAULT_EPOCHS}; early stopping usually ends sooner)")
+    opt.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"],
+                     help=f"mini-batch size (default {DEFAULTS['batch_size']})")
+    opt.add_argument("--seed", type=int, default=DEFAULTS["seed"],
+                     help=f"random seed of the split, the weights and the shuffling (default {DEFAULTS['seed']})")
+    opt.add_argument("--early-stopping", action=argparse.BooleanOptionalAction, default=DEFAULTS["early_stopping"],
                      help="stop when the validation loss has not improved for --patience epochs and keep the "
                           "best weights (default: on)")
-    opt.add_argument("--patience", type=int, default=20, help="early-stopping patience in epochs (default 20)")
-    opt.add_argument("--val-fraction", type=float, default=0.15, help="validation share of the data (default 0.15)")
-    opt.add_argument("--test-fraction", type=float, default=0.15, help="test share of the data (default 0.15)")
+    opt.add_argument("--patience", type=int, default=DEFAULTS["patience"],
+                     help=f"early-stopping patience in epochs (default {DEFAULTS['patience']})")
+    opt.add_argument("--val-fraction", type=float, default=DEFAULTS["val_fraction"],
+                     help=f"validation share of the data (default {DEFAULTS['val_fraction']:g})")
+    opt.add_argument("--test-fraction", type=float, default=DEFAULTS["test_fraction"],
+                     help=f"test share of the data (default {DEFAULTS['test_fraction']:g})")
     opt.add_argument("--no-standardize", dest="standardize", action="store_false",
                      help="do not standardise the inputs (and regression targets)")
     out = p.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", help=f"write {MODEL_FILE}, {METRICS_FILE}, {PLOT_FILE} and "
-                                                  f"{CHECKPOINT_FILE} (per epoch) into DIR (created if needed)")
+    out.add_argument("--out", metavar="DIR", help=f"write {MODEL_FILE}, {METRICS_FILE}, {HISTORY_CSV}, "
+                                                  f"{HISTORY_JSON}, {PLOT_FILE} and {CHECKPOINT_FILE} (per epoch) "
+                                                  "into DIR (created if needed)")
     out.add_argument("--force", action="store_true", help="overwrite an existing model in --out")
     out.add_argument("--metrics-json", metavar="PATH", help="write train/validation/test metrics as JSON")
     out.add_argument("--checkpoint", metavar="PATH", help=f"checkpoint file written after every epoch "
@@ -99,22 +148,19 @@ def register(subparsers: Any) -> None:
 
 
 # ====================================================================== choosing the network
-SEED_PROFILE: dict[str, Any] = {"hidden": [16], "f": "5relu", "g": "identity", "loss": "squared_error", "optimizer": "sgd",
-                "lr": 0.01, "epochs": 300}
-# L2 decay for classification: it lifts the worst seed's test accuracy on digits (benchmarks/csv_vs_sklearn.py)
-CLASSIFICATION_WEIGHT_DECAY = 1e-3
-MAX_DEFAULT_STEPS = 20000  # default epochs: at most this many mini-batch steps (and 10 <= epochs <= 200)
 
 
-def _is_seed_run(args: argparse.Namespace) -> bool:
-    return args.data is None or (args.data == "seed" and not os.path.exists("seed"))
+def _is_homework_run(args: argparse.Namespace) -> bool:
+    from ..data.builtin import DEFAULT_DATASET, canonical_name
+
+    return args.data is None or (canonical_name(args.data) == DEFAULT_DATASET and not os.path.exists(args.data))
 
 
 def _choose_head(args: argparse.Namespace, ds: Any) -> dict[str, Any]:
     """Output width, g, loss and how to read the outputs, from the task and the options given."""
     from ..validation import normalize_name
 
-    seed = _is_seed_run(args)
+    seed = _is_homework_run(args)
     g = normalize_name(args.g) if args.g else None
     loss = normalize_name(args.loss) if args.loss else None
     if ds.task == "regression":
@@ -153,25 +199,21 @@ def _choose_head(args: argparse.Namespace, ds: Any) -> dict[str, Any]:
 
 def _settings(args: argparse.Namespace, ds: Any, n_train: int) -> dict[str, Any]:
     """Every training setting: the options given, else the defaults for this task and data."""
-    seed = _is_seed_run(args)
+    seed = _is_homework_run(args)
     head = _choose_head(args, ds)
-    hidden = args.hidden or (SEED_PROFILE["hidden"] if seed else [64])
-    optimizer = (args.optimizer or (SEED_PROFILE["optimizer"] if seed else "adam")).strip().lower()
-    if args.lr is not None:
-        lr = args.lr
-    elif seed and optimizer == "sgd":
-        lr = SEED_PROFILE["lr"]
-    else:
-        lr = 0.001 if optimizer == "adam" else 0.01
+    hidden = args.hidden or (HOMEWORK_PROFILE["hidden"] if seed else DEFAULT_HIDDEN)
+    optimizer = (args.optimizer or (HOMEWORK_PROFILE["optimizer"] if seed else "adam")).strip().lower()
+    lr = args.lr if args.lr is not None else DEFAULT_LR.get(optimizer, DEFAULT_LR["sgd"])  # unknown: named later
     batch = args.batch_size
     steps = max(1, math.ceil(n_train / max(batch, 1)))
     epochs = args.epochs if args.epochs is not None else (
-        SEED_PROFILE["epochs"] if seed else min(200, max(10, MAX_DEFAULT_STEPS // steps)))
-    f = args.f or (SEED_PROFILE["f"] if seed else "relu")
+        HOMEWORK_PROFILE["epochs"] if seed else min(MAX_DEFAULT_EPOCHS, max(MIN_DEFAULT_EPOCHS, MAX_DEFAULT_STEPS // steps)))
+    f = args.f or (HOMEWORK_PROFILE["f"] if seed else "relu")
     decay = args.weight_decay if args.weight_decay is not None else (
         CLASSIFICATION_WEIGHT_DECAY if ds.task == "classification" else 0.0)
     return {"hidden": hidden, "f": f, **head, "optimizer": optimizer, "lr": lr, "epochs": epochs,
-            "batch_size": batch, "momentum": args.momentum, "weight_decay": decay}
+            "batch_size": batch, "momentum": args.momentum, "weight_decay": decay,
+            "lr_schedule": args.lr_schedule, "clip_grad_norm": args.clip_grad_norm}
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -182,6 +224,7 @@ def _check_args(args: argparse.Namespace) -> None:
         (check_int, "--epochs", args.epochs, 0), (check_int, "--batch-size", args.batch_size, 1),
         (check_int, "--patience", args.patience, 1), (check_int, "--seed", args.seed, 0),
         (check_positive_float, "--lr", args.lr), (check_unit_interval, "--momentum", args.momentum),
+        (check_positive_float, "--clip-grad-norm", args.clip_grad_norm),
         (check_unit_interval, "--val-fraction", args.val_fraction),
         (check_unit_interval, "--test-fraction", args.test_fraction),
         *((check_int, "--hidden", h, 1) for h in args.hidden or []),
@@ -198,11 +241,34 @@ def _check_args(args: argparse.Namespace) -> None:
         raise usage("--val-fraction + --test-fraction must be below 1 (some data must train)")
     if args.momentum is not None and (args.optimizer or "").strip().lower() == "adam":
         raise usage("--momentum applies to --optimizer sgd (Adam has its own moment estimates)")
-    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+    if args.out and os.path.lexists(args.out) and not os.path.isdir(args.out):
         raise usage(f"--out {args.out!r} exists and is not a directory")
-    if args.out and not args.force and not args.resume and os.path.exists(os.path.join(args.out, MODEL_FILE)):
-        raise usage(f"{os.path.join(args.out, MODEL_FILE)!r} exists; pass --force to overwrite it "
-                     "(or --resume to continue its run)")
+
+
+def _check_out_free(args: argparse.Namespace, ds: Any, settings: dict[str, Any]) -> None:
+    """An existing model in --out is kept unless --force; the message offers only what would work here."""
+    if not args.out or args.force or args.resume or not os.path.exists(os.path.join(args.out, MODEL_FILE)):
+        return
+    path = os.path.join(args.out, MODEL_FILE)
+    ways = ["pass --force to overwrite it", "give another --out"]
+    if os.path.isfile(os.path.join(args.out, CHECKPOINT_FILE)) and _same_run(path, ds, settings, args.seed):
+        ways.append("add --resume with a larger --epochs to continue its run")
+    raise usage(f"{path!r} exists; " + ", or ".join(ways))
+
+
+def _same_run(path: str, ds: Any, settings: dict[str, Any], seed: int) -> bool:
+    """Whether the model in ``path`` was trained with these settings (all but the epochs), so --resume would work."""
+    try:
+        from ..inference import load_predictor
+
+        info = load_predictor(path).info or {}
+    except Exception:  # noqa: BLE001 - an unreadable model is simply not offered for resuming
+        return False
+    saved = dict(info.get("settings") or {})
+    now = json.loads(json.dumps(settings, default=str))
+    saved.pop("epochs", None)
+    now.pop("epochs", None)
+    return bool(info.get("dataset") == ds.name and info.get("seed") == seed and saved == now)
 
 
 def _build(settings: dict[str, Any], ds: Any, seed: Any) -> tuple[Any, Any, Any]:
@@ -237,19 +303,54 @@ def _describe_net(net: Any, settings: dict[str, Any]) -> str:
 
 # ====================================================================== train
 def run_train(args: argparse.Namespace) -> int:
-    from ..data import DEFAULT_DATASET, Standardizer, train_val_test_split
+    import contextlib
+
     from ..distributed import launched
-    from ..inference import Predictor
-    from ..train import fit
-    from ..validation import make_rng
+    from ..outputs import lock_directory
 
     _check_args(args)
     if args.nproc is not None and not launched():
         return _launch(args)  # each of the N processes runs this command again, as one rank
-    ds = load_data_arg(args, args.data or DEFAULT_DATASET, task=args.task, drop=args.drop)
+    writes = not launched() or os.environ["RANK"] == "0"  # of several ranks, rank 0 alone writes into --out
+    with lock_directory(args.out) if args.out and writes else contextlib.nullcontext():  # one run per --out at a time
+        return _run_train(args)
+
+
+def _claim_outputs(args: argparse.Namespace, checkpoint: str, temporary: bool, resume: str | None) -> None:
+    """Refuse, before training, every output the run may not write (the rule is handgrad.outputs')."""
+    from ..outputs import OutputError, check_output
+
+    inputs = [p for p in (args.data, resume) if p and os.path.exists(p)]
+    claims = [(args.metrics_json, "json", "--metrics-json", args.force)]
+    if args.out:
+        claims += [(os.path.join(args.out, name), kind, "--out", args.force or bool(resume))
+                   for name, kind in ((MODEL_FILE, "model"), (METRICS_FILE, "json"), (HISTORY_CSV, "csv"),
+                                      (HISTORY_JSON, "json"), (PLOT_FILE, "png"))]
+    if not temporary:  # a resumed run's own checkpoint is both its input and its output
+        claims.append((checkpoint, "checkpoint", "--checkpoint", args.force or resume == checkpoint))
+    for path, kind, what, force in claims:
+        if not path:
+            continue
+        try:
+            check_output(path, force=force, kind=kind, what=what,
+                         inputs=[p for p in inputs if not (resume == p == path)])
+        except OutputError as exc:
+            raise usage(str(exc)) from None
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from ..data import DEFAULT_DATASET, Standardizer, train_val_test_split
+    from ..distributed import launched
+    from ..errors import ConvergenceWarning, DivergenceError
+    from ..inference import Predictor
+    from ..train import fit, still_improving
+    from ..validation import make_rng
+
+    ds, categories = _load(args, args.data or DEFAULT_DATASET)
     train, val, test = train_val_test_split(ds, args.val_fraction, args.test_fraction,
                                             seed=make_rng((args.seed, 1)))
     settings = _settings(args, ds, train.n_samples)
+    _check_out_free(args, ds, settings)
     net, loss, opt = _build(settings, ds, make_rng((args.seed, 2)))
     scale = args.standardize
     model = Predictor(net, task=ds.task, loss=settings["loss"],
@@ -263,15 +364,26 @@ def run_train(args: argparse.Namespace) -> int:
     resume = _resume_path(args, checkpoint)
     if launched() and os.environ["RANK"] != "0":  # rank 0 prints and writes the results
         args.quiet, args.out, args.metrics_json, temporary = True, None, None, False
-    if args.out:
-        _make_out_dir(args.out)
+    else:
+        _claim_outputs(args, checkpoint, temporary, resume)
     echo(args, *_header(ds, train, val, test, net, settings, early, args))
+    if resume:
+        note(args, _resuming(resume, settings["epochs"]))
     t0 = time.perf_counter()
     try:
-        history = fit(net, model.inputs(train.X), model.targets(train.y), loss, optimizer=opt,
-                      epochs=settings["epochs"], batch_size=settings["batch_size"], seed=args.seed,
-                      validation_data=validation, task=ds.task, early_stopping=early, patience=args.patience,
-                      progress=not args.quiet, checkpoint=checkpoint, resume=resume, distributed=launched())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            history = fit(net, model.inputs(train.X), model.targets(train.y), loss, optimizer=opt,
+                          epochs=settings["epochs"], batch_size=settings["batch_size"], seed=args.seed,
+                          validation_data=validation, task=ds.task, early_stopping=early, patience=args.patience,
+                          progress=not args.quiet, checkpoint=checkpoint, resume=resume,
+                          schedule=None if settings["lr_schedule"] == "constant" else settings["lr_schedule"],
+                          clip_grad_norm=settings["clip_grad_norm"], distributed=launched())
+        _replay_warnings(args, caught)
+    except DivergenceError as exc:
+        if temporary and os.path.exists(checkpoint):
+            os.remove(checkpoint)
+        raise DivergenceError(_divergence_advice(exc, settings, args)) from None
     except KeyboardInterrupt:
         return _interrupted(args, checkpoint)
     except BaseException:
@@ -282,18 +394,76 @@ def run_train(args: argparse.Namespace) -> int:
     report = {"task": ds.task, "train": model.metrics(train.X, train.y),
               "validation": model.metrics(val.X, val.y), "test": model.metrics(test.X, test.y),
               "dataset": ds.name, "epochs": len(history), "best_epoch": history.best_epoch,
-              "stop_reason": history.stop_reason}
-    model.info = {"dataset": ds.name, "settings": {k: v for k, v in settings.items()}, "seed": args.seed,
+              "stop_reason": history.stop_reason,
+              "still_improving": still_improving(history, settings["epochs"]) if validation is not None else None}
+    if ds.task == "classification" and test.n_samples:
+        report["test_classes"] = class_report(model, test.X, test.y)
+    elif ds.task == "regression":
+        report["units"] = REGRESSION_UNITS
+    if categories:
+        model.info["categories"] = categories
+    model.info = {**model.info, "dataset": ds.name, "settings": {k: v for k, v in settings.items()}, "seed": args.seed,
+                  "split": {"seed": args.seed, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
+                            "rule": SPLIT_RULE},
                   "epochs_run": len(history), "best_epoch": history.best_epoch,
                   "standardized": bool(scale), "test_metrics": report["test"]}
-    echo(args, _ending(history, seconds), *_table(report))
+    # everything is saved before the summary is printed: a closed stdout (| head -1) loses nothing
     if args.metrics_json:
-        json_dump(args.metrics_json, report)
+        json_dump(args.metrics_json, report, force=True, what="--metrics-json")  # claimed before training
     if args.out:
         _write_out(args, model, report, history)
     if temporary and os.path.exists(checkpoint):
         os.remove(checkpoint)  # the run finished: its temporary checkpoint is no longer needed
+    echo(args, _ending(history, seconds), *_table(report, model))
     return 0
+
+
+def _load(args: argparse.Namespace, source: str) -> tuple[Any, dict[str, list[str]]]:
+    """The data set, and with --categorical auto the categories of its text feature columns (one-hot encoded)."""
+    if args.categorical == "off" or not os.path.isfile(source):
+        return load_data_arg(args, source, task=args.task, drop=args.drop), {}
+    from ..data.categorical import fit_categories, one_hot, read_table
+    from ..data.columns import table_to_dataset
+
+    table = read_table(source, args.delimiter)
+    if table is None:  # NPZ: arrays of numbers, nothing to encode
+        return load_data_arg(args, source, task=args.task, drop=args.drop), {}
+    target = args.target or table.header[-1]
+    categories = fit_categories(table, skip=[target, *args.drop])
+    encoded, _ = one_hot(table, categories)
+    return table_to_dataset(encoded, target=target, task=args.task, drop=args.drop), categories
+
+
+def _resuming(path: str, epochs: int) -> str:
+    from ..io import load_checkpoint
+
+    try:
+        done = load_checkpoint(path).epoch
+    except Exception:  # noqa: BLE001 - fit reports a bad checkpoint in its own words
+        return f"resuming from {path}"
+    return f"resumed from {path} at epoch {done}; training on to epoch {epochs}"
+
+
+def _replay_warnings(args: argparse.Namespace, caught: list[Any]) -> None:
+    """fit's warnings as one line each on standard error (the ConvergenceWarning names the option to change)."""
+    from ..errors import ConvergenceWarning
+
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            note(args, f"warning: {w.message} (pass a larger --epochs)")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _divergence_advice(exc: Any, settings: dict[str, Any], args: argparse.Namespace) -> str:
+    """fit's account of the divergence, with advice in this command's options (each one exists here)."""
+    lr = exc.lr if exc.lr is not None else settings["lr"]
+    tips = [f"a smaller --lr (e.g. --lr {lr / 10:g})"]
+    if settings["clip_grad_norm"] is None:
+        tips.append("gradient clipping (--clip-grad-norm 1.0)")
+    if not args.standardize:
+        tips.append("standardised inputs (leave out --no-standardize)")
+    return f"{exc.summary or exc} Try {', or '.join(tips)}."
 
 
 def _launch(args: argparse.Namespace) -> int:
@@ -362,13 +532,6 @@ def _resume_path(args: argparse.Namespace, checkpoint: str) -> str | None:
     return path
 
 
-def _make_out_dir(path: str) -> None:
-    try:
-        os.makedirs(path, exist_ok=True)  # --out names a directory to create, like mkdir -p
-    except OSError as exc:
-        raise OSError(f"cannot create --out directory {path!r}: {exc.strerror or exc} (errno {exc.errno})") from None
-
-
 def _interrupted(args: argparse.Namespace, checkpoint: str) -> int:
     import shlex
 
@@ -406,7 +569,7 @@ def _header(ds: Any, train: Any, val: Any, test: Any, net: Any, settings: dict[s
         else "raw inputs"
     return [
         f"data: {ds.summary()}",
-        f"split: {train.n_samples} train / {val.n_samples} validation / {test.n_samples} test (seed {args.seed}), "
+        f"split: {train.n_samples} train / {val.n_samples} validation / {test.n_samples} test (random seed {args.seed}), "
         f"{scaled}",
         f"network: {_describe_net(net, settings)}",
         f"training: loss {loss}, {opt_text}), batch {settings['batch_size']}, up to {settings['epochs']} epochs{stop}",
@@ -419,32 +582,40 @@ def _ending(history: Any, seconds: float) -> str:
     return f"trained {len(history)} epochs{why} in {seconds:.1f} s{best}"
 
 
-def _table(report: dict[str, Any]) -> list[str]:
+def _table(report: dict[str, Any], model: Any) -> list[str]:
     cols = metric_columns(report["task"])
-    lines = ["", f"{'':<12}" + "".join(f"{c:>12}" for c in cols)]
+    lines = ["", f"{'':<12}" + "".join(f"{c:>{COLUMN}}" for c in cols)]
     for split in ("train", "validation", "test"):
         m = report[split]
         if m is None:
             continue
-        lines.append(f"{split:<12}" + "".join(f"{m[c]:>12.4f}" for c in cols))
+        lines.append(f"{split:<12}" + "".join(number(m[c]) for c in cols))
+    if report["task"] == "regression":
+        lines += ["", units_note(model)]
     return lines
 
 
 def _write_out(args: argparse.Namespace, model: Any, report: dict[str, Any], history: Any) -> None:
+    """The model, the metrics, the history and the loss curve; a missing matplotlib skips only the picture."""
+    from ..optional import MissingDependencyError
+
     path = model.save(os.path.join(args.out, MODEL_FILE))
-    json_dump(os.path.join(args.out, METRICS_FILE), report)
-    lines = [f"saved: {path} (model), {os.path.join(args.out, METRICS_FILE)} (metrics)"]
+    json_dump(os.path.join(args.out, METRICS_FILE), report, force=True, what="--out")  # claimed before training
+    written = [f"{path} (model)", f"{os.path.join(args.out, METRICS_FILE)} (metrics)"]
+    written += write_history(args.out, history)
+    lines: list[str] = []
     if not len(history):
-        echo(args, *lines, "note: no loss curve (0 epochs: the metrics are those of the initial weights)")
-        return
-    try:
-        from ..plots import plot_loss_curve
-    except ImportError as exc:  # matplotlib (or the plots module) missing: training still succeeded
-        lines.append(f"note: no loss-curve plot ({exc}); install matplotlib: pip install matplotlib")
+        lines.append("note: no loss curve (0 epochs: the metrics are those of the initial weights)")
     else:
-        plot_loss_curve(history, os.path.join(args.out, PLOT_FILE))
-        lines.append(f"saved: {os.path.join(args.out, PLOT_FILE)} (loss curve)")
-    echo(args, *lines)
+        try:
+            from ..plots import plot_loss_curve
+
+            plot_loss_curve(history, os.path.join(args.out, PLOT_FILE))
+        except MissingDependencyError as exc:  # training and every other file still succeeded
+            lines.append(f"note: {exc}; everything else in {args.out} was saved")
+        else:
+            written.append(f"{os.path.join(args.out, PLOT_FILE)} (loss curve)")
+    note(args, "wrote " + ", ".join(written), *lines)
 
 
 __all__ = ["MODEL_FILE", "register", "run_train"]

@@ -13,6 +13,11 @@ from ..errors import DataSourceError
 from ..validation import check_int, check_real, lookup_name, make_rng
 from .dataset import Dataset
 
+# The homework's regression data (NYU DS-GA 1008 homework 1, see the README) is the default of 'handgrad train';
+# "seed" is its older name, kept as an alias.
+DEFAULT_DATASET = "homework_regression"
+ALIASES = {"seed": DEFAULT_DATASET}
+
 
 # ====================================================================== generated
 def make_seed_regression(n_samples: int = 256, noise: float = 0.0, seed: Any = 0) -> Dataset:
@@ -33,8 +38,9 @@ def make_seed_regression(n_samples: int = 256, noise: float = 0.0, seed: Any = 0
     y = np.abs(X[:, 0]) + np.abs(X[:, 1]) - 1.0 + 0.5 * X[:, 0]
     if noise:
         y = y + make_rng(seed).normal(0.0, noise, size=n_samples)
-    return Dataset(X, y, "regression", ["x1", "x2"], name="seed",
-                   description="the seed's regression: y = |x1| + |x2| - 1 + x1/2 on a 16x16 grid (5·ReLU fits it)",
+    return Dataset(X, y, "regression", ["x1", "x2"], name=DEFAULT_DATASET,
+                   description="the homework's regression (NYU DS-GA 1008 homework 1): y = |x1| + |x2| - 1 + x1/2 "
+                               "on a 16x16 grid (5·ReLU fits it)",
                    target_name="y")
 
 
@@ -130,13 +136,9 @@ def _shuffled(X: np.ndarray, y: np.ndarray, rng: np.random.Generator, name: str,
 # ====================================================================== built-in: scikit-learn
 def _sklearn_loader(loader: str, task: str, name: str) -> Callable[..., Dataset]:
     def load(seed: Any = 0) -> Dataset:
-        try:
-            import sklearn.datasets as skd
-        except ImportError:
-            raise ImportError(
-                f"dataset {name!r} is shipped by scikit-learn, which is not installed; "
-                "install it with: pip install scikit-learn  (or: pip install 'handgrad[sklearn]')"
-            ) from None
+        from ..optional import require
+
+        skd = require("sklearn.datasets", extra="sklearn", purpose=f"the built-in dataset {name!r} (shipped by scikit-learn)")
         bunch = getattr(skd, loader)()
         X = np.asarray(bunch.data, dtype=np.float64)
         names = [str(n) for n in getattr(bunch, "feature_names", [])]
@@ -157,7 +159,8 @@ _SKLEARN_DESCRIPTIONS = {
     "diabetes": "442 patients, 10 features, disease progression after one year",
 }
 _GENERATED_DESCRIPTIONS = {
-    "seed": "256 points, y = |x1| + |x2| - 1 + x1/2 on a grid of [-1, 1]^2 (default of 'handgrad train')",
+    "homework_regression": "256 points, y = |x1| + |x2| - 1 + x1/2 on a grid of [-1, 1]^2: the homework's data "
+                           "(default of 'handgrad train'; also 'seed')",
     "sin": "1000 points, y = sin(x) + noise, x in [-pi, pi]",
     "cubic": "1000 points, y = x^3 - x + noise, x in [-1.5, 1.5]",
     "friedman": "2000 points, noisy function of 10 features, 5 of them irrelevant (Friedman #1)",
@@ -180,7 +183,7 @@ class DatasetInfo:
 
 # name -> (task, source, loader(seed=...)); loaders of generated data take n_samples/noise too
 _BUILTIN: dict[str, tuple[str, str, Callable[..., Dataset]]] = {
-    "seed": ("regression", "generated", make_seed_regression),
+    "homework_regression": ("regression", "generated", make_seed_regression),
     "sin": ("regression", "generated", make_sin),
     "cubic": ("regression", "generated", make_cubic),
     "friedman": ("regression", "generated", make_friedman),
@@ -195,7 +198,6 @@ _BUILTIN: dict[str, tuple[str, str, Callable[..., Dataset]]] = {
                       _sklearn_loader("load_breast_cancer", "classification", "breast_cancer")),
     "diabetes": ("regression", "scikit-learn", _sklearn_loader("load_diabetes", "regression", "diabetes")),
 }
-DEFAULT_DATASET = "seed"
 
 
 def _builtin_description(name: str) -> str:
@@ -212,8 +214,14 @@ def builtin_names() -> list[str]:
     return list(_BUILTIN)
 
 
+def canonical_name(name: str) -> str:
+    """A built-in name as listed: case, '-' and '_' alike, and the old names (``seed``) resolved."""
+    key = name.strip().lower().replace("-", "_")
+    return ALIASES.get(key, key)
+
+
 def is_builtin(name: str) -> bool:
-    return isinstance(name, str) and name.strip().lower().replace("-", "_") in _BUILTIN
+    return isinstance(name, str) and canonical_name(name) in _BUILTIN
 
 
 def load_dataset(name: str, *, seed: Any = 0, n_samples: int | None = None, noise: float | None = None) -> Dataset:
@@ -224,7 +232,8 @@ def load_dataset(name: str, *, seed: Any = 0, n_samples: int | None = None, nois
     defaults of generated datasets.
     """
     try:
-        task, source, loader = lookup_name("dataset", name, _BUILTIN)
+        task, source, loader = lookup_name("dataset", canonical_name(name) if isinstance(name, str) else name,
+                                           _BUILTIN)
     except ValueError as exc:
         raise DataSourceError(str(exc)) from None
     kwargs: dict[str, Any] = {"seed": seed}
@@ -239,6 +248,6 @@ def load_dataset(name: str, *, seed: Any = 0, n_samples: int | None = None, nois
 
 
 __all__ = [
-    "DEFAULT_DATASET", "DatasetInfo", "builtin_names", "is_builtin", "list_datasets", "load_dataset", "make_circles", "make_cubic",
+    "ALIASES", "DEFAULT_DATASET", "DatasetInfo", "builtin_names", "canonical_name", "is_builtin", "list_datasets", "load_dataset", "make_circles", "make_cubic",
     "make_friedman", "make_moons", "make_seed_regression", "make_sin", "make_spirals", "make_xor",
 ]

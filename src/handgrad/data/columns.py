@@ -67,7 +67,7 @@ def cell_number(value: Any, text_cells: bool) -> Any:
 
 
 def nonfinite_word(value: float) -> str:
-    return "NaN" if math.isnan(value) else "infinity"
+    return "NaN" if math.isnan(value) else "a value beyond the float64 range (±1.8e308), read as infinity"
 
 
 # ====================================================================== features

@@ -86,7 +86,8 @@ class Dataset:
     def summary(self) -> str:
         what = (f"{self.n_classes} classes" if self.task == "classification"
                 else f"{self.n_targets} target{'s' if self.n_targets > 1 else ''}")
-        return f"{self.name}: {self.n_samples} samples, {self.n_features} features, {self.task} ({what})"
+        features = f"{self.n_features} feature{'s' if self.n_features != 1 else ''}"
+        return f"{self.name}: {self.n_samples} samples, {features}, {self.task} ({what})"
 
     def __repr__(self) -> str:
         return (f"Dataset(name={self.name!r}, task={self.task!r}, n_samples={self.n_samples}, "

@@ -60,8 +60,13 @@ class Standardizer:
         X = _as_2d_float(X, "Standardizer.fit")
         if X.shape[0] == 0:
             raise ValueError("Standardizer.fit needs at least one row, got 0")
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
+        # scale each column by its largest |x| first, then square: the variance of values near the edge of
+        # the float range (|x| > 1.3e154) would overflow to inf and zero the column
+        peak = np.max(np.abs(X), axis=0)
+        peak = np.where(peak > 0, peak, 1.0)
+        U = X / peak
+        self.mean_ = U.mean(axis=0) * peak
+        std = U.std(axis=0) * peak
         self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
         return self
 
@@ -79,7 +84,14 @@ class Standardizer:
         return X
 
     def transform(self, X: Any) -> np.ndarray:
-        return (self._check(X, "transform") - self.mean_) / self.scale_
+        X = self._check(X, "transform")
+        mean, scale = self.mean_, self.scale_
+        assert mean is not None and scale is not None  # _check raised before fit
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = (X - mean) / scale
+            if not np.isfinite(Z).all():  # x − mean beyond the float range: halve both (exact), then divide
+                Z = np.where(np.isfinite(Z), Z, (X * 0.5 - mean * 0.5) / (scale * 0.5))
+        return Z
 
     def fit_transform(self, X: Any) -> np.ndarray:
         return self.fit(X).transform(X)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import difflib
 import os
+import stat
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -117,21 +118,9 @@ def read_npz(path: str, options: ReadOptions) -> Dataset:
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path!r} is not a valid .npz file (not a zip archive of arrays; save with np.savez)")
     X, y, names, labels = _npz_arrays(path)
-    if X.ndim != 2:
-        raise ValueError(f"{path!r}: X must be 2-D (n_samples, n_features), got shape {X.shape}")
-    if X.dtype.kind not in "biuf":
-        raise ValueError(f"{path!r}: X must hold numbers, got dtype {X.dtype}")
-    if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
+    if y.ndim not in (1, 2) or (X.ndim == 2 and y.shape[0] != X.shape[0]):
         raise ValueError(f"{path!r}: y must have one row per row of X ({X.shape[0]}), got shape {y.shape}")
-    if X.shape[0] == 0:
-        raise ValueError(f"no data rows in {path!r} (X has shape {X.shape})")
-    X = X.astype(np.float64)
-    bad = np.argwhere(~np.isfinite(X))
-    if bad.size:
-        r, c = (int(i) for i in bad[0])
-        word = "NaN" if np.isnan(X[r, c]) else "infinity"
-        raise ValueError(f"{path!r}: X contains {word} at row {r} (0-based), column {c} "
-                         f"({len(bad)} non-finite value(s) in all)")
+    X = _npz_features_array(path, X)
     table = Table(path, {"y": y}, [f"row {i}" for i in range(len(y))], text_cells=False)
     if y.ndim == 2 and y.shape[1] > 1:
         if options.task == "classification":
@@ -145,15 +134,66 @@ def read_npz(path: str, options: ReadOptions) -> Dataset:
     return ds
 
 
-def _npz_arrays(path: str) -> tuple[np.ndarray, np.ndarray, list[str] | None, list[Any] | None]:
+def _npz_features_array(path: str, X: np.ndarray) -> np.ndarray:
+    """X as finite float64 (n, d), or a ValueError naming the file and the first bad cell."""
+    if X.ndim != 2:
+        raise ValueError(f"{path!r}: X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{path!r}: X must hold numbers, got dtype {X.dtype}")
+    if X.shape[0] == 0:
+        raise ValueError(f"no data rows in {path!r} (X has shape {X.shape})")
+    X = X.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(X))
+    if bad.size:
+        r, c = (int(i) for i in bad[0])
+        word = "NaN" if np.isnan(X[r, c]) else "infinity"
+        raise ValueError(f"{path!r}: X contains {word} at row {r} (0-based), column {c} "
+                         f"({len(bad)} non-finite value(s) in all)")
+    return X
+
+
+def npz_features(path: str, feature_names: Sequence[str], options: ReadOptions) -> tuple[np.ndarray, Any, list[str]]:
+    """A model's columns from an ``.npz``: matched by ``feature_names`` when the file has them (as CSV columns
+    are matched by name), else by position; ``y`` is optional (predicting needs no target)."""
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path!r} is not a valid .npz file (not a zip archive of arrays; save with np.savez)")
     arrays = _npz_read(path)
-    missing = [k for k in ("X", "y") if k not in arrays]
+    if "X" not in arrays:
+        raise ValueError(f"{path!r} has no 'X' array; found keys: {', '.join(map(repr, arrays)) or 'none'} "
+                         "(save with np.savez(path, X=X))")
+    X = _npz_features_array(path, arrays["X"])
+    if "feature_names" in arrays:
+        names = _npz_arrays(path, arrays, need_y=False)[2] or []
+        missing = [n for n in feature_names if n not in names]
+        if missing:
+            raise ValueError(f"{path!r} lacks the model's feature column(s) {', '.join(map(repr, missing))}; "
+                             f"expected: {', '.join(feature_names)}; found: {', '.join(names)}")
+        X = X[:, [names.index(n) for n in feature_names]]
+    elif X.shape[1] != len(feature_names):
+        raise ValueError(f"{path!r}: X has {X.shape[1]} features, but the model expects {len(feature_names)}")
+    if "y" not in arrays:
+        return X, None, [f"row {i}" for i in range(X.shape[0])]
+    _, y, where = _features_of(read_npz(path, options))
+    return X, y, where
+
+
+def _npz_arrays(path: str, arrays: dict[str, np.ndarray] | None = None,
+                need_y: bool = True) -> tuple[np.ndarray, np.ndarray, list[str] | None, list[Any] | None]:
+    arrays = _npz_read(path) if arrays is None else arrays
+    missing = [k for k in (("X", "y") if need_y else ("X",)) if k not in arrays]
     if missing:
         raise ValueError(f"{path!r} has no {' or '.join(repr(k) for k in missing)} array; found keys: "
                          f"{', '.join(map(repr, arrays)) or 'none'} (save with np.savez(path, X=X, y=y))")
     names = [str(n) for n in arrays["feature_names"]] if "feature_names" in arrays else None
+    if names is not None:
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{path!r}: feature_names repeats {', '.join(map(repr, repeated))}; each column needs "
+                             "its own name")
+        if arrays["X"].ndim == 2 and len(names) != arrays["X"].shape[1]:
+            raise ValueError(f"{path!r}: feature_names has {len(names)} names for X's {arrays['X'].shape[1]} columns")
     labels = [_plain(v) for v in arrays["class_labels"].tolist()] if "class_labels" in arrays else None
-    return arrays["X"], arrays["y"], names, labels
+    return arrays["X"], arrays.get("y", np.empty(0)), names, labels
 
 
 def _npz_read(path: str) -> dict[str, np.ndarray]:
@@ -212,9 +252,9 @@ def _parquet_columns(path: str) -> dict[str, Any]:
         try:
             import pandas as pd
         except ImportError:
-            raise ImportError(
-                f"reading Parquet ({path!r}) needs pyarrow: pip install pyarrow  (or: pip install 'handgrad[parquet]')"
-            ) from None
+            from ..optional import MissingDependencyError
+
+            raise MissingDependencyError("pyarrow", "parquet", f"reading Parquet ({path!r})") from None
         frame = pd.read_parquet(path)
         return {str(name): frame[name].to_numpy(dtype=object) for name in frame.columns}
     except ImportError:
@@ -243,8 +283,12 @@ def _reader(path: str) -> Reader:
     return READERS[ext]
 
 
-def check_path(path: str) -> None:
-    """A readable data file: a directory raises DataSourceError, a missing file FileNotFoundError."""
+MAX_FILE_BYTES = 2 * 1024**3  # 2 GiB: larger data files are refused before reading (handgrad holds data in memory)
+
+
+def check_path(path: str, max_bytes: int | None = None) -> None:
+    """A readable data file, checked before any byte is read: a directory, a device, a FIFO or a file larger
+    than ``max_bytes`` (default :data:`MAX_FILE_BYTES`) raises DataSourceError, a missing file FileNotFoundError."""
     if os.path.isdir(path):
         raise DataSourceError(f"{path!r} is a directory, not a data file")
     if not os.path.exists(path):
@@ -252,6 +296,15 @@ def check_path(path: str) -> None:
         hint = f"; built-in datasets: {', '.join(builtin_names())}" if os.sep not in path and "." not in path else ""
         hint = f"; did you mean the built-in dataset {close[0]!r}?" if close else hint
         raise FileNotFoundError(f"no such file: {path!r}{hint}")
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a character device" if stat.S_ISCHR(st.st_mode) else "a FIFO (named pipe)" \
+            if stat.S_ISFIFO(st.st_mode) else "not a regular file"
+        raise DataSourceError(f"{path!r} is {kind}; handgrad reads data from regular files only")
+    limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
+    if st.st_size > limit:
+        raise DataSourceError(f"{path!r} is {st.st_size:,} bytes, above the {limit:,}-byte limit for a data file "
+                              "(handgrad holds the data in memory)")
 
 
 def _open_error(path: str, exc: OSError) -> OSError:
@@ -338,7 +391,10 @@ def load_features(source: str | os.PathLike, feature_names: Sequence[str], *, ta
                              f"but the model expects {list(feature_names)}")
         return _features_of(ds)
     check_path(path)
-    result = _reader(path)(path, ReadOptions(delimiter=delimiter, min_columns=1))
+    reader = _reader(path)
+    if reader is read_npz:
+        return npz_features(path, feature_names, ReadOptions(min_columns=1))
+    result = reader(path, ReadOptions(delimiter=delimiter, min_columns=1))
     if isinstance(result, Dataset):
         if result.n_features != len(feature_names):
             raise ValueError(f"{path!r}: X has {result.n_features} features, but the model expects "

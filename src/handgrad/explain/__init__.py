@@ -32,7 +32,7 @@ from .presets import (
     load_network,
     seed_question,
 )
-from .records import KEY_TITLES, SECTIONS, Check, Equation, Explanation, checks_table
+from .records import KEY_TITLES, SECTIONS, Check, Equation, Explanation, check_line, checks_table
 from .render import latex_document, latex_text
 from .symbols import (
     Step,
@@ -50,7 +50,7 @@ from .symbols import (
 
 __all__ = [
     "DEFAULT_SIZES", "EXACT_RTOL", "FD_RTOL", "KEY_TITLES", "KINK_CONVENTION", "MAX_JACOBIAN_ENTRIES", "PRESETS",
-    "SECTIONS", "Check", "Equation", "Explanation", "Step", "Sym", "build_network", "checks_table", "compose_affine",
+    "SECTIONS", "Check", "Equation", "Explanation", "Step", "Sym", "build_network", "check_line", "checks_table", "compose_affine",
     "derive", "describe_model", "diff", "draw_point", "draw_target", "explain", "grad_symbol", "is_atomic",
     "judged_check", "latex_document", "latex_text", "layer_label", "layer_steps", "load_network", "loss_symbols",
     "one_hot_argmax", "param_formula", "param_jacobian", "partial_symbol", "render_diff", "render_formula", "rhs",

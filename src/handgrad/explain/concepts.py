@@ -57,7 +57,7 @@ def compose_affine(layers: Any) -> tuple[np.ndarray, np.ndarray]:
         Wk = np.asarray(to_numpy(layer.params["W"]), dtype=np.float64)
         bk = np.asarray(to_numpy(layer.params["b"]), dtype=np.float64) if "b" in layer.params else np.zeros(Wk.shape[0])
         W, b = (Wk, bk) if W is None else (Wk @ W, b @ Wk.T + bk)
-    if W is None:
+    if W is None or b is None:
         raise ValueError("compose_affine needs at least one Linear layer")
     return W, b
 

@@ -8,7 +8,7 @@ from .render import latex_document, latex_text
 
 def diff(a: Explanation, b: Explanation) -> list[tuple[str, Equation | None, Equation | None]]:
     """The equations that differ between two explanations, by key, in ``a``'s order."""
-    out = []
+    out: list[tuple[str, Equation | None, Equation | None]] = []
     bmap = {e.key: e for e in b.equations}
     for e in a.equations:
         other = bmap.pop(e.key, None)
@@ -16,6 +16,10 @@ def diff(a: Explanation, b: Explanation) -> list[tuple[str, Equation | None, Equ
             out.append((e.key, e, other))
     out.extend((key, None, e) for key, e in bmap.items())
     return out
+
+
+def _title(a: Equation | None, b: Equation | None) -> str:
+    return a.title if a is not None else b.title if b is not None else ""
 
 
 def render_diff(a: Explanation, b: Explanation, fmt: str = "text", standalone: bool = True) -> str:
@@ -26,7 +30,7 @@ def render_diff(a: Explanation, b: Explanation, fmt: str = "text", standalone: b
         body = [rf"\section*{{{latex_text('What changes')}}}", latex_text(f"A: {a.title}") + r"\\",
                 latex_text(f"B: {b.title}")]
         for _key, ea, eb in changes:
-            body.append(rf"\subsection*{{{latex_text((ea or eb).title)}}}")
+            body.append(rf"\subsection*{{{latex_text(_title(ea, eb))}}}")
             for tag, e in (("A", ea), ("B", eb)):
                 body.append(rf"\noindent {tag}: " + (rf"$\displaystyle {e.latex}$" if e else "(absent)") + r"\\")
         if not changes:
@@ -35,7 +39,7 @@ def render_diff(a: Explanation, b: Explanation, fmt: str = "text", standalone: b
     lines = [f"--- A: {a.title}", f"+++ B: {b.title}"] if fmt == "text" else \
         ["# What changes", "", f"- **A:** {a.title}", f"- **B:** {b.title}", ""]
     for _key, ea, eb in changes:
-        title = (ea or eb).title
+        title = _title(ea, eb)
         lines += [f"@@ {title}"] if fmt == "text" else [f"## {title}", "", "```diff"]
         lines += [f"- {line}" for line in _diff_lines(ea, eb)]
         lines += [f"+ {line}" for line in _diff_lines(eb, ea)]

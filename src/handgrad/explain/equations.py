@@ -35,7 +35,7 @@ from .symbols import (
 def _forward_equations(steps: list[Step], loss: Loss, logits: bool = False) -> list[Equation]:
     eqs = []
     for st in steps:
-        text, latex = render_formula(st.layer.derivation.forward, st.symbols())
+        text, latex = render_formula(st.layer.derivation_record().forward, st.symbols())
         shape = f"{st.x.text} {shape_text('N', st.dim_in)} → {st.y.text} {shape_text('N', st.dim_out)}"
         shape_l = rf"{st.y.latex} \in {shape_text('N', st.dim_out, fmt='latex')}"
         if st.params:
@@ -57,11 +57,11 @@ def _composed_equations(steps: list[Step], loss: Loss, logits: bool = False) -> 
     for st in steps:
         before_last = expr
         syms = st.symbols()
-        if not is_atomic(expr[0]) and _needs_parens(st.layer.derivation.forward, syms):
+        if not is_atomic(expr[0]) and _needs_parens(st.layer.derivation_record().forward, syms):
             syms["x"] = (f"({expr[0]})", rf"\left({expr[1]}\right)")
         else:
             syms["x"] = expr
-        text, latex = render_formula(st.layer.derivation.forward, syms)
+        text, latex = render_formula(st.layer.derivation_record().forward, syms)
         expr = (rhs(text), rhs(latex))
     last = steps[-1].y
     eqs = [Equation(f"composed:{last.text}", "composed", f"{last.text} = {expr[0]}", f"{last.latex} = {expr[1]}")]
@@ -123,10 +123,10 @@ def _backward_equations(steps: list[Step], loss: Loss, fused: bool,
                                shape_text("N", steps[-1].dim_out, fmt="latex")))
         upstream = (rhs(text), rhs(latex))
     remaining = list(reversed(steps))
-    if fused:
+    if fused and loss.fused_formula is not None:
         st = remaining.pop(0)
         text, latex = render_formula(loss.fused_formula, lsyms)
-        unfused = render_formula(st.layer.derivation.backward, st.symbols())[0]
+        unfused = render_formula(st.layer.derivation_record().backward, st.symbols())[0]
         matrix.append(Equation(f"backward:dJ/d{st.x.text}", "backward", text, latex, shape_text("N", st.dim_in),
                                shape_text("N", st.dim_in, fmt="latex"),
                                note=f"{layer_label(st.layer)} and the {loss.derivation.name} fuse; unfused: {unfused}"))
@@ -144,7 +144,7 @@ def _backward_equations(steps: list[Step], loss: Loss, fused: bool,
             expanded.append(Equation(f"expanded:{grad_symbol(p).text}", "expanded", et, el, shape, shape_l))
         if st.index == 0:
             break
-        text, latex = render_formula(st.layer.derivation.backward, syms)
+        text, latex = render_formula(st.layer.derivation_record().backward, syms)
         matrix.append(Equation(f"backward:{grad_symbol(st.x).text}", "backward", text, latex, shape_text("N", st.dim_in),
                                shape_text("N", st.dim_in, fmt="latex")))
         sub = substitute((rhs(text), rhs(latex)), pattern, upstream)
@@ -155,7 +155,7 @@ def _backward_equations(steps: list[Step], loss: Loss, fused: bool,
 def _jacobian_equations(steps: list[Step], loss: Loss, sizes: dict[str, int], logits: bool = False) -> list[Equation]:
     eqs = []
     for st in steps:
-        d = st.layer.derivation
+        d = st.layer.derivation_record()
         lab = partial_symbol(st.y, st.x)
         entries = render_formula(d.jacobian, st.symbols())
         dims = f"{st.dim_out} × {st.dim_in}"

@@ -14,7 +14,7 @@ from .presets import draw_point, draw_target
 from .records import Check, Explanation
 from .symbols import Step, Sym, grad_symbol, layer_steps, loss_step, partial_symbol, reads_logits
 
-FD_RTOL, FD_ATOL = 1e-6, 1e-9
+FD_RTOL = 1e-6
 
 
 EXACT_RTOL, EXACT_ATOL = 1e-10, 1e-12
@@ -66,8 +66,9 @@ def resolve_target(net: Sequential, loss: Loss, target: Any, n_rows: int) -> Any
         y = y.astype(np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"target: expected numbers, got {target!r}") from None
-    if y.ndim <= 1 and y.size == net.out_features * n_rows:
-        y = y.reshape(n_rows, net.out_features)
+    K = net.out_features
+    if K is not None and y.ndim <= 1 and y.size == K * n_rows:
+        y = y.reshape(n_rows, K)
     check_finite(y, "y (target)")
     return y
 
@@ -171,15 +172,16 @@ def _param_grad(st: Step, key: str, g: np.ndarray, x_in: np.ndarray) -> np.ndarr
 
 def _fused_check(name: str, product: np.ndarray, fused: np.ndarray) -> Check:
     """The unfused product ∂J/∂ŷ · ∂ŷ/∂z against the loss's fused dJ/dz; a saturated ŷ is a clamp."""
-    from ..gradcheck import compare
+    from ..comparison import compare
 
-    c = compare(name, product, fused, EXACT_RTOL * 1e3, 1e-12)
+    c = compare(name, product, fused, EXACT_RTOL * 1e3, 1e-12, against="fused loss gradient")
     if c.passed:
-        return Check(name, "fused loss gradient", c.rel_error, c.max_abs_error, True,
-                     "∂J/∂ŷ · ∂ŷ/∂z formed explicitly equals the fused form")
-    return Check(name, "fused loss gradient", c.rel_error, c.max_abs_error, True,
-                 "ŷ rounds to 0 or 1 in float64 here, so ∂J/∂ŷ (clamped, as in PyTorch's BCELoss) times "
-                 "∂ŷ/∂z loses the product; the fused (σ(z) − y)/(N·K), which backward uses, is exact", "clamp")
+        c.note = "∂J/∂ŷ · ∂ŷ/∂z formed explicitly equals the fused form"
+        return c
+    c.passed, c.verdict = True, "clamp"
+    c.note = ("ŷ rounds to 0 or 1 in float64 here, so ∂J/∂ŷ (clamped, as in PyTorch's BCELoss) times "
+              "∂ŷ/∂z loses the product; the fused (σ(z) − y)/(N·K), which backward uses, is exact")
+    return c
 
 
 KINK_CONVENTION = ("the value handgrad and PyTorch both use at a kink is one of these one-sided slopes, "
@@ -189,12 +191,12 @@ KINK_CONVENTION = ("the value handgrad and PyTorch both use at a kink is one of 
 def _checks_at(net64: Sequential, loss: Loss, steps: list[Step], x: np.ndarray, y: Any, vals: list[np.ndarray],
                J: float, grads: dict[str, np.ndarray], jacobians: dict[str, np.ndarray],
                torch: bool | None, logits: bool = False) -> list[Check]:
-    from ..gradcheck import compare, loss_value
+    from ..comparison import compare
+    from ..gradcheck import loss_value
     from . import numeric as fd
 
     def add(quantity: str, against: str, analytic: Any, reference: Any, rtol: float, atol: float) -> None:
-        c = compare(quantity, analytic, reference, rtol, atol)
-        checks.append(Check(quantity, against, c.rel_error, c.max_abs_error, c.passed, c.note))
+        checks.append(compare(quantity, analytic, reference, rtol, atol, against=against))
 
     checks: list[Check] = []
     top = steps[-1].y.text
@@ -234,8 +236,12 @@ def _checks_at(net64: Sequential, loss: Loss, steps: list[Step], x: np.ndarray, 
 def judged_check(quantity: str, j: Any, against: str = "finite differences") -> Check:
     """A :class:`Check` from a finite-difference judgement: kinks and clamps named, not failed."""
     verdict = "kink" if j.count("kink") else ("clamp" if j.count("clamp") else "")
-    return Check(quantity, against, j.rel_error(), j.max_abs_error(), j.passed, j.note(KINK_CONVENTION),
-                 verdict if j.passed else "")
+    return Check(quantity, j.rel_error(), j.max_abs_error(), passed=j.passed, note=j.note(KINK_CONVENTION),
+                 against=against, verdict=verdict if j.passed else "")
+
+
+def _skipped(quantity: str, against: str, why: str) -> Check:
+    return Check(quantity, float("nan"), float("nan"), passed=True, note=why, against=against)
 
 
 def _loss_judgement(loss: Loss, y: Any, p: np.ndarray, logits: bool) -> Any:
@@ -258,7 +264,7 @@ def _jacobian_check(st: Step, label: str, x_in: np.ndarray, Jk: np.ndarray) -> C
 
     n, out, inn = Jk.shape
     if n * out * inn > MAX_JACOBIAN_ENTRIES:
-        return Check(label, "finite differences", float("nan"), float("nan"), True, "skipped: too large to difference")
+        return _skipped(label, "finite differences", "skipped: too large to difference")
     layer = copy.deepcopy(st.layer)
     parts = []
     for i in range(inn):  # samples are independent, so perturb column i of every row at once
@@ -270,7 +276,7 @@ def _jacobian_check(st: Step, label: str, x_in: np.ndarray, Jk: np.ndarray) -> C
         parts.append(fd.judge(phi, x_in[:, i].copy(), Jk[:, :, i]))
     j = fd.merge(parts, axis=-1)
     check = judged_check(label, j)
-    if st.layer.derivation.structure == "diagonal" and out == inn:
+    if st.layer.derivation_record().structure == "diagonal" and out == inn:
         numeric = np.where(np.isfinite(j.numeric), j.numeric, 0.0)
         off = numeric * (1 - np.eye(out))[None]
         diag = "diagonal confirmed" if np.max(np.abs(off), initial=0.0) < 1e-9 else "NOT diagonal numerically"
@@ -283,13 +289,16 @@ def _torch_checks(net64: Sequential, loss: Loss, x: np.ndarray, y: Any, grads: d
                   want: bool | None, logits: bool = False) -> list[Check]:
     if want is False:
         return []
+    from ..optional import MissingDependencyError, require
+
     try:
-        import torch
-    except ImportError:
+        torch = require("torch", extra="torch", purpose="checking against PyTorch autograd")
+    except MissingDependencyError:
         if want:
-            raise ImportError("PyTorch is not installed: pip install 'handgrad[torch]'") from None
-        return [Check("gradients", "PyTorch autograd", float("nan"), float("nan"), True, "skipped: PyTorch not installed")]
-    from ..gradcheck import compare, without_last
+            raise
+        return [_skipped("gradients", "PyTorch autograd", "skipped: PyTorch not installed")]
+    from ..comparison import compare
+    from ..gradcheck import without_last
     from ..torch_interop import to_torch, torch_loss
 
     try:
@@ -298,7 +307,7 @@ def _torch_checks(net64: Sequential, loss: Loss, x: np.ndarray, y: Any, grads: d
     except ValueError as exc:
         if want:
             raise
-        return [Check("gradients", "PyTorch autograd", float("nan"), float("nan"), True, f"skipped: {exc}")]
+        return [_skipped("gradients", "PyTorch autograd", f"skipped: {exc}")]
     xt = torch.tensor(x, dtype=torch.float64)
     y_np = np.asarray(y)
     yt = torch.as_tensor(y_np.astype(np.int64)) if y_np.dtype.kind in "iu" else torch.tensor(y_np, dtype=torch.float64)
@@ -310,8 +319,7 @@ def _torch_checks(net64: Sequential, loss: Loss, x: np.ndarray, y: Any, grads: d
             name = f"dJ/d{key}{suffix}"
             if tparam is None or name not in grads:
                 continue
-            c = compare(name, grads[name], tparam.grad.numpy(), EXACT_RTOL, 1e-12)
-            out.append(Check(name, "PyTorch autograd", c.rel_error, c.max_abs_error, c.passed, c.note))
+            out.append(compare(name, grads[name], np.asarray(tparam.grad), EXACT_RTOL, 1e-12, against="PyTorch autograd"))
     return out
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ import numpy as np
 MAX_DEPTH = 40
 MAX_LENGTH = 2000
 POINTS = 4
-FUNCTIONS = {
+FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sum": lambda a, axis=None: np.sum(a, axis=None if axis is None else int(axis)),
     "diag": lambda a: np.diag(np.ravel(a)) if min(np.shape(a) or (1,)) == 1 else np.diag(a),
     "outer": lambda a, b: np.outer(np.ravel(a), np.ravel(b)),
@@ -141,7 +142,8 @@ def _allowed(node: ast.AST) -> None:
 def evaluate(expr: ast.expr, names: dict[str, np.ndarray]) -> np.ndarray:
     """The value of a whitelisted expression over ``names``, computed by walking the tree (no eval)."""
     if isinstance(expr, ast.Constant):
-        return np.asarray(float(expr.value))
+        value: Any = expr.value  # validate() let through numbers only
+        return np.asarray(float(value))
     if isinstance(expr, ast.Name):
         if expr.id not in names:
             raise FormulaError(f"unknown name {expr.id!r}; this network has {', '.join(sorted(names))}")
@@ -151,10 +153,12 @@ def evaluate(expr: ast.expr, names: dict[str, np.ndarray]) -> np.ndarray:
     if isinstance(expr, ast.UnaryOp):
         v = evaluate(expr.operand, names)
         return -v if isinstance(expr.op, ast.USub) else v
-    if isinstance(expr, ast.Call):
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
         args = [evaluate(a, names) for a in expr.args]
-        kwargs = {k.arg: evaluate(k.value, names) for k in expr.keywords}
+        kwargs = {str(k.arg): evaluate(k.value, names) for k in expr.keywords}
         return np.asarray(FUNCTIONS[expr.func.id](*args, **kwargs))
+    if not isinstance(expr, ast.BinOp):
+        raise FormulaError(f"not allowed in a formula: {ast.unparse(expr)}")
     a, b = evaluate(expr.left, names), evaluate(expr.right, names)
     try:
         with np.errstate(all="ignore"):
@@ -200,14 +204,15 @@ def check_formula(net: Any, formula: str, loss: Any = None, *, notation: str = "
         raise ValueError(f"notation must be 'batch' or 'homework', got {notation!r}")
     lhs, expr = parse(formula)
     homework = notation == "homework"
-    rows, worst, named = [], 0.0, ""
+    rows: list[tuple[str, str, str, str]] = []
+    worst, named = 0.0, ""
+    if lhs is None:
+        raise FormulaError("name what the formula gives: 'dJdW2 = ...'")
     target = lhs
     for k in range(points):
         ex = derive(net, loss, at="random", seed=seed + k, batch=1 if homework else batch, check=False)
         params = _params(net)
         names = quantity_names(ex.values, params, homework)
-        if target is None:
-            raise FormulaError("name what the formula gives: 'dJdW2 = ...'")
         if target not in names:
             raise FormulaError(f"unknown quantity {target!r} on the left; known: {', '.join(sorted(names))}")
         expected = names[target]
@@ -249,7 +254,7 @@ def _shape_words(name: str, shape: tuple[int, ...]) -> str:
 def _catalogue(expr: ast.expr, got: np.ndarray, expected: np.ndarray, ex: Any) -> str:
     """The named mistake that explains the difference, if one does."""
     for node in ast.walk(expr):
-        if isinstance(node, ast.Call) and node.func.id == "tanh" and node.args and isinstance(node.args[0], ast.BinOp) \
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "tanh" and node.args and isinstance(node.args[0], ast.BinOp) \
                 and isinstance(node.args[0].op, ast.Pow):
             return "tanh(z²) where (tanh z)² is meant: tanh′(z) = 1 − tanh(z)²"
     if got.shape != expected.shape:

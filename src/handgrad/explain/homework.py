@@ -173,7 +173,7 @@ def questions(seed: int = 0) -> list[Question]:
                  "with sigmoid, dℓ/dz3 = (ŷ − y)ᵀ/K",
                  "",
                  "",
-                 f"y = 0, ŷ = 0.3: −log(0.7) = {-np.log(0.7):.6f}, the seed's term gives {-(1 - np.log(0.3)):.6f}",
+                 f"y = 0, ŷ = 0.3: −log(0.7) = {-np.log(0.7):.6f}, the worked answers' term gives {-(1 - np.log(0.3)):.6f}",
                  "handgrad explain --preset classification-bce --at random"),
         Question("1.2(c)", "Why does ReLU help in a deeper network?",
                  "Compute ‖dJ/dz‖ layer by layer through ten layers of each activation. Is sigmoid's output negative?",
@@ -227,7 +227,7 @@ def render(qs: list[Question], fmt: str = "text", hints: bool = False) -> str:
     for q in qs:
         lines.append(f"## {q.id} {q.asks}" if md else f"{q.id}  {q.asks}")
         rows = [("hint", q.hint)] if hints else [
-            ("answer", q.answer), ("the seed says", q.seed), ("correct", q.correction), ("at the point", q.evidence),
+            ("answer", q.answer), ("the worked answers say", q.seed), ("correct", q.correction), ("at the point", q.evidence),
             ("reproduce", q.command)]
         for key, val in rows:
             if val and md:
@@ -247,7 +247,7 @@ def _latex(qs: list[Question], hints: bool) -> str:
     for q in qs:
         body.append(rf"\subsection*{{{latex_text(q.id + ' ' + q.asks)}}}")
         rows = [("hint", q.hint)] if hints else [
-            ("answer", q.answer), ("the seed says", q.seed), ("correct", q.correction), ("at the point", q.evidence),
+            ("answer", q.answer), ("the worked answers say", q.seed), ("correct", q.correction), ("at the point", q.evidence),
             ("reproduce", q.command)] + ([("drawn", q.picture)] if q.picture and not hints else [])
         body.append(r"\begin{itemize}")
         body += [rf"\item \textbf{{{k}}}: {latex_text(v)}" for k, v in rows if v]

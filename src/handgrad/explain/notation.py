@@ -45,15 +45,15 @@ def render_homework(net: Any, loss: Any, values: dict[str, np.ndarray] | None = 
             k += 1
             lines.append(f"  {y} = W({k}) {x} + b({k})        {y} ∈ ℝ^{st.dim_out}, W({k}) ∈ ℝ^({st.dim_out}×{st.dim_in})")
         else:
-            lines.append(f"  {y} = {st.layer.derivation.forward.render('text', **st.symbols()).split(' = ', 1)[-1]}"
+            lines.append(f"  {y} = {st.layer.derivation_record().forward.render('text', **st.symbols()).split(' = ', 1)[-1]}"
                          f"        element-wise, {y} ∈ ℝ^{st.dim_out}")
     loss_text, grad_text = PER_SAMPLE_LOSS.get(getattr(loss, "name", ""), (f"ℓ = {loss!r}", ""))
     lines += [f"  {loss_text}", ""]
     lines.append("Jacobians (numerator layout: rows index the output, columns the input):")
     lines.append(f"  {grad_text}        a 1 × {steps[-1].dim_out} row: the derivative of a scalar by a column")
     for st in reversed(steps):
-        entries = st.layer.derivation.jacobian.render("text", **st.symbols())
-        lines.append(f"  ∂{st.y.text}/∂{st.x.text}   {st.dim_out} × {st.dim_in}, {st.layer.derivation.structure}: {entries}")
+        entries = st.layer.derivation_record().jacobian.render("text", **st.symbols())
+        lines.append(f"  ∂{st.y.text}/∂{st.x.text}   {st.dim_out} × {st.dim_in}, {st.layer.derivation_record().structure}: {entries}")
     lin = [st for st in steps if isinstance(st.layer, Linear)]
     last = lin[-1]
     z, zin, Kd, md = last.y.text, last.x.text, last.dim_out, last.dim_in
@@ -77,6 +77,8 @@ def render_homework(net: Any, loss: Any, values: dict[str, np.ndarray] | None = 
     if values:
         g = np.asarray(values[f"dJ/d{z}"])[:1]
         P = param_jacobian(last.layer, "W", np.asarray(values[zin])[:1])
+        if P is None:
+            raise ValueError(f"the homework notation needs a Linear output layer, got {last.layer!r}")
         row = np.einsum("no,nop->p", g, P)
         lines += ["", "At the point (first sample):",
                   f"  ∂ℓ/∂{z} = {_fmt(g[0])}",

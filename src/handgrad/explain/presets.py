@@ -117,12 +117,18 @@ def draw_point(net: Sequential, loss: Loss, *, batch: int = 1, seed: Any = 0) ->
 
     batch = check_size("batch", batch)
     rng = make_rng(seed)
-    x = rng.standard_normal((batch, net.in_features))
+    x = rng.standard_normal((batch, _width(net.in_features, "in")))
     return x, draw_target(net, loss, batch, rng)
 
 
+def _width(n: int | None, side: str) -> int:
+    if n is None:
+        raise ValueError(f"the network has no Linear layer, so its {side}put width is unknown")
+    return n
+
+
 def draw_target(net: Sequential, loss: Loss, batch: int, rng: np.random.Generator) -> np.ndarray:
-    K = net.out_features
+    K = _width(net.out_features, "out")
     if isinstance(loss, (BCELoss, BCEWithLogitsLoss)):
         return rng.integers(0, 2, (batch, K)).astype(np.float64)
     if isinstance(loss, CrossEntropyLoss):

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..comparison import Comparison
 from ..derivation import FORMATS
 
 SECTIONS = ("forward", "composed", "chain", "backward", "expanded", "jacobian")
@@ -50,30 +51,17 @@ class Equation:
         return f"{KEY_TITLES.get(section, section)}: {name}"
 
 
-@dataclass
-class Check:
-    """One numerical check of an explained quantity: its value against a reference."""
+Check = Comparison  # explain's name for a comparison: ``quantity`` checked ``against`` a reference
 
-    quantity: str
-    against: str
-    rel_error: float
-    max_abs_error: float
-    passed: bool
-    note: str = ""
-    verdict: str = ""  # "kink" or "clamp" where finite differences met one (the check still passes)
 
-    @property
-    def word(self) -> str:
-        return "FAIL" if not self.passed else (self.verdict or "pass")
-
-    def line(self, mark: bool = True) -> str:
-        sign = ("✓ " if self.passed else "✗ ") if mark else ""
-        word = self.word
-        if self.note and not np.isfinite(self.rel_error):
-            return f"{sign}{word}  {self.quantity:<9} vs {self.against:<24} {self.note}"
-        extra = f"  ({self.note})" if self.note else ""
-        return (f"{sign}{word}  {self.quantity:<9} vs {self.against:<24} rel {self.rel_error:8.1e}  "
-                f"max abs {self.max_abs_error:8.1e}{extra}")
+def check_line(c: Comparison, mark: bool = True) -> str:
+    """One line of the checks list: ✓/✗, verdict, quantity, what it was checked against, the errors."""
+    sign = ("✓ " if c.passed else "✗ ") if mark else ""
+    if c.note and not np.isfinite(c.rel_error):
+        return f"{sign}{c.word}  {c.quantity:<9} vs {c.against:<24} {c.note}"
+    extra = f"  ({c.note})" if c.note else ""
+    return (f"{sign}{c.word}  {c.quantity:<9} vs {c.against:<24} rel {c.rel_error:8.1e}  "
+            f"max abs {c.max_abs_error:8.1e}{extra}")
 
 
 @dataclass
@@ -138,7 +126,7 @@ class Explanation:
             if eqs:
                 rows.append(r"&\text{" + section_title(sec, self.config.get("question", "")).replace("→", "to") + "}")
                 rows += [" &= ".join(e.latex.partition(" = ")[::2]) if " = " in e.latex else "&" + e.latex for e in eqs]
-        return "$$\\begin{aligned}" + r" \\ ".join(rows).replace(r"\mathbb{1}", r"\mathbf{1}") + r"\end{aligned}$$"
+        return "$$\\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}$$"
 
 
 def checks_table(checks: Sequence[Check]) -> str:
@@ -157,4 +145,4 @@ def check_format(fmt: Any) -> None:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
-__all__ = ['Check', 'Equation', 'Explanation', 'KEY_TITLES', 'SECTIONS', 'check_format', 'checks_table']
+__all__ = ['Check', 'check_line', 'Equation', 'Explanation', 'KEY_TITLES', 'SECTIONS', 'check_format', 'checks_table']

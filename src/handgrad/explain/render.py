@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .records import SECTIONS, Equation, Explanation, checks_table
+from .records import SECTIONS, Equation, Explanation, check_line, checks_table
 
 
 def format_value(a: Any, indent: int = 0, width: int = 100) -> str:
@@ -19,7 +19,7 @@ def format_value(a: Any, indent: int = 0, width: int = 100) -> str:
 
 def section_title(name: str, question: str = "") -> str:
     """A section's heading, naming the seed's question it answers: 1.1 for regression, 1.2 for classification."""
-    refs = {"1.1": ("seed 1.1(b)", "1.1(c)", "1.1(d)"), "1.2": ("seed 1.2(a)", "1.2(a)-(b)", "1.2(a)")}.get(question)
+    refs = {"1.1": ("homework 1.1(b)", "1.1(c)", "1.1(d)"), "1.2": ("homework 1.2(a)", "1.2(a)-(b)", "1.2(a)")}.get(question)
     fwd, chain, jac = (f" ({r})" for r in refs) if refs else ("", "", "")
     chain = f" ({chain[2:-1]}; one sample, numerator layout)" if refs else " (one sample, numerator layout)"
     return {
@@ -61,7 +61,7 @@ def render_text(ex: Explanation) -> str:
 
 
 def seed_lines(ex: Explanation, fmt: str) -> list[str]:
-    """The seed's mistakes in the question this configuration answers, beside the corrections."""
+    """Mistakes of the worked answers to the question this configuration answers, beside the corrections."""
     from .seed import errata_for
 
     question = ex.config.get("question", "")
@@ -69,18 +69,18 @@ def seed_lines(ex: Explanation, fmt: str) -> list[str]:
     if not rows:
         return []
     if fmt == "markdown":
-        out = ["", f"## The seed's mistakes in {question}, corrected", ""]
-        return out + [f"- **{qid}** the seed says: {said}  \n  correct: {right}" for qid, said, right in rows]
+        out = ["", f"## Mistakes of the worked answers to {question}, corrected", ""]
+        return out + [f"- **{qid}** the worked answers say: {said}  \n  correct: {right}" for qid, said, right in rows]
     if fmt == "latex":
-        heading = latex_text(f"The seed's mistakes in {question}, corrected")
+        heading = latex_text(f"Mistakes of the worked answers to {question}, corrected")
         out = [rf"\subsection*{{{heading}}}",
                r"\begin{itemize}"]
-        out += [rf"\item \textbf{{{qid}}} the seed says: {note_latex(said)}; correct: {note_latex(right)}"
+        out += [rf"\item \textbf{{{qid}}} the worked answers say: {note_latex(said)}; correct: {note_latex(right)}"
                 for qid, said, right in rows]
         return out + [r"\end{itemize}"]
-    out = ["", f"The seed's mistakes in {question}, corrected (handgrad homework shows each at a point)"]
+    out = ["", f"Mistakes of the worked answers to {question}, corrected (handgrad homework shows each at a point)"]
     for qid, said, right in rows:
-        out += [f"  {qid} the seed says: {said}", f"         correct: {right}"]
+        out += [f"  {qid} the worked answers say: {said}", f"         correct: {right}"]
     return out
 
 
@@ -98,7 +98,7 @@ def text_values(ex: Explanation) -> list[str]:
     if ex.checks:
         n_pass = sum(c.passed for c in ex.checks)
         lines += ["", f"Checks: {n_pass}/{len(ex.checks)} pass"]
-        lines += [f"  {c.line()}" for c in ex.checks]
+        lines += [f"  {check_line(c)}" for c in ex.checks]
     return lines
 
 
@@ -249,8 +249,6 @@ def ascii_text(s: str) -> str:
 
 
 def latex_document(body: str) -> str:
-    # amssymb has no blackboard 1: the indicator 1[z > 0] is set as a bold 1, which base LaTeX renders
-    body = body.replace(r"\mathbb{1}", r"\mathbf{1}")
     return "\n".join([
         r"\documentclass[10pt]{article}",
         r"\usepackage[margin=1.6cm,landscape]{geometry}",

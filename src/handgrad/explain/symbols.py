@@ -21,9 +21,6 @@ class Sym:
     def pair(self) -> tuple[str, str]:
         return (self.text, self.latex)
 
-    def pick(self, fmt: str) -> str:
-        return self.latex if fmt == "latex" else self.text
-
 
 def var_symbol(i: int, last: bool) -> Sym:
     if i == 0:
@@ -178,7 +175,7 @@ def loss_step(steps: list[Step], logits: bool) -> tuple[Sym, str]:
 
 
 def param_formula(layer: Layer, key: str) -> Formula:
-    grads = layer.derivation.param_grads
+    grads = layer.derivation_record().param_grads
     for f in grads:
         if lhs(f.text).replace("{", "").replace("}", "") == f"dJ/d${key}":
             return f

@@ -31,7 +31,7 @@ import numpy as np
 
 import handgrad as hg
 
-from .data import FEATURES, features, grid, make_points
+from .data import features, grid, make_points
 from .protocol import Config, MessageError, Target
 
 OUTPUT_GRID = 50  # the output heat map's resolution
@@ -243,5 +243,3 @@ def _json_safe(a: np.ndarray) -> list:
 def _finite(v: float) -> float | None:
     return v if np.isfinite(v) else None
 
-
-FEATURE_LABELS = {name: label for name, (label, _) in FEATURES.items()}
