@@ -434,3 +434,13 @@ def test_launch_under_a_launcher_runs_here_as_that_rank(monkeypatch):
     seen = []
     launch(lambda rank, world, tag: seen.append((rank, world, tag)), 2, ("x",))
     assert seen == [(3, 4, "x")]
+
+
+def test_check_dask_with_a_bad_address_names_it(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    from handgrad.cli import main
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    assert main(["check", str(tmp_path / "a.py"), "--dask", "bogus://x", "--out", str(tmp_path / "g")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "cannot reach the Dask scheduler at 'bogus://x'" in err and len(err.splitlines()) == 1, err

@@ -49,10 +49,10 @@ class DistributedError(RuntimeError):
 
 
 def _torch_distributed() -> Any:
-    try:
-        import torch.distributed as dist
-    except ImportError:
-        raise ImportError(f"distributed training needs PyTorch; {INSTALL_HINT}") from None
+    from .optional import require
+
+    dist = require("torch.distributed", extra="distributed",
+                   purpose="distributed training (--nproc, torchrun, fit(..., distributed=True))")
     if not dist.is_available():
         raise ImportError("this PyTorch build has no torch.distributed; " + INSTALL_HINT)
     return dist

@@ -119,12 +119,15 @@ def _grade_one(name: str, path: str, options: dict) -> CheckReport:
 def _grade_on_dask(dask: Any, students: list[tuple[str, str]], options: dict) -> list[CheckReport]:
     """Map the per-submission check over a Dask cluster; each submission travels as bytes, so
     the workers need handgrad but not this machine's files."""
+    from ..optional import require
+
+    Client = require("distributed", extra="distributed", purpose="grading on Dask (--dask)").Client
     try:
-        from distributed import Client
-    except ImportError:
-        raise ImportError("grading on Dask needs dask.distributed; install the distributed extra: "
-                          "pip install 'handgrad[distributed]'") from None
-    client = Client(dask) if isinstance(dask, str) else dask
+        client = Client(dask) if isinstance(dask, str) else dask
+    except Exception as exc:  # noqa: BLE001 - a bad address fails as OSError, TimeoutError or a protocol error
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConnectionError(f"cannot reach the Dask scheduler at {dask!r}: {text} (is `dask scheduler` "
+                              "running there, and is the address tcp://HOST:PORT?)") from None
     try:
         futures = client.map(_grade_shipped, [n for n, _ in students], [_ship(p) for _, p in students],
                              [options] * len(students), pure=False)
