@@ -23,10 +23,11 @@ from types import ModuleType
 EXTRAS: dict[str, str] = {
     "matplotlib": "plot", "onnx": "onnx", "onnxruntime": "onnx", "torch": "torch", "sklearn": "sklearn",
     "pyarrow": "parquet", "rich": "progress", "starlette": "playground", "uvicorn": "playground",
-    "array_api_compat": "backends", "jax": "bench", "mkdocs": "docs",
+    "array_api_compat": "backends", "jax": "bench", "mkdocs": "docs", "distributed": "distributed",
 }
 # the name pip knows a module by, where it differs from the import name
-PIP_NAMES: dict[str, str] = {"sklearn": "scikit-learn", "array_api_compat": "array-api-compat"}
+PIP_NAMES: dict[str, str] = {"sklearn": "scikit-learn", "array_api_compat": "array-api-compat",
+                             "distributed": "dask[distributed]"}
 
 
 class MissingDependencyError(ImportError):

@@ -345,9 +345,10 @@ class _Run:
         order = self.rng.permutation(data.n)
         n_steps = math.ceil(data.n / bs)
         total = 0.0
+        parallel = self.cfg["parallel"]  # a DataParallel: this rank trains on its shard of each batch
         for step in range(1, n_steps + 1):
             idx = order[(step - 1) * bs: step * bs]
-            x_batch, y_batch = data.take(idx)
+            x_batch, y_batch = data.take(idx if parallel is None else parallel.shard(idx))
 
             def checked(J: Any, step: int = step) -> float:
                 """Between the backward and the update: clip, and stop on a non-finite J or gradient."""
@@ -358,7 +359,10 @@ class _Run:
                 return J
 
             # the five steps, once (Sequential.train_step): forward, zero, loss, backward, update
-            J = net.train_step(x_batch, y_batch, loss, optimizer=opt, before_update=checked)
+            if parallel is None:
+                J = net.train_step(x_batch, y_batch, loss, optimizer=opt, before_update=checked)
+            else:  # the same step on this rank's shard, the gradients all-reduced before the update
+                J = parallel.train_step(x_batch, y_batch, loss, opt, checked, len(idx), self.cfg["mean_loss"])
             total += J * (len(idx) if self.cfg["mean_loss"] else 1.0)
             self.last_finite = (J, epoch, step)
         return total / data.n if self.cfg["mean_loss"] else total
@@ -448,6 +452,8 @@ class _Run:
         path = self.cfg["checkpoint"]
         if path is None or self.saved_epoch == self.epoch:
             return
+        if self.cfg["parallel"] is not None and not self.cfg["parallel"].writes_files:
+            return  # rank 0 writes the one checkpoint
         from .io import Checkpoint, save_checkpoint  # imported only when checkpointing
 
         state = {"best_value": self.best_value if math.isfinite(self.best_value) else None, "wait": self.wait}
@@ -568,6 +574,7 @@ def fit(
     schedule: str | Schedule | Callable[[int], float] | None = None,
     checkpoint: Any = None,
     resume: Any = None,
+    distributed: Any = False,
 ) -> History:
     """Train ``net`` in place on (X, y) with shuffled mini-batches; return the :class:`History`.
 
@@ -597,6 +604,10 @@ def fit(
         random state, history, settings).
     resume : a checkpoint path; training continues from it to the same weights as an
         uninterrupted run. The settings (except ``epochs``) must match the checkpoint's.
+    distributed : True to train data-parallel on ``torch.distributed`` (one process per replica,
+        launched by torchrun or :func:`handgrad.distributed.launch`): each rank takes its shard of
+        every batch and one all-reduce averages the gradients; rank 0 writes the checkpoint.
+        Or a :class:`handgrad.distributed.DataParallel`. See ``docs/scaling.md``.
 
     Raises
     ------
@@ -633,14 +644,23 @@ def fit(
            "train_metrics": bool(train_metrics), "early_stopping": bool(early_stopping), "patience": patience,
            "min_delta": min_delta, "restore_best": bool(restore_best), "checkpoint": checkpoint, "hyper": hyper,
            "seed": drawn_seed, "mean_loss": getattr(loss, "reduction", "mean") != "sum"}
+    cfg["parallel"] = None
+    if distributed is not False:
+        from .distributed import data_parallel  # torch is imported only for a distributed run
+
+        cfg["parallel"] = data_parallel(distributed, net, checkpoint=checkpoint)
     run = _Run(net, loss, opt, rng, data, val, cfg)
     if resume is not None:
         run.resume(resume)
+    if cfg["parallel"] is not None:
+        cfg["parallel"].broadcast_parameters()  # every replica starts from rank 0's weights
     _call_callbacks(callbacks, "on_train_begin", {"epochs": epochs, "initial_epoch": run.epoch, "task": task})
     bar = _Progress(progress, epochs, run.epoch, task)
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported as a DivergenceError
             _loop(run, schedule, base_lr, callbacks, bar)
+        if cfg["parallel"] is not None:
+            cfg["parallel"].barrier()  # rank 0 has written the last checkpoint before any rank returns
     except KeyboardInterrupt:
         bar.close()
         _interrupted(run)
@@ -690,6 +710,8 @@ def _loop(run: _Run, schedule: Any, base_lr: float, callbacks: list, bar: _Progr
         if reason is None and run.cfg["early_stopping"] and run.wait >= run.cfg["patience"]:
             reason = (f"early stopping: val_loss did not improve for {run.cfg['patience']} epochs "
                       f"(best {run.best_value:.6g} at epoch {run.history.best_epoch})")
+        if run.cfg["parallel"] is not None:
+            reason = run.cfg["parallel"].agree(reason)  # every rank stops at the same epoch
         if reason is not None:
             run.history.stopped_early, run.history.stop_reason = True, reason
         run.epoch = e + 1

@@ -116,6 +116,68 @@ def _grade_one(name: str, path: str, options: dict) -> CheckReport:
         return report
 
 
+def _grade_on_dask(dask: Any, students: list[tuple[str, str]], options: dict) -> list[CheckReport]:
+    """Map the per-submission check over a Dask cluster; each submission travels as bytes, so
+    the workers need handgrad but not this machine's files."""
+    from ..optional import require
+
+    Client = require("distributed", extra="distributed", purpose="grading on Dask (--dask)").Client
+    try:
+        client = Client(dask) if isinstance(dask, str) else dask
+    except Exception as exc:  # noqa: BLE001 - a bad address fails as OSError, TimeoutError or a protocol error
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConnectionError(f"cannot reach the Dask scheduler at {dask!r}: {text} (is `dask scheduler` "
+                              "running there, and is the address tcp://HOST:PORT?)") from None
+    try:
+        futures = client.map(_grade_shipped, [n for n, _ in students], [_ship(p) for _, p in students],
+                             [options] * len(students), pure=False)
+        reports = client.gather(futures)
+    finally:
+        if client is not dask:
+            client.close()
+    for (_, path), report in zip(students, reports):
+        report.target = path  # the worker saw its own copy
+    return list(reports)
+
+
+def _ship(path: str) -> tuple[str, str, bytes]:
+    """(kind, file name, bytes): a .py or .zip as it is, a folder zipped; a module name as its name."""
+    import io
+    import zipfile
+
+    p = Path(path)
+    if p.is_file():
+        return "file", p.name, p.read_bytes()
+    if not p.is_dir():
+        return "module", path, b""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(p.rglob("*")):
+            if f.is_file() and not f.is_symlink() and "__pycache__" not in f.parts:
+                z.write(f, f.relative_to(p).as_posix())
+    return "dir", p.name, buf.getvalue()
+
+
+def _grade_shipped(name: str, shipped: tuple[str, str, bytes], options: dict) -> CheckReport:
+    """On a worker: write the submission into a temporary folder under its own name and grade it."""
+    import io
+    import tempfile
+    import zipfile
+
+    kind, filename, data = shipped
+    if kind == "module":
+        return _grade_one(name, filename, options)
+    with tempfile.TemporaryDirectory(prefix="handgrad-check-") as tmp:
+        target = Path(tmp) / filename
+        if kind == "dir":
+            target.mkdir()
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                z.extractall(target)
+        else:
+            target.write_bytes(data)
+        return _grade_one(name, str(target), options)
+
+
 def gradescope(report: CheckReport, rubric: Rubric) -> dict[str, Any]:
     """Gradescope's autograder results.json for one report: one test per quantity."""
     progress = report.progress()
@@ -127,9 +189,11 @@ def gradescope(report: CheckReport, rubric: Rubric) -> dict[str, Any]:
 
 
 def check_class(paths: list[str | os.PathLike], out: str | os.PathLike, *, jobs: int = 2, rubric: Rubric | None = None,
-                **options: Any) -> ClassResult:
+                dask: Any = None, **options: Any) -> ClassResult:
     """Grade every submission under ``paths`` with ``jobs`` sandboxes at a time; write the gradebook to ``out``.
 
+    ``dask``: a Dask scheduler address (``tcp://host:8786``) or ``distributed.Client``; each
+    submission's check then runs in a sandbox on the cluster's workers instead of here.
     ``options`` go to :func:`check_implementation` (seed, timeout, quick, extended, sandbox, ...)."""
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive int, got {jobs!r}")
@@ -139,8 +203,11 @@ def check_class(paths: list[str | os.PathLike], out: str | os.PathLike, *, jobs:
         raise ValueError(f"no submissions (.py files, folders or zips) in {', '.join(map(str, paths))}")
     out = Path(out)
     (out / "reports").mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        reports = list(pool.map(lambda s: _grade_one(s[0], s[1], options), students))
+    if dask is not None:
+        reports = _grade_on_dask(dask, students, options)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            reports = list(pool.map(lambda s: _grade_one(s[0], s[1], options), students))
     rows = []
     for (name, path), report in zip(students, reports):
         (out / "reports" / f"{name}.txt").write_text(report.render() + "\n")

@@ -60,6 +60,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="class mode: submissions at a time")
     p.add_argument("--rubric", metavar="FILE", help="class mode: TOML or JSON weights per quantity")
     p.add_argument("--force", action="store_true", help="class mode: replace a gradebook that handgrad wrote before")
+    p.add_argument("--dask", metavar="ADDRESS", help="class mode: run each submission's check on the workers of the "
+                                                      "Dask scheduler at ADDRESS (tcp://host:8786)")
     p.set_defaults(handler=run)
 
 
@@ -111,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _is_class(args: argparse.Namespace) -> bool:
-    if len(args.targets) > 1 or args.out:
+    if len(args.targets) > 1 or args.out or args.dask:
         return True
     folder = Path(args.targets[0])
     return folder.is_dir() and not (folder / "mlp.py").is_file()
@@ -126,7 +128,7 @@ def _run_class(args: argparse.Namespace, options: dict) -> int:
     with lock_directory(out):  # one grading run per gradebook folder; never a link or a submission
         for name in ("gradebook.csv", "summary.txt"):
             check_output(os.path.join(out, name), force=args.force, what="--out", inputs=args.targets)
-        result = check.check_class(args.targets, out, jobs=args.jobs, rubric=rubric, **options)
+        result = check.check_class(args.targets, out, jobs=args.jobs, rubric=rubric, dask=args.dask, **options)
     _print(result.summary)
     print(f"\nwrote {result.out / 'gradebook.csv'}, {result.out / 'summary.txt'}, reports/ and gradescope/ "
           f"({len(result.rows)} students)", file=sys.stderr)

@@ -140,6 +140,9 @@ def register(subparsers: Any) -> None:
     out.add_argument("--resume", metavar="PATH", nargs="?", const=True,
                      help="continue from a checkpoint (default: the one in --out)")
     out.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.add_argument("--nproc", metavar="N", type=int,
+                   help="train data-parallel in N local processes (torch.distributed, gloo on 127.0.0.1); under "
+                        "torchrun leave it out: RANK and WORLD_SIZE come from the environment")
     p.set_defaults(handler=run_train)
 
 
@@ -302,10 +305,14 @@ def _describe_net(net: Any, settings: dict[str, Any]) -> str:
 def run_train(args: argparse.Namespace) -> int:
     import contextlib
 
+    from ..distributed import launched
     from ..outputs import lock_directory
 
     _check_args(args)
-    with lock_directory(args.out) if args.out else contextlib.nullcontext():  # one run per --out at a time
+    if args.nproc is not None and not launched():
+        return _launch(args)  # each of the N processes runs this command again, as one rank
+    writes = not launched() or os.environ["RANK"] == "0"  # of several ranks, rank 0 alone writes into --out
+    with lock_directory(args.out) if args.out and writes else contextlib.nullcontext():  # one run per --out at a time
         return _run_train(args)
 
 
@@ -333,6 +340,7 @@ def _claim_outputs(args: argparse.Namespace, checkpoint: str, temporary: bool, r
 
 def _run_train(args: argparse.Namespace) -> int:
     from ..data import DEFAULT_DATASET, Standardizer, train_val_test_split
+    from ..distributed import launched
     from ..errors import ConvergenceWarning, DivergenceError
     from ..inference import Predictor
     from ..train import fit, still_improving
@@ -354,7 +362,10 @@ def _run_train(args: argparse.Namespace) -> int:
     early = bool(args.early_stopping and validation is not None)
     checkpoint, temporary = _checkpoint_path(args)
     resume = _resume_path(args, checkpoint)
-    _claim_outputs(args, checkpoint, temporary, resume)
+    if launched() and os.environ["RANK"] != "0":  # rank 0 prints and writes the results
+        args.quiet, args.out, args.metrics_json, temporary = True, None, None, False
+    else:
+        _claim_outputs(args, checkpoint, temporary, resume)
     echo(args, *_header(ds, train, val, test, net, settings, early, args))
     if resume:
         note(args, _resuming(resume, settings["epochs"]))
@@ -367,7 +378,7 @@ def _run_train(args: argparse.Namespace) -> int:
                           validation_data=validation, task=ds.task, early_stopping=early, patience=args.patience,
                           progress=not args.quiet, checkpoint=checkpoint, resume=resume,
                           schedule=None if settings["lr_schedule"] == "constant" else settings["lr_schedule"],
-                          clip_grad_norm=settings["clip_grad_norm"])
+                          clip_grad_norm=settings["clip_grad_norm"], distributed=launched())
         _replay_warnings(args, caught)
     except DivergenceError as exc:
         if temporary and os.path.exists(checkpoint):
@@ -455,10 +466,34 @@ def _divergence_advice(exc: Any, settings: dict[str, Any], args: argparse.Namesp
     return f"{exc.summary or exc} Try {', or '.join(tips)}."
 
 
+def _launch(args: argparse.Namespace) -> int:
+    """--nproc N: run this command in N watched local processes, one replica each."""
+    from ..distributed import launch
+    from ..validation import check_int
+
+    try:
+        check_int("--nproc", args.nproc, 1)
+    except (TypeError, ValueError) as exc:
+        raise usage(str(exc)) from None
+    if args.nproc == 1:
+        args.nproc = None
+        return run_train(args)
+    echo(args, f"data-parallel: {args.nproc} processes on 127.0.0.1 (gloo), one all-reduce of the gradients per step")
+    launch(_train_rank, args.nproc, (args,))
+    return 0
+
+
+def _train_rank(rank: int, world_size: int, args: argparse.Namespace) -> None:
+    code = run_train(args)
+    if code:
+        raise SystemExit(code)
+
+
 def _run_key(args: argparse.Namespace) -> str:
     import hashlib
 
-    skip = {"epochs", "resume", "quiet", "metrics_json", "out", "force", "checkpoint", "handler", "debug", "command"}
+    skip = {"epochs", "resume", "quiet", "metrics_json", "out", "force", "checkpoint", "handler", "debug", "command",
+            "nproc"}
     cfg = {k: v for k, v in sorted(vars(args).items()) if k not in skip}
     if cfg.get("data") and os.path.exists(cfg["data"]):
         cfg["data"] = os.path.abspath(cfg["data"])
