@@ -721,8 +721,11 @@ def test_relu_caches_the_same_slope_on_both_paths(rng, layer_type):
 
 # ---------------------------------------------------------------------- the whole step as one closure
 def _per_call_train_step(net, x, y, loss, lr):
-    """train_step through the per-layer kernels (before_update keeps the whole-step closure out)."""
-    return net.train_step(x, y, loss, lr, before_update=lambda J: J)
+    """train_step's five steps through the per-layer kernels, as train_step runs them without the closure."""
+    net.forward(x)
+    J = net.backward_loss(loss, y, zero_grad=True)
+    net.sgd_step(lr)
+    return J
 
 
 @pytest.mark.parametrize("n_in, hidden, k, n, f", [
@@ -802,3 +805,33 @@ def test_whole_step_closure_falls_back_where_it_does_not_cover_the_step(rng, cha
         np.testing.assert_allclose(net.params[key], reference.params[key], rtol=1e-5, atol=1e-6, err_msg=key)
     if change in ("float64", "sigmoid"):  # networks the closure does not cover: none is bound
         assert net._plan is not None and net._plan.step is None
+
+
+@pytest.mark.parametrize("hook", ["before_update", "momentum"])
+def test_whole_step_closure_leaves_the_update_to_a_hook_or_an_optimizer(rng, hook):
+    fused = MLP(20, [100], 50, seed=2, dtype=np.float32)
+    layered = copy.deepcopy(fused)
+    loss = make_loss("mse")
+    seen = {fused: [], layered: []}
+    opts = {net: SGD(net, lr=0.05, momentum=0.9) for net in (fused, layered)}
+    for _ in range(4):
+        x = rng.standard_normal((10, 20)).astype(np.float32)
+        y = rng.standard_normal((10, 50)).astype(np.float32)
+        if hook == "before_update":
+            J = fused.train_step(x, y, loss, 0.05, before_update=lambda J: seen[fused].append(J) or 2 * J)
+            net = layered
+            net.forward(x)
+            J_ref = net.backward_loss(loss, y, zero_grad=True)
+            seen[layered].append(J_ref)
+            J_ref = 2 * J_ref
+            net.sgd_step(0.05)
+        else:
+            J = fused.train_step(x, y, loss, optimizer=opts[fused])
+            layered.forward(x)
+            J_ref = layered.backward_loss(loss, y, zero_grad=True)
+            opts[layered].step()
+        assert J == J_ref
+    assert fused._plan.step is not None
+    assert seen[fused] == seen[layered]
+    for key in fused.params:
+        assert np.array_equal(fused.params[key], layered.params[key]), key

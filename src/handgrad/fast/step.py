@@ -5,7 +5,7 @@ per-layer closures, each checking that its arrays are still the ones it was boun
 network's dispatch between them, and the update's checks. For the commonest network --
 Linear, ReLU (any scale c) or tanh, Linear, identity output, mean squared error, float32
 with NumPy's own BLAS -- :func:`bind_mlp_step` binds forward, loss gradient, backward and
-SGD update into one function over the plan's own buffers, with one check of the
+SGD update (optional: an optimizer may run it instead) into one function over the plan's own buffers, with one check of the
 parameters' arrays per step. It runs exactly the calls of the per-layer kernels
 (:mod:`handgrad.fast.kernels`), in the same order, on the same buffers, so the numbers are
 bit for bit those of ``forward`` + ``backward_loss(zero_grad=True)`` + ``sgd_step``
@@ -25,8 +25,9 @@ from . import blas
 from .blas import dot, vdot
 
 
-def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float], Any] | None:
-    """``step(x, y, lr) -> (J, ŷ)`` for ``plan`` (a :class:`~handgrad.fast.plan.Plan`), or None
+def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None], Any] | None:
+    """``step(x, y, lr) -> (J, ŷ)`` (with ``lr`` None: no update, for an optimizer or a
+    ``before_update`` hook to run after) for ``plan`` (a :class:`~handgrad.fast.plan.Plan`), or None
     where the plan is not of the one shape this covers. ``step`` returns None, having done
     nothing, when a parameter or gradient array was replaced or an activation's setting
     changed since binding (the caller then takes the usual path, which rebuilds the plan);
@@ -64,10 +65,11 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float], Any] |
     np_add, np_greater, np_maximum, np_multiply, np_subtract = np.add, np.greater, np.maximum, np.multiply, np.subtract
     np_empty, np_tanh, np_square = np.empty, np.tanh, np.square
 
-    def step(x: np.ndarray, y: np.ndarray, lr: float) -> Any:
+    def step(x: np.ndarray, y: np.ndarray, lr: float | None) -> Any:
         if (p1["W"] is not W1 or p1["b"] is not b1 or p2["W"] is not W2 or p2["b"] is not b2
                 or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1 or g2["dJ_dW"] is not dW2
-                or g2["dJ_db"] is not db2 or act.scale != scale_value or out.scale != 1.0 or not blas.USE_BLAS):
+                or g2["dJ_db"] is not db2 or act.scale != scale_value or out.scale != 1.0
+                or (lr is not None and not blas.USE_BLAS)):
             return None
         # forward: z1 = x W1ᵀ + b1; a1 = f(z1) in place; ŷ = a1 W2ᵀ + b2 (fresh: it is handed out)
         dot(x, W1_T, z1)
@@ -103,8 +105,8 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float], Any] |
         dot(d_T, x, dW1)
         dot(ones1, d, db1)
         lin1.grads_zero = lin1.zero_pending = lin2.grads_zero = lin2.zero_pending = False
-        # update: θ += (-lr)·dJ/dθ over both layers' packed parameters, one BLAS call
-        axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
+        if lr is not None:  # update: θ += (-lr)·dJ/dθ over both layers' packed parameters, one BLAS call
+            axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
         return J, y_hat
 
     return step
