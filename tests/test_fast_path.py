@@ -723,6 +723,7 @@ def test_relu_caches_the_same_slope_on_both_paths(rng, layer_type):
 def _per_call_train_step(net, x, y, loss, lr):
     """train_step's five steps through the per-layer kernels, as train_step runs them without the closure."""
     net.forward(x)
+    net._plan.step = None  # no whole-step closure: the per-layer kernels alone
     J = net.backward_loss(loss, y, zero_grad=True)
     net.sgd_step(lr)
     return J
@@ -821,6 +822,7 @@ def test_whole_step_closure_leaves_the_update_to_a_hook_or_an_optimizer(rng, hoo
             J = fused.train_step(x, y, loss, 0.05, before_update=lambda J: seen[fused].append(J) or 2 * J)
             net = layered
             net.forward(x)
+            net._plan.step = None
             J_ref = net.backward_loss(loss, y, zero_grad=True)
             seen[layered].append(J_ref)
             J_ref = 2 * J_ref
@@ -828,6 +830,7 @@ def test_whole_step_closure_leaves_the_update_to_a_hook_or_an_optimizer(rng, hoo
         else:
             J = fused.train_step(x, y, loss, optimizer=opts[fused])
             layered.forward(x)
+            layered._plan.step = None
             J_ref = layered.backward_loss(loss, y, zero_grad=True)
             opts[layered].step()
         assert J == J_ref
@@ -835,3 +838,32 @@ def test_whole_step_closure_leaves_the_update_to_a_hook_or_an_optimizer(rng, hoo
     assert seen[fused] == seen[layered]
     for key in fused.params:
         assert np.array_equal(fused.params[key], layered.params[key]), key
+
+
+@pytest.mark.parametrize("f", ["relu", "5relu", "tanh"])
+def test_fused_loss_backward_is_the_per_layer_backward_bit_for_bit(rng, f):
+    """forward, zero_grad, backward_loss(MSE): the closure's backward against the per-layer kernels'."""
+    if blas.blas_axpy(np.dtype(np.float32)) is None:
+        pytest.skip("the whole-step closure needs NumPy's bundled BLAS")
+    fused = MLP(20, [30], 4, f=f, seed=1, dtype=np.float32)
+    layered = copy.deepcopy(fused)
+    loss = make_loss("mse")
+    for i in range(4):
+        x = rng.standard_normal((6, 20)).astype(np.float32)
+        y = rng.standard_normal((6, 4)).astype(np.float32)
+        Js = []
+        for net in (fused, layered):
+            net.forward(x)
+            if net is layered:
+                net._plan.step = None
+            net.zero_grad()
+            Js.append(net.backward_loss(loss, y))
+            if i == 3:  # gradients to add to: the closure steps aside
+                Js.append(net.backward_loss(loss, y))
+            net.sgd_step(0.05)
+        assert fused._plan.step is not None
+        assert Js[: len(Js) // 2] == Js[len(Js) // 2:]
+        for key in fused.grads:
+            assert np.array_equal(fused.grads[key], layered.grads[key]), key
+        for key in fused.params:
+            assert np.array_equal(fused.params[key], layered.params[key]), key

@@ -109,4 +109,32 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
         return J, y_hat
 
+    def loss_backward(y: np.ndarray, y_hat: np.ndarray) -> Any:
+        """MSE and the backward after a forward pass of the plan (``backward_loss`` after
+        ``zero_grad``), the gradients written: J, or None, having done nothing, where the
+        per-layer kernels must run (gradients to add to, a cache cleared, arrays replaced)."""
+        c1, c2, ca = lin1.cache, lin2.cache, act.cache
+        if (c1 is None or c2 is None or ca is None or not lin1.grads_zero or not lin2.grads_zero
+                or c2[1] is not W2 or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1
+                or g2["dJ_dW"] is not dW2 or g2["dJ_db"] is not db2):
+            return None
+        x, a1 = c1[0], c2[0]
+        np_subtract(y_hat, y, g)
+        J = vdot(g, g) / numel
+        np_multiply(g, two_over_numel, g)
+        dot(g_T, a1, dW2)
+        dot(ones2, g, db2)
+        d = dot(g, W2, dx2)
+        if relu:
+            np_multiply(d, mask if c is None else slope, out=d)
+        else:
+            np_square(ca, out=slope)
+            np_subtract(1, slope, out=slope)
+            np_multiply(d, slope, out=d)
+        dot(d.T, x, dW1)
+        dot(ones1, d, db1)
+        lin1.grads_zero = lin1.zero_pending = lin2.grads_zero = lin2.zero_pending = False
+        return J
+
+    step.loss_backward = loss_backward  # type: ignore[attr-defined]
     return step
