@@ -115,7 +115,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         per-layer kernels must run (gradients to add to, a cache cleared, arrays replaced)."""
         c1, c2, ca = lin1.cache, lin2.cache, act.cache
         if (c1 is None or c2 is None or ca is None or not lin1.grads_zero or not lin2.grads_zero
-                or c2[1] is not W2 or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1
+                or c1[1] is not W1 or c2[1] is not W2 or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1
                 or g2["dJ_dW"] is not dW2 or g2["dJ_db"] is not db2):
             return None
         x, a1 = c1[0], c2[0]
