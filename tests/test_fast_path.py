@@ -717,3 +717,153 @@ def test_relu_caches_the_same_slope_on_both_paths(rng, layer_type):
     assert net._last_plan is not None
     np.testing.assert_array_equal(fast.cache, plain.cache)
     np.testing.assert_array_equal(plain.cache, plain.derivative(x))
+
+
+# ---------------------------------------------------------------------- the whole step as one closure
+def _per_call_train_step(net, x, y, loss, lr):
+    """train_step's five steps through the per-layer kernels, as train_step runs them without the closure."""
+    net.forward(x)
+    net._plan.step = None  # no whole-step closure: the per-layer kernels alone
+    J = net.backward_loss(loss, y, zero_grad=True)
+    net.sgd_step(lr)
+    return J
+
+
+@pytest.mark.parametrize("n_in, hidden, k, n, f", [
+    (20, 100, 50, 10, "relu"),    # C1's shapes
+    (1, 64, 1, 32, "5relu"),      # C2's shapes
+    (5, 7, 3, 4, "tanh"),
+])
+def test_whole_step_closure_is_the_per_layer_step_bit_for_bit(rng, n_in, hidden, k, n, f):
+    if blas.blas_axpy(np.dtype(np.float32)) is None:
+        pytest.skip("the whole-step closure needs NumPy's bundled BLAS")
+    fused = MLP(n_in, [hidden], k, f=f, g="identity", seed=2, dtype=np.float32)
+    layered = copy.deepcopy(fused)
+    plain = copy.deepcopy(fused)
+    plain.fast_path = False
+    loss = make_loss("mse")
+    for i in range(5):
+        x = rng.standard_normal((n, n_in)).astype(np.float32)
+        y = rng.standard_normal((n, k)).astype(np.float32)
+        J_fused = fused.train_step(x, y, loss, 0.05)
+        J_layered = _per_call_train_step(layered, x, y, loss, 0.05)
+        J_plain = plain.train_step(x, y, loss, 0.05)
+        if i > 0:  # the first step builds the plan and runs the per-layer kernels
+            assert fused._plan.step is not None
+        assert J_fused == J_layered
+        np.testing.assert_allclose(J_fused, J_plain, rtol=1e-5)
+        for key in fused.params:
+            assert np.array_equal(fused.params[key], layered.params[key]), key
+            assert np.array_equal(fused.grads["dJ_d" + key], layered.grads["dJ_d" + key]), key
+            np.testing.assert_allclose(fused.params[key], plain.params[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    # what the step leaves behind serves the next calls as the per-layer step's does
+    y_hat = fused.forward(x)
+    assert y_hat is not fused.forward(x)  # ŷ stays a fresh array
+    np.testing.assert_array_equal(y_hat, layered.forward(x))
+    fused.zero_grad()
+    layered.zero_grad()
+    np.testing.assert_array_equal(fused.backward(np.ones_like(y_hat)), layered.backward(np.ones_like(y_hat)))
+    for key in fused.grads:
+        np.testing.assert_array_equal(fused.grads[key], layered.grads[key])
+
+
+def test_whole_step_closure_leaves_the_callers_arrays_and_hands_out_fresh_outputs(rng):
+    net = MLP(4, [6], 2, seed=0, dtype=np.float32)
+    loss = make_loss("mse")
+    x, y = rng.standard_normal((5, 4)).astype(np.float32), rng.standard_normal((5, 2)).astype(np.float32)
+    x0, y0 = x.copy(), y.copy()
+    x.flags.writeable = y.flags.writeable = False
+    for _ in range(3):
+        net.train_step(x, y, loss, 0.1)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(y, y0)
+    assert net._last_output is not net.train_step(x, y, loss, 0.1) and net._last_output.base is None
+
+
+@pytest.mark.parametrize("change", ["W", "dJ_db", "scale", "loss", "before_update", "float64", "sigmoid"])
+def test_whole_step_closure_falls_back_where_it_does_not_cover_the_step(rng, change):
+    dtype = np.float64 if change == "float64" else np.float32
+    g = "sigmoid" if change == "sigmoid" else "identity"
+    net = MLP(4, [6], 2, f="relu", g=g, seed=0, dtype=dtype)
+    reference = copy.deepcopy(net)
+    reference.fast_path = False
+    loss = make_loss("squared_error" if change == "loss" else "mse")
+    x, y = rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal((5, 2)).astype(dtype)
+    for model in (net, reference):
+        model.train_step(x, y, loss, 0.1)
+        if change == "W":
+            model.layers[2].params["W"] = model.layers[2].params["W"].copy()  # not the packed block any more
+        elif change == "dJ_db":
+            model.layers[0].grads["dJ_db"] = np.zeros_like(model.layers[0].grads["dJ_db"])
+        elif change == "scale":
+            model.layers[1].scale = 3.0
+    kwargs = {"before_update": lambda J: J} if change == "before_update" else {}
+    for _ in range(3):
+        J = net.train_step(x, y, loss, 0.1, **kwargs)
+        J_ref = reference.train_step(x, y, loss, 0.1, **kwargs)
+        np.testing.assert_allclose(J, J_ref, rtol=1e-5)
+    for key in reference.params:
+        np.testing.assert_allclose(net.params[key], reference.params[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    if change in ("float64", "sigmoid"):  # networks the closure does not cover: none is bound
+        assert net._plan is not None and net._plan.step is None
+
+
+@pytest.mark.parametrize("hook", ["before_update", "momentum"])
+def test_whole_step_closure_leaves_the_update_to_a_hook_or_an_optimizer(rng, hook):
+    fused = MLP(20, [100], 50, seed=2, dtype=np.float32)
+    layered = copy.deepcopy(fused)
+    loss = make_loss("mse")
+    seen = {fused: [], layered: []}
+    opts = {net: SGD(net, lr=0.05, momentum=0.9) for net in (fused, layered)}
+    for _ in range(4):
+        x = rng.standard_normal((10, 20)).astype(np.float32)
+        y = rng.standard_normal((10, 50)).astype(np.float32)
+        if hook == "before_update":
+            J = fused.train_step(x, y, loss, 0.05, before_update=lambda J: seen[fused].append(J) or 2 * J)
+            net = layered
+            net.forward(x)
+            net._plan.step = None
+            J_ref = net.backward_loss(loss, y, zero_grad=True)
+            seen[layered].append(J_ref)
+            J_ref = 2 * J_ref
+            net.sgd_step(0.05)
+        else:
+            J = fused.train_step(x, y, loss, optimizer=opts[fused])
+            layered.forward(x)
+            layered._plan.step = None
+            J_ref = layered.backward_loss(loss, y, zero_grad=True)
+            opts[layered].step()
+        assert J == J_ref
+    assert fused._plan.step is not None
+    assert seen[fused] == seen[layered]
+    for key in fused.params:
+        assert np.array_equal(fused.params[key], layered.params[key]), key
+
+
+@pytest.mark.parametrize("f", ["relu", "5relu", "tanh"])
+def test_fused_loss_backward_is_the_per_layer_backward_bit_for_bit(rng, f):
+    """forward, zero_grad, backward_loss(MSE): the closure's backward against the per-layer kernels'."""
+    if blas.blas_axpy(np.dtype(np.float32)) is None:
+        pytest.skip("the whole-step closure needs NumPy's bundled BLAS")
+    fused = MLP(20, [30], 4, f=f, seed=1, dtype=np.float32)
+    layered = copy.deepcopy(fused)
+    loss = make_loss("mse")
+    for i in range(4):
+        x = rng.standard_normal((6, 20)).astype(np.float32)
+        y = rng.standard_normal((6, 4)).astype(np.float32)
+        Js = []
+        for net in (fused, layered):
+            net.forward(x)
+            if net is layered:
+                net._plan.step = None
+            net.zero_grad()
+            Js.append(net.backward_loss(loss, y))
+            if i == 3:  # gradients to add to: the closure steps aside
+                Js.append(net.backward_loss(loss, y))
+            net.sgd_step(0.05)
+        assert fused._plan.step is not None
+        assert Js[: len(Js) // 2] == Js[len(Js) // 2:]
+        for key in fused.grads:
+            assert np.array_equal(fused.grads[key], layered.grads[key]), key
+        for key in fused.params:
+            assert np.array_equal(fused.params[key], layered.params[key]), key

@@ -23,6 +23,7 @@ from . import blas
 from . import losses as fl
 from .blas import blas_axpy
 from .kernels import FastOp, fast_op, kernels_for
+from .step import bind_mlp_step
 from .update import merged_ranges
 from .workspace import NotFastError, Workspace
 
@@ -34,7 +35,8 @@ class Plan:
     packed parameters' SGD update, for one input shape and dtype."""
 
     __slots__ = ("x_shape", "dtype", "layers", "workspaces", "shapes", "buffers", "dJ_dout", "forwards",
-                 "backwards", "trainable", "stores", "updates", "update_calls", "axpy", "two_over_numel")
+                 "backwards", "trainable", "stores", "updates", "update_calls", "axpy", "two_over_numel",
+                 "step")
 
     def __init__(self, layers: list[Layer], x_shape: tuple, dtype: np.dtype) -> None:
         self.x_shape, self.dtype, self.layers = x_shape, np.dtype(dtype), list(layers)
@@ -62,6 +64,7 @@ class Plan:
         self.updates: list = []  # (Linear, its packed parameters) pairs
         self.update_calls: list = []  # (size, θ address, dJ/dθ address): one per run of adjacent Linears
         self.axpy: Any = None
+        self.step: Any = None  # the whole training step as one closure, where bind_mlp_step covers the network
         self.two_over_numel = np.array(2.0 / math.prod(shapes[-1]), dtype)  # the MSE gradient's 2/(N·K)
 
     @classmethod
@@ -83,6 +86,7 @@ class Plan:
         if plan.axpy is not None:  # SGD's θ += (-lr)·dJ/dθ as BLAS calls over the packed arrays
             plan.update_calls = merged_ranges(
                 [(s.theta.size, s.theta.ctypes.data, s.grad.ctypes.data) for s in plan.stores], plan.dtype.itemsize)
+        plan.step = bind_mlp_step(plan)
         return plan
 
     # ------------------------------------------------------------ passes
@@ -120,6 +124,10 @@ class Plan:
         if y.shape != y_hat.shape or y.dtype != self.dtype:
             return None
         last = len(self.layers) - 1
+        if kind is MSELoss and self.step is not None and not input_grad:
+            J = self.step.loss_backward(y, y_hat)  # the whole backward as one closure (handgrad.fast.step)
+            if J is not None:
+                return J
         if kind is MSELoss:
             J = fl.mse_into(y, y_hat, g, self.two_over_numel)
         elif kind is SquaredErrorLoss:
