@@ -31,6 +31,7 @@ the network lives on a CUDA device. torch is imported only here, only when asked
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import time
@@ -93,7 +94,20 @@ def init_process_group(backend: str | None = None, timeout: float = DEFAULT_TIME
     except (RuntimeError, ValueError) as exc:
         raise DistributedError(f"rank {rank}/{world} could not join the process group at "
                                f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}: {_first_line(exc)}") from None
+    # A group still open when the interpreter finalises leaves gloo's threads to be torn down with it, which
+    # can abort the process ("terminate called without an active exception") after a finished run; the group
+    # this function opened is closed at exit instead.
+    atexit.register(_close_group)
     return rank, world
+
+
+def _close_group() -> None:
+    dist = _torch_distributed()
+    try:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    except RuntimeError:
+        pass
 
 
 def _first_line(exc: BaseException) -> str:
