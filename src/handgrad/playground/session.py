@@ -216,21 +216,19 @@ class Session:
         return target
 
     def model_file(self) -> bytes:
-        """The network as a handgrad model file that ``handgrad predict`` loads."""
-        from handgrad.io import save_model
+        """The network as a handgrad model file that ``handgrad predict`` loads (the metadata is
+        :class:`handgrad.Predictor`'s, as ``handgrad train`` writes it)."""
+        from handgrad import Predictor
 
         c = self.config
         classification = c.problem == "classification"
-        metadata = {
-            "cli_format": 1, "task": c.problem, "loss": c.loss, "g": self.output_activation,
-            "output": "sigmoid" if classification else "regression",
-            "feature_names": list(c.features), "target_name": "label" if classification else "y",
-            "class_labels": [0, 1] if classification else None, "preprocessing": {"x": None, "y": None},
-            "playground": c.to_dict(),
-        }
+        model = Predictor(self.net, task=c.problem, loss=c.loss, feature_names=list(c.features),
+                          target_name="label" if classification else "y",
+                          class_labels=[0, 1] if classification else None, g=self.output_activation,
+                          info={"playground": c.to_dict()})
         with tempfile.TemporaryDirectory() as tmp:  # the server picks the path; the page never names one
             path = os.path.join(tmp, "playground.safetensors")
-            save_model(path, self.net, metadata)
+            model.save(path)
             with open(path, "rb") as f:
                 return f.read()
 
