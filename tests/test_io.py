@@ -47,6 +47,7 @@ def _craft(path, arrays, arch, **doc_overrides):
            "metadata": {}, "arrays": {k: {"shape": list(a.shape), "dtype": a.dtype.name, "sha256": _sha(a)}
                                       for k, a in arrays.items()}}
     doc.update(doc_overrides)
+    arrays = {k: np.ascontiguousarray(a) for k, a in arrays.items()}  # safetensors writes the memory order as is
     path.write_bytes(save(arrays, metadata={"handgrad": json.dumps(doc)}))
     return path
 

@@ -267,7 +267,7 @@ def _scatter(buf: Any, arrays: list[Any]) -> None:
     start = 0
     for a in arrays:
         n = int(np.prod(a.shape))
-        a.reshape(-1)[...] = buf[start:start + n]  # in place: contiguous views write through
+        a[...] = buf[start:start + n].reshape(a.shape)  # in place, in C order, whatever a's memory layout (W is a transposed view)
         start += n
 
 

@@ -344,22 +344,25 @@ class Sequential:
         divergence checks or extra loss terms go there, and an exception it raises skips the
         update.
         """
+        plan = self._plan
+        if (plan is not None and before_update is None and optimizer is None and type(loss) is MSELoss
+                and plan.step is not None and plan.layers == self.layers):
+            # the whole step, plain SGD with nothing in between, bound as one closure over the
+            # plan's buffers (handgrad.fast.step); it checks x, y and lr itself
+            done = plan.step(x, y, lr)
+            if done is not None:
+                self._last_input = self._last_output = done[1]
+                self._last_plan = plan
+                return done[0]
         if (lr is None) == (optimizer is None):
             raise TypeError("train_step needs either lr (plain SGD) or optimizer, not both or neither")
         loss = make_loss(loss) if not isinstance(loss, Loss) else loss
-        plan, done, whole = self._plan, None, False
-        if (plan is not None and plan.step is not None and type(loss) is MSELoss and type(x) is np.ndarray
-                and type(y) is np.ndarray and x.shape == plan.x_shape and x.dtype == plan.dtype
-                and y.shape == plan.shapes[-1] and y.dtype == plan.dtype and plan.layers == self.layers):
-            # steps 1-4, and 5 when it is plain SGD with nothing in between, bound as one closure
-            # over the plan's buffers (handgrad.fast.step): the same calls as below, in one go
-            whole = before_update is None and type(lr) is float and 0.0 < lr < math.inf
-            done = plan.step(x, y, lr if whole else None)
+        plan, done = self._plan, None
+        if (plan is not None and plan.step is not None and type(loss) is MSELoss and plan.layers == self.layers):
+            done = plan.step(x, y, None)  # steps 1-4 as one closure; the update below
         if done is not None:
-            J, y_hat = done
-            self._last_input, self._last_output, self._last_plan = y_hat, y_hat, plan
-            if whole:
-                return J
+            self._last_input, self._last_output, self._last_plan = done[1], done[1], plan
+            J = done[0]
         else:
             self.forward(x)                                 # 1. forward
             J = self.backward_loss(loss, y, zero_grad=True)  # 3. zero the gradients, 2. loss, 4. backward

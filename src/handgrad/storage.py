@@ -1,11 +1,23 @@
-"""Packed parameter storage: a layer's parameters as consecutive blocks of one flat array.
+"""Packed parameter storage: a layer's parameters as blocks of one flat array.
 
-A Linear's W and b are blocks of one flat θ (and dJ/dW, dJ/db of one flat dJ/dθ), each
-block still a C-contiguous array of its usual shape in ``layer.params`` / ``layer.grads``.
-So one fill zeroes every gradient of the layer, and one in-place update (the fast path's
-BLAS axpy) covers every parameter. An MLP packs all its layers into one pair of flat
-arrays, layer after layer, so that an SGD step is a single call. Other backends, mixed
-dtypes, or arrays replaced in ``params``/``grads`` simply leave a layer unpacked.
+A layer's parameters live in one flat θ (and its gradients in one flat dJ/dθ), so one fill
+zeroes every gradient of the layer and one in-place update (the fast path's BLAS axpy)
+covers every parameter. An MLP packs all its layers into one pair of flat arrays, layer
+after layer, so that an SGD step is a single call. Other backends, mixed dtypes, or arrays
+replaced in ``params``/``grads`` simply leave a layer unpacked.
+
+A weight matrix W (out, in) with its bias b (out,) is stored *folded*: θ is the matrix
+
+    M = [Wᵀ]   (in + 1, out), C-contiguous,
+        [bᵀ]
+
+so that z = x Wᵀ + b is the one product [x 1] M, and dJ/dM = [x 1]ᵀ dJ/dz holds dJ/dWᵀ
+and dJ/db in one product too (the fast step's layout, :mod:`handgrad.fast.step`). The
+public arrays keep PyTorch's layout as views: ``W`` is ``M[:in].T`` (shape (out, in),
+Fortran-ordered: ``W.T`` is C-contiguous) and ``b`` is ``M[in]`` (contiguous). Every
+in-place write (``W[...] = ...``, ``W -= ...``, ufuncs with ``out=``) reaches θ; only a
+reshape of W copies, as for any transposed array. Any other parameters are consecutive
+C-contiguous blocks.
 """
 
 from __future__ import annotations
@@ -23,12 +35,15 @@ class PackedParameters:
     theta, grad : the flat arrays (views into a network's arrays when the network packed
         several layers together).
     keys : the parameter names, in storage order (``("W", "b")``).
+    folded : ``(M, dJ/dM)``, the two (in [+ 1], out) matrices whose rows are Wᵀ [and bᵀ],
+        for a folded weight and bias (see the module); None for other layouts.
     """
 
-    __slots__ = ("theta", "grad", "keys", "blocks", "size")
+    __slots__ = ("theta", "grad", "keys", "blocks", "size", "folded")
 
-    def __init__(self, theta: np.ndarray, grad: np.ndarray, keys: tuple[str, ...], views: tuple) -> None:
-        self.theta, self.grad, self.keys = theta, grad, keys
+    def __init__(self, theta: np.ndarray, grad: np.ndarray, keys: tuple[str, ...], views: tuple,
+                 folded: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self.theta, self.grad, self.keys, self.folded = theta, grad, keys, folded
         #: (param key, grad key, θ block, dJ/dθ block) per parameter, as handed out
         self.blocks = tuple((k, "dJ_d" + k, views[2 * i], views[2 * i + 1]) for i, k in enumerate(keys))
         self.size = len(keys)
@@ -47,6 +62,8 @@ class PackedParameters:
             theta, grad = storage
         else:
             theta, grad = np.empty(size, dtype), np.empty(size, dtype)
+        if _foldable(layer.params, keys):
+            return cls._pack_folded(layer, keys, theta, grad)
         start, views = 0, []
         for k in keys:
             shape, n = layer.params[k].shape, layer.params[k].size
@@ -58,6 +75,28 @@ class PackedParameters:
             start += n
         return cls(theta, grad, keys, tuple(views))
 
+    @classmethod
+    def _pack_folded(cls, layer: Any, keys: tuple[str, ...], theta: np.ndarray, grad: np.ndarray) -> PackedParameters:
+        """W (out, in) [and b (out,)] as the views ``M[:in].T`` [and ``M[in]``] of M = [Wᵀ; bᵀ]."""
+        n_out, n_in = layer.params["W"].shape
+        rows = n_in + (len(keys) == 2)
+        M, dM = theta.reshape(rows, n_out), grad.reshape(rows, n_out)
+        views = []
+        for k in keys:
+            for store, key, matrix in ((layer.params, k, M), (layer.grads, "dJ_d" + k, dM)):
+                block = matrix[:n_in].T if k == "W" else matrix[n_in]
+                block[...] = store[key]
+                store[key] = block
+                views.append(block)
+        return cls(theta, grad, keys, tuple(views), (M, dM))
+
     def zero_grad(self) -> None:
         """Every gradient of the layer to 0, in one fill."""
         self.grad.fill(0)
+
+
+def _foldable(params: dict[str, np.ndarray], keys: tuple[str, ...]) -> bool:
+    """Whether the parameters are a weight W (out, in) and maybe its bias b (out,), in that order."""
+    if keys not in (("W",), ("W", "b")) or params["W"].ndim != 2:
+        return False
+    return len(keys) == 1 or params["b"].shape == params["W"].shape[:1]

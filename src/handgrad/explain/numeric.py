@@ -224,9 +224,10 @@ def looped(f: Callable[[], float], theta: np.ndarray, indices: np.ndarray | None
     those entries are moved, and φ's result has one value per index. An offset of 0
     reuses J at the point, so entries already settled cost nothing on a closer look.
     """
-    flat = theta.reshape(-1)  # a view: writing it moves theta
-    positions = np.arange(flat.size) if indices is None else np.asarray(indices)
+    positions = np.arange(theta.size) if indices is None else np.asarray(indices)
     shape = theta.shape if indices is None else positions.shape
+    # entry i (in C order) by its index tuple: works on any view, a transposed W included
+    where = list(zip(*np.unravel_index(positions, theta.shape))) if theta.ndim else [()] * positions.size
     cache: dict[str, float] = {}
 
     def base() -> float:
@@ -237,20 +238,18 @@ def looped(f: Callable[[], float], theta: np.ndarray, indices: np.ndarray | None
     def phi(delta: np.ndarray) -> np.ndarray:
         d = np.asarray(delta).reshape(-1)
         out = np.empty(positions.size)
-        for k, i in enumerate(positions):
+        for k, i in enumerate(where):
             if d[k] == 0.0:
                 out[k] = base()
                 continue
-            old = flat[i]
-            flat[i] = old + d[k]
+            old = theta[i]
+            theta[i] = old + d[k]
             try:
                 out[k] = float(f())
             finally:
-                flat[i] = old
+                theta[i] = old
         return out.reshape(shape)
 
-    if not np.shares_memory(flat, theta):
-        raise ValueError("looped needs a contiguous parameter array it can perturb in place")
     return phi
 
 

@@ -96,7 +96,7 @@ def _linear(layer: Linear, ws: Workspace) -> Kernels:
     n, width = ws.shape_out
     if ger is not None and b is not None and n * width >= BLAS_BIAS_MIN_SIZE:  # z += 1 bᵀ as a rank-1 update
         ws.bias_add = (ger, n, width, ws.ones.ctypes.data, None if ws.fresh else ws.out.ctypes.data)
-    W_T = W.T  # a view that BLAS reads transposed, no copy
+    W_T, dW_T = W.T, dW.T  # rows of the folded storage M = [Wᵀ; bᵀ] (handgrad.storage): C-contiguous
     fresh, first, shape_in, shape_out, dtype = ws.fresh, ws.first, ws.shape_in, ws.shape_out, ws.dtype
     z_buf, dx_buf, ones, bias_add = ws.out, ws.dx, ws.ones, ws.bias_add
     b_ptr = b.ctypes.data if b is not None else None
@@ -124,7 +124,7 @@ def _linear(layer: Linear, ws: Workspace) -> Kernels:
         if grads["dJ_dW"] is not dW or grads.get("dJ_db") is not db or W_cached is not W or dJ_dz.dtype is not dtype:
             return layer.backward(dJ_dz, need_input_grad)  # arrays were swapped: the plain pair
         if layer.grads_zero:
-            dot(dJ_dz.T, x, dW)
+            dot(x.T, dJ_dz, dW_T)  # dJ/dWᵀ = xᵀ dJ/dz, into the folded storage's rows
             if db is not None:
                 dot(ones, dJ_dz, db)
         else:

@@ -1,16 +1,25 @@
 """A whole training step bound as one closure, for the plain two-layer MLP on NumPy.
 
-On a small network a step is mostly the Python around its fifteen NumPy calls: the plan's
+On a small network a step is mostly the Python around its NumPy calls: the plan's
 per-layer closures, each checking that its arrays are still the ones it was bound to, the
 network's dispatch between them, and the update's checks. For the commonest network --
 Linear, ReLU (any scale c) or tanh, Linear, identity output, mean squared error, float32
 with NumPy's own BLAS -- :func:`bind_mlp_step` binds forward, loss gradient, backward and
-SGD update (optional: an optimizer may run it instead) into one function over the plan's own buffers, with one check of the
-parameters' arrays per step. It runs exactly the calls of the per-layer kernels
-(:mod:`handgrad.fast.kernels`), in the same order, on the same buffers, so the numbers are
-bit for bit those of ``forward`` + ``backward_loss(zero_grad=True)`` + ``sgd_step``
-(tests/test_fast_path.py); each layer's cache and gradients are left as those calls leave
-them. Any other network, loss or state returns None and the network takes the usual path.
+SGD update (optional: an optimizer may run it instead) into one function over the plan's
+own buffers, with one check of the parameters' arrays per step.
+
+It works on the folded storage of each Linear (:mod:`handgrad.storage`): M = [Wᵀ; bᵀ],
+with the layer's input kept as [x 1] (a buffer whose last column is ones), so that
+
+    z1 = [x 1] M1,   ŷ = [a1 1] M2,   dJ/dM2 = [a1 1]ᵀ dJ/dŷ,   dJ/dM1 = [x 1]ᵀ dJ/dz1
+
+and a step is five matrix products (dJ/dx is not needed) and a few elementwise calls --
+no bias adds, no separate 1ᵀ dJ/dz products. The bias enters each product as one more
+term of its sums, so J, ŷ and the gradients agree with the per-layer kernels (which add
+b after the product) to rounding, not bit for bit (tests/test_fast_path.py holds them to
+a few units in the last place). Each layer's cache and gradients are left as the
+per-layer calls leave them, so a backward or an optimizer step may follow. Any other
+network, loss or state returns None and the network takes the usual path.
 """
 
 from __future__ import annotations
@@ -29,9 +38,10 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     """``step(x, y, lr) -> (J, ŷ)`` (with ``lr`` None: no update, for an optimizer or a
     ``before_update`` hook to run after) for ``plan`` (a :class:`~handgrad.fast.plan.Plan`), or None
     where the plan is not of the one shape this covers. ``step`` returns None, having done
-    nothing, when a parameter or gradient array was replaced or an activation's setting
-    changed since binding (the caller then takes the usual path, which rebuilds the plan);
-    x and y must be of the plan's input and output shape and dtype (the caller checks)."""
+    nothing, when x or y is not a NumPy array of the plan's input / output shape and dtype,
+    lr is not a finite positive float, a parameter or gradient array was replaced or an
+    activation's setting changed since binding (the caller then takes the usual path, which
+    checks, raises or rebuilds the plan). ŷ is a buffer of the step, overwritten by the next."""
     layers = plan.layers
     if len(layers) != 4 or plan.axpy is None or len(plan.update_calls) != 1:
         return None
@@ -40,52 +50,63 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             and type(out) is Identity and out.scale == 1.0):
         return None
     ws1, wsa, ws2 = plan.workspaces[0], plan.workspaces[1], plan.workspaces[2]
-    if ws1.bias_add is not None or ws2.bias_add is not None or not wsa.inplace or ws1.fresh or not ws2.fresh:
-        return None  # the bias added by BLAS, or buffers arranged otherwise: the per-layer kernels
+    if not wsa.inplace or ws1.fresh or not ws2.fresh:
+        return None  # buffers arranged otherwise: the per-layer kernels
     p1, g1, p2, g2 = lin1.params, lin1.grads, lin2.params, lin2.grads
-    if set(p1) != {"W", "b"} or set(p2) != {"W", "b"}:
+    s1, s2 = lin1.packed(), lin2.packed()
+    if set(p1) != {"W", "b"} or set(p2) != {"W", "b"} or s1 is None or s2 is None or s1.folded is None or s2.folded is None:
         return None
     W1, b1, dW1, db1 = p1["W"], p1["b"], g1["dJ_dW"], g1["dJ_db"]
     W2, b2, dW2, db2 = p2["W"], p2["b"], g2["dJ_dW"], g2["dJ_db"]
+    (M1, dM1), (M2, dM2) = s1.folded, s2.folded   # [W1ᵀ; b1ᵀ], [W2ᵀ; b2ᵀ] and their gradients
     relu = type(act) is ReLU
     scale_value = act.scale
     if not relu and scale_value != 1.0:
         return None  # a scaled tanh runs its plain pair
-    W1_T, W2_T = W1.T, W2.T
-    z1, ones1 = ws1.out, ws1.ones           # z1 (N, h); a1 = f(z1) over it
-    dx2, ones2 = ws2.dx, ws2.ones           # dJ/da1, then dJ/dz1 over it
-    zero, zeros, mask, c, slope = wsa.zero, wsa.zeros, wsa.mask, wsa.scale, wsa.slope
+    x_shape, shape_out, dtype = plan.x_shape, plan.shapes[-1], plan.dtype
+    (N, n_in), n_hidden = x_shape, W1.shape[0]
+    xa = np.ones((N, n_in + 1), dtype)       # [x 1]
+    a1a = np.ones((N, n_hidden + 1), dtype)  # [a1 1]
+    x_in, a1 = xa[:, :n_in], a1a[:, :n_hidden]
+    xa_T, a1a_T = xa.T, a1a.T                # the views the gradients' products read, made once
+    z1 = ws1.out                             # z1 (N, h)
+    dx2 = ws2.dx                             # dJ/da1, then dJ/dz1 over it
+    y_hat = np.empty(shape_out, dtype)
+    zero, zeros, mask, c, slope = wsa.zero, wsa.zeros, wsa.mask, wsa.scale, wsa.slope  # slope: c·1[z1 > 0] or 1 - a1²
     g = plan.dJ_dout                        # dJ/dŷ
-    g_T, d_T = g.T, dx2.T                   # the views the weight gradients' products read, made once
+    dW1_T, dW2_T = dW1.T, dW2.T             # rows of the folded gradients: C-contiguous
+    ones1, ones2 = ws1.ones, ws2.ones
     two_over_numel = plan.two_over_numel
-    shape_out, dtype = plan.shapes[-1], plan.dtype
     numel = int(np.prod(shape_out))
     axpy = plan.axpy
     (size, theta_ptr, grad_ptr), = plan.update_calls
-    np_add, np_greater, np_maximum, np_multiply, np_subtract = np.add, np.greater, np.maximum, np.multiply, np.subtract
-    np_empty, np_tanh, np_square = np.empty, np.tanh, np.square
+    ndarray, inf = np.ndarray, float("inf")
+    np_copyto, np_greater, np_maximum, np_multiply, np_subtract = (
+        np.copyto, np.greater, np.maximum, np.multiply, np.subtract)
+    np_tanh, np_square = np.tanh, np.square
 
     def step(x: np.ndarray, y: np.ndarray, lr: float | None) -> Any:
-        if (p1["W"] is not W1 or p1["b"] is not b1 or p2["W"] is not W2 or p2["b"] is not b2
+        if (type(x) is not ndarray or type(y) is not ndarray or x.shape != x_shape or y.shape != shape_out
+                or x.dtype is not dtype or y.dtype is not dtype
+                or p1["W"] is not W1 or p1["b"] is not b1 or p2["W"] is not W2 or p2["b"] is not b2
                 or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1 or g2["dJ_dW"] is not dW2
                 or g2["dJ_db"] is not db2 or act.scale != scale_value or out.scale != 1.0
-                or (lr is not None and not blas.USE_BLAS)):
+                or (lr is not None and (type(lr) is not float or not 0.0 < lr < inf or not blas.USE_BLAS))):
             return None
-        # forward: z1 = x W1ᵀ + b1; a1 = f(z1) in place; ŷ = a1 W2ᵀ + b2 (fresh: it is handed out)
-        dot(x, W1_T, z1)
-        np_add(z1, b1, out=z1)
+        # forward: z1 = [x 1] M1; a1 = f(z1) into [a1 1]; ŷ = [a1 1] M2
+        np_copyto(x_in, x)
+        dot(xa, M1, z1)
         if relu:
             np_greater(z1, zero, out=mask)
-            a1 = np_maximum(z1, zeros, out=z1)
+            np_maximum(z1, zeros, out=a1)
             if c is not None:
                 np_multiply(mask, c, out=slope)
                 np_multiply(a1, c, out=a1)
             act.cache = mask
         else:
-            a1 = act.cache = np_tanh(z1, out=z1)
+            act.cache = np_tanh(z1, out=a1)
         lin1.cache = (x, W1)
-        y_hat = dot(a1, W2_T, np_empty(shape_out, dtype))
-        np_add(y_hat, b2, out=y_hat)
+        dot(a1a, M2, y_hat)
         lin2.cache = (a1, W2)
         out.cache = True
         # loss: r = ŷ - y; J = r·r/(N·K); dJ/dŷ = 2r/(N·K), in place of r
@@ -93,17 +114,15 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         J = vdot(g, g) / numel
         np_multiply(g, two_over_numel, g)
         # backward, the gradients written (this step's alone, as after zero_grad)
-        dot(g_T, a1, dW2)
-        dot(ones2, g, db2)
-        d = dot(g, W2, dx2)                             # dJ/da1
+        dot(a1a_T, g, dM2)                               # [dJ/dW2ᵀ; dJ/db2ᵀ] = [a1 1]ᵀ dJ/dŷ
+        d = dot(g, W2, dx2)                              # dJ/da1
         if relu:
             np_multiply(d, mask if c is None else slope, out=d)  # dJ/dz1 = dJ/da1 ⊙ c·1[z1 > 0]
         else:
             np_square(a1, out=slope)
             np_subtract(1, slope, out=slope)
-            np_multiply(d, slope, out=d)                # dJ/dz1 = dJ/da1 ⊙ (1 - a1²)
-        dot(d_T, x, dW1)
-        dot(ones1, d, db1)
+            np_multiply(d, slope, out=d)                 # dJ/dz1 = dJ/da1 ⊙ (1 - a1²)
+        dot(xa_T, d, dM1)                                # [dJ/dW1ᵀ; dJ/db1ᵀ] = [x 1]ᵀ dJ/dz1
         lin1.grads_zero = lin1.zero_pending = lin2.grads_zero = lin2.zero_pending = False
         if lr is not None:  # update: θ += (-lr)·dJ/dθ over both layers' packed parameters, one BLAS call
             axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
@@ -111,18 +130,19 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
 
     def loss_backward(y: np.ndarray, y_hat: np.ndarray) -> Any:
         """MSE and the backward after a forward pass of the plan (``backward_loss`` after
-        ``zero_grad``), the gradients written: J, or None, having done nothing, where the
-        per-layer kernels must run (gradients to add to, a cache cleared, arrays replaced)."""
+        ``zero_grad``), the gradients written as the per-layer kernels write them: J, or
+        None, having done nothing, where the per-layer kernels must run (gradients to add
+        to, a cache cleared, arrays replaced)."""
         c1, c2, ca = lin1.cache, lin2.cache, act.cache
         if (c1 is None or c2 is None or ca is None or not lin1.grads_zero or not lin2.grads_zero
                 or c1[1] is not W1 or c2[1] is not W2 or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1
                 or g2["dJ_dW"] is not dW2 or g2["dJ_db"] is not db2):
             return None
-        x, a1 = c1[0], c2[0]
+        x, a = c1[0], c2[0]
         np_subtract(y_hat, y, g)
         J = vdot(g, g) / numel
         np_multiply(g, two_over_numel, g)
-        dot(g_T, a1, dW2)
+        dot(a.T, g, dW2_T)
         dot(ones2, g, db2)
         d = dot(g, W2, dx2)
         if relu:
@@ -131,7 +151,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             np_square(ca, out=slope)
             np_subtract(1, slope, out=slope)
             np_multiply(d, slope, out=d)
-        dot(d.T, x, dW1)
+        dot(x.T, d, dW1_T)
         dot(ones1, d, db1)
         lin1.grads_zero = lin1.zero_pending = lin2.grads_zero = lin2.zero_pending = False
         return J
