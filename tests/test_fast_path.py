@@ -742,6 +742,7 @@ def _assert_rounding_close(got, want, what):
     per-layer kernels after them, so entries may differ in their last few bits (relative to
     the array's scale, as entries near 0 come from cancelling sums)."""
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert np.all(np.isfinite(want)), f"{what}: the reference left the finite numbers (a diverging test case)"
     scale = max(float(np.max(np.abs(want))), 1e-30)
     np.testing.assert_allclose(got, want, rtol=4e-6, atol=4e-6 * scale, err_msg=what)
 
@@ -751,35 +752,43 @@ def _same_state(dst, src):
         dst.params[key][...] = src.params[key]
 
 
-@pytest.mark.parametrize("n_in, hidden, k, n, f", [
-    (20, 100, 50, 10, "relu"),    # C1's shapes
-    (1, 64, 1, 32, "5relu"),      # C2's shapes
-    (5, 7, 3, 4, "tanh"),
+@pytest.mark.parametrize("n_in, hidden, k, n, f, g", [
+    (20, 100, 50, 10, "relu", "identity"),   # C1's shapes
+    (1, 64, 1, 32, "5relu", "identity"),     # C2's shapes
+    (5, 7, 3, 4, "tanh", "identity"),
+    (784, 128, 10, 64, "relu", "sigmoid"),   # C3's shapes: x too wide to copy into [x 1]
+    (6, 9, 3, 5, "tanh", "sigmoid"),
+    (300, 20, 2, 64, "5relu", "identity"),   # wide x, MSE
 ])
-def test_whole_step_closure_is_the_per_layer_step_to_rounding(rng, n_in, hidden, k, n, f):
+def test_whole_step_closure_is_the_per_layer_step_to_rounding(rng, n_in, hidden, k, n, f, g):
     """Each step of the closure, from the same parameters as the per-layer step: the same J,
     ŷ, gradients and updated parameters, to float32 rounding (and the same as the plain
     path's). What it leaves behind then serves the per-layer calls."""
     if blas.blas_axpy(np.dtype(np.float32)) is None:
         pytest.skip("the whole-step closure needs NumPy's bundled BLAS")
-    fused = MLP(n_in, [hidden], k, f=f, g="identity", seed=2, dtype=np.float32)
+    fused = MLP(n_in, [hidden], k, f=f, g=g, seed=2, dtype=np.float32)
     layered = copy.deepcopy(fused)
     plain = copy.deepcopy(fused)
     plain.fast_path = False
-    loss = make_loss("mse")
+    loss = make_loss("bce" if g == "sigmoid" else "mse")
+    lr = 0.002 if f == "5relu" else 0.05  # 5·ReLU at 0.05 diverges within these steps
     for i in range(5):
         x = rng.standard_normal((n, n_in)).astype(np.float32)
         y = rng.standard_normal((n, k)).astype(np.float32)
+        if g == "sigmoid":
+            y = (y > 0).astype(np.float32)
+            y[0, 0] = 0.25  # soft targets are targets too
         _same_state(fused, layered)
         _same_state(plain, layered)
-        J_fused = fused.train_step(x, y, loss, 0.05)
-        J_layered = _per_call_train_step(layered, x, y, loss, 0.05)
-        J_plain = plain.train_step(x, y, loss, 0.05)
+        J_fused = fused.train_step(x, y, loss, lr)
+        J_layered = _per_call_train_step(layered, x, y, loss, lr)
+        J_plain = plain.train_step(x, y, loss, lr)
         if i > 0:  # the first step builds the plan and runs the per-layer kernels
             assert fused._plan.step is not None
         _assert_rounding_close(J_fused, J_layered, "J")
         _assert_rounding_close(J_fused, J_plain, "J (plain)")
         _assert_rounding_close(fused._last_output, layered._last_output, "y_hat")
+        assert fused._plan.step.loss_type is type(loss)
         for key in fused.params:
             _assert_rounding_close(fused.grads["dJ_d" + key], layered.grads["dJ_d" + key], "dJ_d" + key)
             _assert_rounding_close(fused.grads["dJ_d" + key], plain.grads["dJ_d" + key], "dJ_d" + key + " (plain)")
@@ -790,13 +799,30 @@ def test_whole_step_closure_is_the_per_layer_step_to_rounding(rng, n_in, hidden,
     assert y_hat is not fused.forward(x)  # ŷ stays a fresh array
     np.testing.assert_array_equal(y_hat, layered.forward(x))
     for net in (fused, layered):
-        net.train_step(x, y, loss, 0.05)
+        net.train_step(x, y, loss, lr)
     _same_state(fused, layered)
     fused.zero_grad()
     layered.zero_grad()
+    if g == "sigmoid":  # the fused pair bypassed the output layer: a forward comes first
+        fused.forward(x), layered.forward(x)
     _assert_rounding_close(fused.backward(np.ones_like(y_hat)), layered.backward(np.ones_like(y_hat)), "dJ/dx")
     for key in fused.grads:
         _assert_rounding_close(fused.grads[key], layered.grads[key], key)
+
+
+def test_whole_step_closure_refuses_bce_targets_outside_0_1_with_the_usual_message(rng):
+    net = MLP(4, [6], 2, f="relu", g="sigmoid", seed=0, dtype=np.float32)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    y = np.ones((5, 2), np.float32)
+    for _ in range(2):
+        net.train_step(x, y, "bce", 0.1)
+    assert net._plan.step is not None
+    before = {k: v.copy() for k, v in net.params.items()}
+    y[2, 1] = 1.5
+    with pytest.raises(ValueError, match="BCELoss"):
+        net.train_step(x, y, make_loss("bce"), 0.1)
+    for key, value in net.params.items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
 
 
 def test_whole_step_closure_runs_five_products_and_no_bias_add(rng, monkeypatch):
@@ -858,8 +884,10 @@ def test_whole_step_closure_falls_back_where_it_does_not_cover_the_step(rng, cha
         np.testing.assert_allclose(J, J_ref, rtol=1e-5)
     for key in reference.params:
         np.testing.assert_allclose(net.params[key], reference.params[key], rtol=1e-5, atol=1e-6, err_msg=key)
-    if change in ("float64", "sigmoid"):  # networks the closure does not cover: none is bound
+    if change == "float64":  # networks the closure does not cover: none is bound
         assert net._plan is not None and net._plan.step is None
+    if change == "sigmoid":  # a sigmoid output's closure runs BCE; MSE takes the usual path
+        assert net._plan.step.loss_type is not type(loss)
 
 
 @pytest.mark.parametrize("hook", ["before_update", "momentum"])

@@ -27,7 +27,7 @@ from .fast.plan import Plan
 from .fast.update import sgd_update
 from .fast.workspace import StalePlanError
 from .layers import Layer, Linear, check_upstream_shape, resolve_dtype, shape_of
-from .losses import LOSSES, Loss, MSELoss, make_loss
+from .losses import LOSSES, Loss, make_loss
 from .registry import activation_name, layer_config, make_activation
 from .storage import PackedParameters
 from .validation import as_array, check_2d, check_positive_float, check_size, make_rng
@@ -345,8 +345,8 @@ class Sequential:
         update.
         """
         plan = self._plan
-        if (plan is not None and before_update is None and optimizer is None and type(loss) is MSELoss
-                and plan.step is not None and plan.layers == self.layers):
+        if (plan is not None and before_update is None and optimizer is None and plan.step is not None
+                and type(loss) is plan.step.loss_type and plan.layers == self.layers):
             # the whole step, plain SGD with nothing in between, bound as one closure over the
             # plan's buffers (handgrad.fast.step); it checks x, y and lr itself
             done = plan.step(x, y, lr)
@@ -358,7 +358,7 @@ class Sequential:
             raise TypeError("train_step needs either lr (plain SGD) or optimizer, not both or neither")
         loss = make_loss(loss) if not isinstance(loss, Loss) else loss
         plan, done = self._plan, None
-        if (plan is not None and plan.step is not None and type(loss) is MSELoss and plan.layers == self.layers):
+        if plan is not None and plan.step is not None and type(loss) is plan.step.loss_type and plan.layers == self.layers:
             done = plan.step(x, y, None)  # steps 1-4 as one closure; the update below
         if done is not None:
             self._last_input, self._last_output, self._last_plan = done[1], done[1], plan

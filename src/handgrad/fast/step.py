@@ -2,11 +2,12 @@
 
 On a small network a step is mostly the Python around its NumPy calls: the plan's
 per-layer closures, each checking that its arrays are still the ones it was bound to, the
-network's dispatch between them, and the update's checks. For the commonest network --
-Linear, ReLU (any scale c) or tanh, Linear, identity output, mean squared error, float32
-with NumPy's own BLAS -- :func:`bind_mlp_step` binds forward, loss gradient, backward and
-SGD update (optional: an optimizer may run it instead) into one function over the plan's
-own buffers, with one check of the parameters' arrays per step.
+network's dispatch between them, and the update's checks. For the commonest networks --
+Linear, ReLU (any scale c) or tanh, Linear, then identity + mean squared error or sigmoid +
+binary cross-entropy (fused), float32 with NumPy's own BLAS -- :func:`bind_mlp_step` binds
+forward, loss gradient, backward and SGD update (optional: an optimizer may run it
+instead) into one function over the plan's own buffers, with one check of the parameters'
+arrays per step.
 
 It works on the folded storage of each Linear (:mod:`handgrad.storage`): M = [Wᵀ; bᵀ],
 with the layer's input kept as [x 1] (a buffer whose last column is ones), so that
@@ -14,7 +15,9 @@ with the layer's input kept as [x 1] (a buffer whose last column is ones), so th
     z1 = [x 1] M1,   ŷ = [a1 1] M2,   dJ/dM2 = [a1 1]ᵀ dJ/dŷ,   dJ/dM1 = [x 1]ᵀ dJ/dz1
 
 and a step is five matrix products (dJ/dx is not needed) and a few elementwise calls --
-no bias adds, no separate 1ᵀ dJ/dz products. The bias enters each product as one more
+no bias adds, no separate 1ᵀ dJ/dz products. (Where x is wide -- 784 pixels into 128
+units -- copying it into [x 1] costs more than the bias add it saves, and layer 1 keeps
+z1 = x W1ᵀ + b1 with dJ/db1 = 1ᵀ dJ/dz1.) The bias enters each product as one more
 term of its sums, so J, ŷ and the gradients agree with the per-layer kernels (which add
 b after the product) to rounding, not bit for bit (tests/test_fast_path.py holds them to
 a few units in the last place). Each layer's cache and gradients are left as the
@@ -29,28 +32,35 @@ from typing import Any
 
 import numpy as np
 
-from ..layers import Identity, Linear, ReLU, Tanh
+from .. import functional as F
+from ..layers import Identity, Linear, ReLU, Sigmoid, Tanh
+from ..losses import BCELoss, MSELoss
 from . import blas
-from .blas import dot, vdot
+from . import losses as fl
+from .blas import ROW_MAJOR, dot, vdot
+
+FOLD_COPY_MAX = 16384  #: elements of x up to which layer 1 always takes [x 1] (a copy this small costs less than a call)
 
 
 def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None], Any] | None:
     """``step(x, y, lr) -> (J, ŷ)`` (with ``lr`` None: no update, for an optimizer or a
     ``before_update`` hook to run after) for ``plan`` (a :class:`~handgrad.fast.plan.Plan`), or None
-    where the plan is not of the one shape this covers. ``step`` returns None, having done
+    where the plan is not of a shape this covers. ``step`` returns None, having done
     nothing, when x or y is not a NumPy array of the plan's input / output shape and dtype,
-    lr is not a finite positive float, a parameter or gradient array was replaced or an
-    activation's setting changed since binding (the caller then takes the usual path, which
-    checks, raises or rebuilds the plan). ŷ is a buffer of the step, overwritten by the next."""
+    BCE targets leave [0, 1], lr is not a finite positive float, a parameter or gradient
+    array was replaced or an activation's setting changed since binding (the caller then
+    takes the usual path, which checks, raises or rebuilds the plan). ŷ is a buffer of the
+    step, overwritten by the next. ``step.loss_type`` is the loss it runs (MSELoss or BCELoss)."""
     layers = plan.layers
     if len(layers) != 4 or plan.axpy is None or len(plan.update_calls) != 1:
         return None
     lin1, act, lin2, out = layers
     if not (type(lin1) is Linear and type(lin2) is Linear and type(act) in (ReLU, Tanh)
-            and type(out) is Identity and out.scale == 1.0):
+            and type(out) in (Identity, Sigmoid) and out.scale == 1.0):
         return None
-    ws1, wsa, ws2 = plan.workspaces[0], plan.workspaces[1], plan.workspaces[2]
-    if not wsa.inplace or ws1.fresh or not ws2.fresh:
+    bce = type(out) is Sigmoid               # sigmoid + BCE, fused: dJ/dz2 = (p - y)/(N·K); else identity + MSE
+    ws1, wsa, ws2, wso = plan.workspaces
+    if not wsa.inplace or ws1.fresh or ws2.fresh != (not bce):
         return None  # buffers arranged otherwise: the per-layer kernels
     p1, g1, p2, g2 = lin1.params, lin1.grads, lin2.params, lin2.grads
     s1, s2 = lin1.packed(), lin2.packed()
@@ -65,25 +75,33 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         return None  # a scaled tanh runs its plain pair
     x_shape, shape_out, dtype = plan.x_shape, plan.shapes[-1], plan.dtype
     (N, n_in), n_hidden = x_shape, W1.shape[0]
-    xa = np.ones((N, n_in + 1), dtype)       # [x 1]
+    # [x 1] costs a copy of x; it pays where x is no wider than z1 (or small): the bias add
+    # on z1 and the 1ᵀ dJ/dz1 product it saves cost at least as much. Else layer 1 adds b1.
+    fold_x = n_in <= n_hidden or N * n_in <= FOLD_COPY_MAX
+    xa = np.ones((N, n_in + 1 if fold_x else 1), dtype)  # [x 1] (unused where layer 1 adds b1)
     a1a = np.ones((N, n_hidden + 1), dtype)  # [a1 1]
     x_in, a1 = xa[:, :n_in], a1a[:, :n_hidden]
     xa_T, a1a_T = xa.T, a1a.T                # the views the gradients' products read, made once
+    W1_T, dW1_T, dW2_T = W1.T, dW1.T, dW2.T  # rows of the folded storage: C-contiguous
+    bias_add, b1_ptr = ws1.bias_add, b1.ctypes.data
     z1 = ws1.out                             # z1 (N, h)
     dx2 = ws2.dx                             # dJ/da1, then dJ/dz1 over it
-    y_hat = np.empty(shape_out, dtype)
+    y_hat = np.empty(shape_out, dtype)       # ŷ (p for BCE)
+    z2 = ws2.out if bce else y_hat           # the logits
+    work = (wso.slope, wso.mask) if bce else None
+    scratch = np.empty(shape_out, dtype)
     zero, zeros, mask, c, slope = wsa.zero, wsa.zeros, wsa.mask, wsa.scale, wsa.slope  # slope: c·1[z1 > 0] or 1 - a1²
-    g = plan.dJ_dout                        # dJ/dŷ
-    dW1_T, dW2_T = dW1.T, dW2.T             # rows of the folded gradients: C-contiguous
+    g = plan.dJ_dout                        # dJ/dŷ (MSE) or dJ/dz2 (BCE)
     ones1, ones2 = ws1.ones, ws2.ones
     two_over_numel = plan.two_over_numel
     numel = int(np.prod(shape_out))
     axpy = plan.axpy
     (size, theta_ptr, grad_ptr), = plan.update_calls
     ndarray, inf = np.ndarray, float("inf")
-    np_copyto, np_greater, np_maximum, np_multiply, np_subtract = (
-        np.copyto, np.greater, np.maximum, np.multiply, np.subtract)
-    np_tanh, np_square = np.tanh, np.square
+    np_add, np_copyto, np_greater, np_maximum, np_multiply, np_subtract = (
+        np.add, np.copyto, np.greater, np.maximum, np.multiply, np.subtract)
+    np_tanh, np_square, np_min, np_max = np.tanh, np.square, np.minimum.reduce, np.maximum.reduce
+    sigmoid, bce_into = F.sigmoid, fl.bce_with_logits_into
 
     def step(x: np.ndarray, y: np.ndarray, lr: float | None) -> Any:
         if (type(x) is not ndarray or type(y) is not ndarray or x.shape != x_shape or y.shape != shape_out
@@ -91,11 +109,20 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
                 or p1["W"] is not W1 or p1["b"] is not b1 or p2["W"] is not W2 or p2["b"] is not b2
                 or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1 or g2["dJ_dW"] is not dW2
                 or g2["dJ_db"] is not db2 or act.scale != scale_value or out.scale != 1.0
-                or (lr is not None and (type(lr) is not float or not 0.0 < lr < inf or not blas.USE_BLAS))):
+                or (lr is not None and (type(lr) is not float or not 0.0 < lr < inf or not blas.USE_BLAS))
+                or (bce and not (np_min(y, None) >= 0.0 and np_max(y, None) <= 1.0))):
             return None
-        # forward: z1 = [x 1] M1; a1 = f(z1) into [a1 1]; ŷ = [a1 1] M2
-        np_copyto(x_in, x)
-        dot(xa, M1, z1)
+        # forward: z1 = [x 1] M1 (or x W1ᵀ + b1); a1 = f(z1) into [a1 1]; z2 = [a1 1] M2
+        if fold_x:
+            np_copyto(x_in, x)
+            dot(xa, M1, z1)
+        else:
+            dot(x, W1_T, z1)
+            if bias_add is None:
+                np_add(z1, b1, out=z1)
+            else:  # z1 += 1 b1ᵀ by BLAS, as the per-layer kernel adds it
+                ger, n, width, ones_ptr, z_ptr = bias_add
+                ger(ROW_MAJOR, n, width, 1.0, ones_ptr, 1, b1_ptr, 1, z_ptr, width)
         if relu:
             np_greater(z1, zero, out=mask)
             np_maximum(z1, zeros, out=a1)
@@ -106,15 +133,19 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         else:
             act.cache = np_tanh(z1, out=a1)
         lin1.cache = (x, W1)
-        dot(a1a, M2, y_hat)
+        dot(a1a, M2, z2)
         lin2.cache = (a1, W2)
-        out.cache = True
-        # loss: r = ŷ - y; J = r·r/(N·K); dJ/dŷ = 2r/(N·K), in place of r
-        np_subtract(y_hat, y, g)
-        J = vdot(g, g) / numel
-        np_multiply(g, two_over_numel, g)
+        if bce:  # p = σ(z2); J = mean(max(z2, 0) + log1p(e^-|z2|) - z2·y); dJ/dz2 = (p - y)/(N·K)
+            sigmoid(z2, y_hat, work)
+            J = bce_into(y, z2, y_hat, g, scratch)
+            out.cache = None  # the output layer is bypassed by the fused gradient
+        else:    # r = ŷ - y; J = r·r/(N·K); dJ/dŷ = 2r/(N·K), in place of r
+            np_subtract(y_hat, y, g)
+            J = vdot(g, g) / numel
+            np_multiply(g, two_over_numel, g)
+            out.cache = True
         # backward, the gradients written (this step's alone, as after zero_grad)
-        dot(a1a_T, g, dM2)                               # [dJ/dW2ᵀ; dJ/db2ᵀ] = [a1 1]ᵀ dJ/dŷ
+        dot(a1a_T, g, dM2)                               # [dJ/dW2ᵀ; dJ/db2ᵀ] = [a1 1]ᵀ dJ/dz2
         d = dot(g, W2, dx2)                              # dJ/da1
         if relu:
             np_multiply(d, mask if c is None else slope, out=d)  # dJ/dz1 = dJ/da1 ⊙ c·1[z1 > 0]
@@ -122,7 +153,11 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             np_square(a1, out=slope)
             np_subtract(1, slope, out=slope)
             np_multiply(d, slope, out=d)                 # dJ/dz1 = dJ/da1 ⊙ (1 - a1²)
-        dot(xa_T, d, dM1)                                # [dJ/dW1ᵀ; dJ/db1ᵀ] = [x 1]ᵀ dJ/dz1
+        if fold_x:
+            dot(xa_T, d, dM1)                            # [dJ/dW1ᵀ; dJ/db1ᵀ] = [x 1]ᵀ dJ/dz1
+        else:
+            dot(x.T, d, dW1_T)                           # dJ/dW1ᵀ = xᵀ dJ/dz1
+            dot(ones1, d, db1)                           # dJ/db1 = 1ᵀ dJ/dz1
         lin1.grads_zero = lin1.zero_pending = lin2.grads_zero = lin2.zero_pending = False
         if lr is not None:  # update: θ += (-lr)·dJ/dθ over both layers' packed parameters, one BLAS call
             axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
@@ -134,7 +169,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         None, having done nothing, where the per-layer kernels must run (gradients to add
         to, a cache cleared, arrays replaced)."""
         c1, c2, ca = lin1.cache, lin2.cache, act.cache
-        if (c1 is None or c2 is None or ca is None or not lin1.grads_zero or not lin2.grads_zero
+        if (bce or c1 is None or c2 is None or ca is None or not lin1.grads_zero or not lin2.grads_zero
                 or c1[1] is not W1 or c2[1] is not W2 or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1
                 or g2["dJ_dW"] is not dW2 or g2["dJ_db"] is not db2):
             return None
@@ -157,4 +192,5 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         return J
 
     step.loss_backward = loss_backward  # type: ignore[attr-defined]
+    step.loss_type = BCELoss if bce else MSELoss  # type: ignore[attr-defined]
     return step
