@@ -1,7 +1,7 @@
 """Time one SGD training step of handgrad against PyTorch eager, JAX jit and scikit-learn.
 
 One step = forward, loss, zero grad, backward, plain SGD update (lr 0.01) on one fixed
-batch, float32, 2 BLAS/intra-op threads. Every framework is timed in the same process,
+batch, float32, 2 BLAS/intra-op threads (``--threads``). Every framework is timed in the same process,
 in interleaved rounds (each round times a block of steps of every framework in turn),
 and the median per-step time over the rounds is reported. The "GEMM floor" is the
 step's five matrix products alone (two forward, dJ/dW2, dJ/da1, dJ/dW1) at their exact
@@ -10,6 +10,11 @@ shapes, into preallocated outputs: no implementation of the step can do less wor
 bias folded into the products, five products, lr and 1/n folded into the loss gradient):
 the target for handgrad's general fast path on small networks.
 
+"handgrad" is ``net.train_step(x, y, loss, lr)``, the step that ``fit``, ``handgrad
+train`` and the scikit-learn estimators run; "handgrad, five calls" is the same step as a
+user writes it with the layer API (``forward``, ``zero_grad``, ``backward_loss``,
+``SGD.step``), each call checked and dispatched on its own.
+
     python benchmarks/bench_step.py            # C1-C5, 7 rounds, about 70 s
     python benchmarks/bench_step.py --quick    # 3 short rounds, about 30 s
     python benchmarks/bench_step.py --configs C1,C3 --rounds 9 --markdown table.md
@@ -17,7 +22,7 @@ the target for handgrad's general fast path on small networks.
 
 ``--baseline DIR`` (a directory holding a ``handgrad`` package, e.g. the ``src`` of a
 ``git worktree add /tmp/base <commit>``) times that tree's handgrad in the same process,
-interleaved with this one, as the rows "baseline handgrad" and "baseline train_step":
+interleaved with this one, as the rows "baseline handgrad" and "baseline, five calls":
 on a shared machine an A/B in one run is the only fair comparison.
 
 JAX and scikit-learn are optional: their columns are left out when not installed.
@@ -45,7 +50,17 @@ if _FORCED and os.environ.get("HANDGRAD_BENCH_REEXEC") != "1":
     env["HANDGRAD_BENCH_UNSET"] = ",".join(f"{k}={os.environ[k]}" for k in _FORCED)
     os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
-THREADS = 2
+def _threads_arg(argv: list[str]) -> int:
+    """--threads N, read before NumPy is imported (BLAS sizes its pool when it loads)."""
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv) and argv[i + 1].isdigit():
+            return max(1, int(argv[i + 1]))
+        if arg.startswith("--threads=") and arg.split("=", 1)[1].isdigit():
+            return max(1, int(arg.split("=", 1)[1]))
+    return 2
+
+
+THREADS = _threads_arg(sys.argv[1:])
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
@@ -108,7 +123,7 @@ def handgrad_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[], Non
 
 
 def handgrad_fused_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[], None] | None:
-    """The same step through ``Sequential.train_step`` (the update fused into the network)."""
+    """The step through ``Sequential.train_step``, as fit, the CLI and the estimators run it."""
     from handgrad import MLP, make_loss
 
     net = MLP(cfg.n_in, [cfg.hidden], cfg.n_out, f=cfg.f, g=cfg.g, seed=0, dtype=np.float32)
@@ -356,10 +371,10 @@ def gemm_floor_step(cfg: Config, x: np.ndarray, y: np.ndarray) -> Callable[[], N
 IMPLEMENTATIONS: list[tuple[str, Callable]] = [
     ("GEMM floor", gemm_floor_step),
     ("hand-tuned NumPy", tuned_numpy_step),
-    ("handgrad", handgrad_step),
-    ("handgrad train_step", handgrad_fused_step),
-    ("baseline handgrad", baseline_step),
-    ("baseline train_step", baseline_fused_step),
+    ("handgrad", handgrad_fused_step),
+    ("handgrad, five calls", handgrad_step),
+    ("baseline handgrad", baseline_fused_step),
+    ("baseline, five calls", baseline_step),
     ("PyTorch eager", torch_step),
     ("JAX jit", jax_step),
     ("scikit-learn partial_fit", sklearn_step),
@@ -497,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
     parser.add_argument("--stat", choices=("median", "min"), default="median",
                         help="per-step time reported over the rounds (min: least disturbed by other load)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="BLAS threads for every contender (default 2; 1 is steadier on a busy machine)")
     parser.add_argument("--baseline", default=None, metavar="DIR",
                         help="also time the handgrad package in DIR (e.g. another checkout's src), interleaved")
     args = parser.parse_args(argv)

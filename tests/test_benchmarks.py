@@ -27,7 +27,7 @@ def test_bench_step_prints_the_table_the_ratios_and_the_machine(tmp_path):
     table = tmp_path / "table.md"
     out = _run("bench_step.py", "--quick", "--rounds", "1", "--configs", "C1,C2", "--markdown", str(table))
     for expected in ("BLAS (NumPy's): ", " threads", "| GEMM floor |", "| hand-tuned NumPy |", "| handgrad |",
-                     "| handgrad train_step |", "| spread (slowest round / fastest round) |",
+                     "| handgrad, five calls |", "| spread (slowest round / fastest round) |",
                      "| PyTorch eager |", "| handgrad / GEMM floor |", "| PyTorch eager / handgrad |",
                      "C1 20→100→50 b10", "C2 1→64→1 b32", "load average"):
         assert expected in out, expected
