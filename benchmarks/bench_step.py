@@ -11,7 +11,7 @@ bias folded into the products, five products, lr and 1/n folded into the loss gr
 the target for handgrad's general fast path on small networks.
 
 "handgrad" is ``net.train_step(x, y, loss, lr)``, the step that ``fit``, ``handgrad
-train`` and the scikit-learn estimators run; "handgrad, five calls" is the same step as a
+train`` and the scikit-learn estimators run; "handgrad five calls" is the same step as a
 user writes it with the layer API (``forward``, ``zero_grad``, ``backward_loss``,
 ``SGD.step``), each call checked and dispatched on its own.
 
@@ -22,7 +22,7 @@ user writes it with the layer API (``forward``, ``zero_grad``, ``backward_loss``
 
 ``--baseline DIR`` (a directory holding a ``handgrad`` package, e.g. the ``src`` of a
 ``git worktree add /tmp/base <commit>``) times that tree's handgrad in the same process,
-interleaved with this one, as the rows "baseline handgrad" and "baseline, five calls":
+interleaved with this one, as the rows "baseline handgrad" and "baseline five calls":
 on a shared machine an A/B in one run is the only fair comparison.
 
 JAX and scikit-learn are optional: their columns are left out when not installed.
@@ -372,9 +372,9 @@ IMPLEMENTATIONS: list[tuple[str, Callable]] = [
     ("GEMM floor", gemm_floor_step),
     ("hand-tuned NumPy", tuned_numpy_step),
     ("handgrad", handgrad_fused_step),
-    ("handgrad, five calls", handgrad_step),
+    ("handgrad five calls", handgrad_step),
     ("baseline handgrad", baseline_fused_step),
-    ("baseline, five calls", baseline_step),
+    ("baseline five calls", baseline_step),
     ("PyTorch eager", torch_step),
     ("JAX jit", jax_step),
     ("scikit-learn partial_fit", sklearn_step),
