@@ -759,6 +759,8 @@ def _same_state(dst, src):
     (784, 128, 10, 64, "relu", "sigmoid"),   # C3's shapes: x too wide to copy into [x 1]
     (6, 9, 3, 5, "tanh", "sigmoid"),
     (300, 20, 2, 64, "5relu", "identity"),   # wide x, MSE
+    (64, 100, 10, 64, "relu", "softmax"),    # digits' shapes, class labels
+    (6, 9, 4, 5, "tanh", "softmax-onehot"),
 ])
 def test_whole_step_closure_is_the_per_layer_step_to_rounding(rng, n_in, hidden, k, n, f, g):
     """Each step of the closure, from the same parameters as the per-layer step: the same J,
@@ -766,11 +768,13 @@ def test_whole_step_closure_is_the_per_layer_step_to_rounding(rng, n_in, hidden,
     path's). What it leaves behind then serves the per-layer calls."""
     if blas.blas_axpy(np.dtype(np.float32)) is None:
         pytest.skip("the whole-step closure needs NumPy's bundled BLAS")
+    onehot = g == "softmax-onehot"
+    g = g.split("-")[0]
     fused = MLP(n_in, [hidden], k, f=f, g=g, seed=2, dtype=np.float32)
     layered = copy.deepcopy(fused)
     plain = copy.deepcopy(fused)
     plain.fast_path = False
-    loss = make_loss("bce" if g == "sigmoid" else "mse")
+    loss = make_loss({"sigmoid": "bce", "softmax": "cross_entropy"}.get(g, "mse"))
     lr = 0.002 if f == "5relu" else 0.05  # 5·ReLU at 0.05 diverges within these steps
     for i in range(5):
         x = rng.standard_normal((n, n_in)).astype(np.float32)
@@ -778,6 +782,10 @@ def test_whole_step_closure_is_the_per_layer_step_to_rounding(rng, n_in, hidden,
         if g == "sigmoid":
             y = (y > 0).astype(np.float32)
             y[0, 0] = 0.25  # soft targets are targets too
+        if g == "softmax":
+            y = rng.integers(0, k, n)
+            if onehot:
+                y = np.eye(k, dtype=np.float32)[y]
         _same_state(fused, layered)
         _same_state(plain, layered)
         J_fused = fused.train_step(x, y, loss, lr)
@@ -803,7 +811,7 @@ def test_whole_step_closure_is_the_per_layer_step_to_rounding(rng, n_in, hidden,
     _same_state(fused, layered)
     fused.zero_grad()
     layered.zero_grad()
-    if g == "sigmoid":  # the fused pair bypassed the output layer: a forward comes first
+    if g != "identity":  # the fused pair bypassed the output layer: a forward comes first
         fused.forward(x), layered.forward(x)
     _assert_rounding_close(fused.backward(np.ones_like(y_hat)), layered.backward(np.ones_like(y_hat)), "dJ/dx")
     for key in fused.grads:
@@ -821,6 +829,25 @@ def test_whole_step_closure_refuses_bce_targets_outside_0_1_with_the_usual_messa
     y[2, 1] = 1.5
     with pytest.raises(ValueError, match="BCELoss"):
         net.train_step(x, y, make_loss("bce"), 0.1)
+    for key, value in net.params.items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([0, 1, 3, 2, 1], "target 3 is out of range for 3 classes"),
+    ([0, 1, 2, 2], "got 4 targets for 5 rows of logits"),
+])
+def test_whole_step_closure_refuses_bad_class_labels_with_the_usual_message(rng, bad, message):
+    """Labels out of range or one short: the closure steps aside before any update, and
+    the usual path names what is wrong."""
+    net = MLP(4, [6], 3, f="tanh", g="softmax", seed=0, dtype=np.float32)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    for _ in range(2):
+        net.train_step(x, np.array([0, 1, 2, 2, 1]), "cross_entropy", 0.1)
+    assert net._plan.step is not None and net._plan.step.loss_type.__name__ == "CrossEntropyLoss"
+    before = {k: v.copy() for k, v in net.params.items()}
+    with pytest.raises(ValueError, match=message):
+        net.train_step(x, np.array(bad), make_loss("cross_entropy"), 0.1)
     for key, value in net.params.items():
         np.testing.assert_array_equal(value, before[key], err_msg=key)
 

@@ -143,9 +143,18 @@ class Plan:
         return J
 
     def _cross_entropy(self, y: np.ndarray, z: np.ndarray, p: np.ndarray, input_grad: bool) -> Any:
-        """Softmax + cross-entropy: dJ/dz = (p - y)/N into the gradient buffer, for class indices
-        (N,) or one-hot rows (N, K) that pass the checked path's tests (else None: that path
-        names what is wrong; also when J is not finite, so that it reports the same)."""
+        """Softmax + cross-entropy and the backward from dJ/dz (see :meth:`cross_entropy_gradient`)."""
+        J = self.cross_entropy_gradient(y, z, p)
+        if J is not None:
+            self.backward(len(self.layers) - 2, self.dJ_dout, input_grad)
+        return J
+
+    def cross_entropy_gradient(self, y: np.ndarray, z: np.ndarray, p: np.ndarray) -> Any:
+        """Softmax + cross-entropy: J, and dJ/dz = (p - y)/N into the gradient buffer, for class
+        indices (N,) or one-hot rows (N, K) that pass the checked path's tests (else None: that
+        path names what is wrong; also when J is not finite, so that it reports the same)."""
+        if type(y) is not np.ndarray:
+            return None
         n, k = p.shape
         if k < 2:
             return None  # the checked path explains that cross-entropy needs two classes or more
@@ -168,7 +177,6 @@ class Plan:
         if not math.isfinite(J):
             return None
         self.layers[-1].cache = None  # the output layer is bypassed by the fused gradient
-        self.backward(len(self.layers) - 2, g, input_grad)
         return J
 
     # ------------------------------------------------------------ update

@@ -3,8 +3,8 @@
 On a small network a step is mostly the Python around its NumPy calls: the plan's
 per-layer closures, each checking that its arrays are still the ones it was bound to, the
 network's dispatch between them, and the update's checks. For the commonest networks --
-Linear, ReLU (any scale c) or tanh, Linear, then identity + mean squared error or sigmoid +
-binary cross-entropy (fused), float32 with NumPy's own BLAS -- :func:`bind_mlp_step` binds
+Linear, ReLU (any scale c) or tanh, Linear, then identity + mean squared error, sigmoid +
+binary cross-entropy or softmax + cross-entropy (both fused), float32 with NumPy's own BLAS -- :func:`bind_mlp_step` binds
 forward, loss gradient, backward and SGD update (optional: an optimizer may run it
 instead) into one function over the plan's own buffers, with one check of the parameters'
 arrays per step.
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..layers import Identity, Linear, ReLU, Sigmoid, Tanh
-from ..losses import BCELoss, MSELoss
+from ..layers import Identity, Linear, ReLU, Sigmoid, Softmax, Tanh
+from ..losses import BCELoss, CrossEntropyLoss, MSELoss
 from . import blas
 from . import losses as fl
 from .blas import ROW_MAJOR, dot, vdot
@@ -47,7 +47,9 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     ``before_update`` hook to run after) for ``plan`` (a :class:`~handgrad.fast.plan.Plan`), or None
     where the plan is not of a shape this covers. ``step`` returns None, having done
     nothing, when x or y is not a NumPy array of the plan's input / output shape and dtype,
-    BCE targets leave [0, 1], lr is not a finite positive float, a parameter or gradient
+    BCE targets leave [0, 1], lr is not a finite positive float (softmax + cross-entropy:
+    also after its forward pass, for targets the usual path must name or a J that is not
+    finite; it reruns the pass), a parameter or gradient
     array was replaced or an activation's setting changed since binding (the caller then
     takes the usual path, which checks, raises or rebuilds the plan). ŷ is a buffer of the
     step, overwritten by the next. ``step.loss_type`` is the loss it runs (MSELoss or BCELoss)."""
@@ -56,11 +58,14 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         return None
     lin1, act, lin2, out = layers
     if not (type(lin1) is Linear and type(lin2) is Linear and type(act) in (ReLU, Tanh)
-            and type(out) in (Identity, Sigmoid) and out.scale == 1.0):
+            and type(out) in (Identity, Sigmoid, Softmax) and getattr(out, "scale", 1.0) == 1.0
+            and getattr(out, "beta", 1.0) == 1.0):
         return None
-    bce = type(out) is Sigmoid               # sigmoid + BCE, fused: dJ/dz2 = (p - y)/(N·K); else identity + MSE
+    bce = type(out) is Sigmoid               # sigmoid + BCE, fused: dJ/dz2 = (p - y)/(N·K)
+    ce = type(out) is Softmax                # softmax + cross-entropy, fused: dJ/dz2 = (p - y)/N
+    mse = not (bce or ce)                    # identity + MSE: dJ/dŷ = 2(ŷ - y)/(N·K)
     ws1, wsa, ws2, wso = plan.workspaces
-    if not wsa.inplace or ws1.fresh or ws2.fresh != (not bce):
+    if not wsa.inplace or ws1.fresh or ws2.fresh != mse:
         return None  # buffers arranged otherwise: the per-layer kernels
     p1, g1, p2, g2 = lin1.params, lin1.grads, lin2.params, lin2.grads
     s1, s2 = lin1.packed(), lin2.packed()
@@ -86,8 +91,9 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     bias_add, b1_ptr = ws1.bias_add, b1.ctypes.data
     z1 = ws1.out                             # z1 (N, h)
     dx2 = ws2.dx                             # dJ/da1, then dJ/dz1 over it
-    y_hat = np.empty(shape_out, dtype)       # ŷ (p for BCE)
-    z2 = ws2.out if bce else y_hat           # the logits
+    y_hat = np.empty(shape_out, dtype)       # ŷ (p for BCE; softmax hands out a fresh p)
+    z2 = y_hat if mse else ws2.out           # the logits
+    softmax, cross_entropy = plan.forwards[3], plan.cross_entropy_gradient  # the plan's own kernels
     work = (wso.slope, wso.mask) if bce else None
     scratch = np.empty(shape_out, dtype)
     zero, zeros, mask, c, slope = wsa.zero, wsa.zeros, wsa.mask, wsa.scale, wsa.slope  # slope: c·1[z1 > 0] or 1 - a1²
@@ -104,11 +110,12 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     sigmoid, bce_into = F.sigmoid, fl.bce_with_logits_into
 
     def step(x: np.ndarray, y: np.ndarray, lr: float | None) -> Any:
-        if (type(x) is not ndarray or type(y) is not ndarray or x.shape != x_shape or y.shape != shape_out
-                or x.dtype is not dtype or y.dtype is not dtype
+        if (type(x) is not ndarray or type(y) is not ndarray or x.shape != x_shape or x.dtype is not dtype
+                or ((y.shape != shape_out or y.dtype is not dtype) and not ce)  # CE: labels, checked below
                 or p1["W"] is not W1 or p1["b"] is not b1 or p2["W"] is not W2 or p2["b"] is not b2
                 or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1 or g2["dJ_dW"] is not dW2
-                or g2["dJ_db"] is not db2 or act.scale != scale_value or out.scale != 1.0
+                or g2["dJ_db"] is not db2 or act.scale != scale_value or getattr(out, "scale", 1.0) != 1.0
+                or (ce and out.beta != 1.0)
                 or (lr is not None and (type(lr) is not float or not 0.0 < lr < inf or not blas.USE_BLAS))
                 or (bce and not (np_min(y, None) >= 0.0 and np_max(y, None) <= 1.0))):
             return None
@@ -135,10 +142,16 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         lin1.cache = (x, W1)
         dot(a1a, M2, z2)
         lin2.cache = (a1, W2)
+        result = y_hat
         if bce:  # p = σ(z2); J = mean(max(z2, 0) + log1p(e^-|z2|) - z2·y); dJ/dz2 = (p - y)/(N·K)
             sigmoid(z2, y_hat, work)
             J = bce_into(y, z2, y_hat, g, scratch)
             out.cache = None  # the output layer is bypassed by the fused gradient
+        elif ce:  # p = softmax(z2), fresh; J = mean(log Σ e^z2 - z2_y); dJ/dz2 = (p - y)/N
+            result = softmax(z2)
+            J = cross_entropy(y, z2, result)
+            if J is None:
+                return None  # targets the usual path must name, or J not finite: it reruns the pass
         else:    # r = ŷ - y; J = r·r/(N·K); dJ/dŷ = 2r/(N·K), in place of r
             np_subtract(y_hat, y, g)
             J = vdot(g, g) / numel
@@ -161,7 +174,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         lin1.grads_zero = lin1.zero_pending = lin2.grads_zero = lin2.zero_pending = False
         if lr is not None:  # update: θ += (-lr)·dJ/dθ over both layers' packed parameters, one BLAS call
             axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
-        return J, y_hat
+        return J, result
 
     def loss_backward(y: np.ndarray, y_hat: np.ndarray) -> Any:
         """MSE and the backward after a forward pass of the plan (``backward_loss`` after
@@ -169,7 +182,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         None, having done nothing, where the per-layer kernels must run (gradients to add
         to, a cache cleared, arrays replaced)."""
         c1, c2, ca = lin1.cache, lin2.cache, act.cache
-        if (bce or c1 is None or c2 is None or ca is None or not lin1.grads_zero or not lin2.grads_zero
+        if (not mse or c1 is None or c2 is None or ca is None or not lin1.grads_zero or not lin2.grads_zero
                 or c1[1] is not W1 or c2[1] is not W2 or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1
                 or g2["dJ_dW"] is not dW2 or g2["dJ_db"] is not db2):
             return None
@@ -192,5 +205,5 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         return J
 
     step.loss_backward = loss_backward  # type: ignore[attr-defined]
-    step.loss_type = BCELoss if bce else MSELoss  # type: ignore[attr-defined]
+    step.loss_type = BCELoss if bce else CrossEntropyLoss if ce else MSELoss  # type: ignore[attr-defined]
     return step
