@@ -818,6 +818,38 @@ def test_whole_step_closure_is_the_per_layer_step_to_rounding(rng, n_in, hidden,
         _assert_rounding_close(fused.grads[key], layered.grads[key], key)
 
 
+@pytest.mark.parametrize("g, loss_name", [("identity", "mse"), ("sigmoid", "bce"), ("softmax", "cross_entropy")])
+@pytest.mark.parametrize("optimizer", [None, "adam"])
+def test_whole_step_closure_in_float64_is_the_five_calls_bit_for_bit(rng, g, loss_name, optimizer):
+    """float64 (the estimators' dtype, and a student's reproducing fit by hand): the closure
+    keeps the per-layer kernels' arithmetic and update, so it is the five calls written
+    out bit for bit, with plain SGD and with an optimizer; and the plain path to rounding."""
+    from handgrad import Adam
+
+    fused = MLP(7, [12], 3, f="relu", g=g, seed=4, dtype=np.float64)
+    layered, plain = copy.deepcopy(fused), copy.deepcopy(fused)
+    plain.fast_path = False
+    opts = {net: Adam(net, lr=0.01) for net in (fused, layered, plain)} if optimizer else {}
+    loss = make_loss(loss_name)
+    x = rng.standard_normal((9, 7))
+    y = {"identity": rng.standard_normal((9, 3)), "sigmoid": (rng.random((9, 3)) > 0.5).astype(float),
+         "softmax": rng.integers(0, 3, 9)}[g]
+    for _ in range(4):
+        J = fused.train_step(x, y, loss, **({"optimizer": opts[fused]} if optimizer else {"lr": 0.1}))
+        layered.forward(x)
+        layered._plan.step = None  # the per-layer kernels alone
+        J_layered = layered.backward_loss(loss, y, zero_grad=True)
+        opts[layered].step() if optimizer else layered.sgd_step(0.1)
+        J_plain = plain.train_step(x, y, loss, **({"optimizer": opts[plain]} if optimizer else {"lr": 0.1}))
+        assert J == J_layered
+        np.testing.assert_allclose(J, J_plain, rtol=1e-12)
+    assert fused._plan.step is not None and fused._plan.step.loss_type is type(loss)
+    for key in fused.params:
+        np.testing.assert_array_equal(fused.params[key], layered.params[key], err_msg=key)
+        np.testing.assert_array_equal(fused.grads["dJ_d" + key], layered.grads["dJ_d" + key], err_msg=key)
+        np.testing.assert_allclose(fused.params[key], plain.params[key], rtol=1e-11, atol=1e-13, err_msg=key)
+
+
 def test_whole_step_closure_refuses_bce_targets_outside_0_1_with_the_usual_message(rng):
     net = MLP(4, [6], 2, f="relu", g="sigmoid", seed=0, dtype=np.float32)
     x = rng.standard_normal((5, 4)).astype(np.float32)
@@ -911,8 +943,8 @@ def test_whole_step_closure_falls_back_where_it_does_not_cover_the_step(rng, cha
         np.testing.assert_allclose(J, J_ref, rtol=1e-5)
     for key in reference.params:
         np.testing.assert_allclose(net.params[key], reference.params[key], rtol=1e-5, atol=1e-6, err_msg=key)
-    if change == "float64":  # networks the closure does not cover: none is bound
-        assert net._plan is not None and net._plan.step is None
+    if change == "float64":  # float64 binds too (its update is the ufunc pair, not BLAS's axpy)
+        assert net._plan is not None and net._plan.step is not None
     if change == "sigmoid":  # a sigmoid output's closure runs BCE; MSE takes the usual path
         assert net._plan.step.loss_type is not type(loss)
 

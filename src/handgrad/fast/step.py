@@ -4,7 +4,7 @@ On a small network a step is mostly the Python around its NumPy calls: the plan'
 per-layer closures, each checking that its arrays are still the ones it was bound to, the
 network's dispatch between them, and the update's checks. For the commonest networks --
 Linear, ReLU (any scale c) or tanh, Linear, then identity + mean squared error, sigmoid +
-binary cross-entropy or softmax + cross-entropy (both fused), float32 with NumPy's own BLAS -- :func:`bind_mlp_step` binds
+binary cross-entropy or softmax + cross-entropy (both fused), on NumPy arrays -- :func:`bind_mlp_step` binds
 forward, loss gradient, backward and SGD update (optional: an optimizer may run it
 instead) into one function over the plan's own buffers, with one check of the parameters'
 arrays per step.
@@ -14,13 +14,16 @@ with the layer's input kept as [x 1] (a buffer whose last column is ones), so th
 
     z1 = [x 1] M1,   ŷ = [a1 1] M2,   dJ/dM2 = [a1 1]ᵀ dJ/dŷ,   dJ/dM1 = [x 1]ᵀ dJ/dz1
 
-and a step is five matrix products (dJ/dx is not needed) and a few elementwise calls --
-no bias adds, no separate 1ᵀ dJ/dz products. (Where x is wide -- 784 pixels into 128
+and a float32 step is five matrix products (dJ/dx is not needed) and a few elementwise
+calls -- no bias adds, no separate 1ᵀ dJ/dz products. (Where x is wide -- 784 pixels into 128
 units -- copying it into [x 1] costs more than the bias add it saves, and layer 1 keeps
 z1 = x W1ᵀ + b1 with dJ/db1 = 1ᵀ dJ/dz1.) The bias enters each product as one more
 term of its sums, so J, ŷ and the gradients agree with the per-layer kernels (which add
 b after the product) to rounding, not bit for bit (tests/test_fast_path.py holds them to
-a few units in the last place). Each layer's cache and gradients are left as the
+a few units in the last place). float64 -- the dtype of gradient checks, of the
+scikit-learn estimators and of a student reproducing ``fit`` by hand -- keeps the per-layer
+kernels' arithmetic (bias added after each product) and their ufunc update, so there the
+closure is the five calls bit for bit and saves only their dispatch. Each layer's cache and gradients are left as the
 per-layer calls leave them, so a backward or an optimizer step may follow. Any other
 network, loss or state returns None and the network takes the usual path.
 """
@@ -38,6 +41,7 @@ from ..losses import BCELoss, CrossEntropyLoss, MSELoss
 from . import blas
 from . import losses as fl
 from .blas import ROW_MAJOR, dot, vdot
+from .update import sgd_update
 
 FOLD_COPY_MAX = 16384  #: elements of x up to which layer 1 always takes [x 1] (a copy this small costs less than a call)
 
@@ -54,7 +58,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     takes the usual path, which checks, raises or rebuilds the plan). ŷ is a buffer of the
     step, overwritten by the next. ``step.loss_type`` is the loss it runs (MSELoss or BCELoss)."""
     layers = plan.layers
-    if len(layers) != 4 or plan.axpy is None or len(plan.update_calls) != 1:
+    if len(layers) != 4 or (plan.axpy is not None and len(plan.update_calls) != 1):
         return None
     lin1, act, lin2, out = layers
     if not (type(lin1) is Linear and type(lin2) is Linear and type(act) in (ReLU, Tanh)
@@ -82,14 +86,19 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     (N, n_in), n_hidden = x_shape, W1.shape[0]
     # [x 1] costs a copy of x; it pays where x is no wider than z1 (or small): the bias add
     # on z1 and the 1ᵀ dJ/dz1 product it saves cost at least as much. Else layer 1 adds b1.
-    fold_x = n_in <= n_hidden or N * n_in <= FOLD_COPY_MAX
+    # float64 (no BLAS axpy: the dtype of gradient checks and of the scikit-learn estimators)
+    # keeps the per-layer kernels' arithmetic, bias added after each product, so that a step
+    # is bit for bit the five calls written out; float32 folds the bias into the products.
+    fold = plan.axpy is not None
+    fold_x = fold and (n_in <= n_hidden or N * n_in <= FOLD_COPY_MAX)
     xa = np.ones((N, n_in + 1 if fold_x else 1), dtype)  # [x 1] (unused where layer 1 adds b1)
-    a1a = np.ones((N, n_hidden + 1), dtype)  # [a1 1]
-    x_in, a1 = xa[:, :n_in], a1a[:, :n_hidden]
-    xa_T, a1a_T = xa.T, a1a.T                # the views the gradients' products read, made once
-    W1_T, dW1_T, dW2_T = W1.T, dW1.T, dW2.T  # rows of the folded storage: C-contiguous
-    bias_add, b1_ptr = ws1.bias_add, b1.ctypes.data
+    a1a = np.ones((N, n_hidden + 1 if fold else 1), dtype)  # [a1 1] (unused where layer 2 adds b2)
     z1 = ws1.out                             # z1 (N, h)
+    x_in, a1 = xa[:, :n_in], (a1a[:, :n_hidden] if fold else z1)  # unfolded: a1 = f(z1) over z1, as the kernels do
+    xa_T, a1a_T = xa.T, a1a.T                # the views the gradients' products read, made once
+    W1_T, W2_T, dW1_T, dW2_T = W1.T, W2.T, dW1.T, dW2.T  # rows of the folded storage: C-contiguous
+    bias_add, b1_ptr = ws1.bias_add, b1.ctypes.data
+    bias_add2, b2_ptr = ws2.bias_add, b2.ctypes.data
     dx2 = ws2.dx                             # dJ/da1, then dJ/dz1 over it
     y_hat = np.empty(shape_out, dtype)       # ŷ (p for BCE; softmax hands out a fresh p)
     z2 = y_hat if mse else ws2.out           # the logits
@@ -101,8 +110,10 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     ones1, ones2 = ws1.ones, ws2.ones
     two_over_numel = plan.two_over_numel
     numel = int(np.prod(shape_out))
-    axpy = plan.axpy
-    (size, theta_ptr, grad_ptr), = plan.update_calls
+    axpy = plan.axpy  # float32 with NumPy's BLAS: one axpy over both layers; else the ufunc update per layer
+    (size, theta_ptr, grad_ptr), = plan.update_calls if axpy is not None else [(0, 0, 0)]
+    stores = (s1, s2)
+    scratch_update: dict = {}
     ndarray, inf = np.ndarray, float("inf")
     np_add, np_copyto, np_greater, np_maximum, np_multiply, np_subtract = (
         np.add, np.copyto, np.greater, np.maximum, np.multiply, np.subtract)
@@ -116,7 +127,8 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
                 or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1 or g2["dJ_dW"] is not dW2
                 or g2["dJ_db"] is not db2 or act.scale != scale_value or getattr(out, "scale", 1.0) != 1.0
                 or (ce and out.beta != 1.0)
-                or (lr is not None and (type(lr) is not float or not 0.0 < lr < inf or not blas.USE_BLAS))
+                or (lr is not None and (type(lr) is not float or not 0.0 < lr < inf
+                                        or (axpy is not None and not blas.USE_BLAS)))
                 or (bce and not (np_min(y, None) >= 0.0 and np_max(y, None) <= 1.0))):
             return None
         # forward: z1 = [x 1] M1 (or x W1ᵀ + b1); a1 = f(z1) into [a1 1]; z2 = [a1 1] M2
@@ -140,7 +152,15 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         else:
             act.cache = np_tanh(z1, out=a1)
         lin1.cache = (x, W1)
-        dot(a1a, M2, z2)
+        if fold:
+            dot(a1a, M2, z2)
+        else:
+            dot(a1, W2_T, z2)
+            if bias_add2 is None:
+                np_add(z2, b2, out=z2)
+            else:
+                ger, n, width, ones_ptr, z_ptr = bias_add2
+                ger(ROW_MAJOR, n, width, 1.0, ones_ptr, 1, b2_ptr, 1, z_ptr or z2.ctypes.data, width)
         lin2.cache = (a1, W2)
         result = y_hat
         if bce:  # p = σ(z2); J = mean(max(z2, 0) + log1p(e^-|z2|) - z2·y); dJ/dz2 = (p - y)/(N·K)
@@ -158,7 +178,11 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             np_multiply(g, two_over_numel, g)
             out.cache = True
         # backward, the gradients written (this step's alone, as after zero_grad)
-        dot(a1a_T, g, dM2)                               # [dJ/dW2ᵀ; dJ/db2ᵀ] = [a1 1]ᵀ dJ/dz2
+        if fold:
+            dot(a1a_T, g, dM2)                           # [dJ/dW2ᵀ; dJ/db2ᵀ] = [a1 1]ᵀ dJ/dz2
+        else:
+            dot(a1.T, g, dW2_T)                          # dJ/dW2ᵀ = a1ᵀ dJ/dz2
+            dot(ones2, g, db2)                           # dJ/db2 = 1ᵀ dJ/dz2
         d = dot(g, W2, dx2)                              # dJ/da1
         if relu:
             np_multiply(d, mask if c is None else slope, out=d)  # dJ/dz1 = dJ/da1 ⊙ c·1[z1 > 0]
@@ -173,7 +197,11 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             dot(ones1, d, db1)                           # dJ/db1 = 1ᵀ dJ/dz1
         lin1.grads_zero = lin1.zero_pending = lin2.grads_zero = lin2.zero_pending = False
         if lr is not None:  # update: θ += (-lr)·dJ/dθ over both layers' packed parameters, one BLAS call
-            axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
+            if axpy is not None:
+                axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
+            else:  # θ ← θ - lr·dJ/dθ per layer, as Sequential.sgd_step runs it without BLAS
+                for store in stores:
+                    sgd_update(store.theta, store.grad, lr, scratch_update)
         return J, result
 
     def loss_backward(y: np.ndarray, y_hat: np.ndarray) -> Any:
