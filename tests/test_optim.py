@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -401,3 +402,72 @@ def test_train_step_runs_the_optimizer_and_the_hook_before_it(rng):
         np.testing.assert_array_equal(net.params[k], twin.params[k])
     with pytest.raises(TypeError, match="either lr"):
         net.train_step(x, y, "mse")
+
+
+# ====================================================================== one flat update
+def _unpacked_twin(net):
+    """A copy whose parameters are separate arrays (not one flat storage): the per-parameter update."""
+    twin = copy.deepcopy(net)
+    for layer in twin.layers:
+        for key in list(layer.params):
+            layer.params[key] = layer.params[key].copy()
+            layer.grads["dJ_d" + key] = layer.grads["dJ_d" + key].copy()
+    return twin
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: hg.Adam(n, lr=0.01), lambda n: hg.Adam(n, lr=0.01, convention="sklearn"),
+    lambda n: hg.SGD(n, lr=0.05, momentum=0.9), lambda n: hg.SGD(n, lr=0.05, momentum=0.9, nesterov=True),
+    lambda n: hg.SGD(n, lr=0.05, momentum=0.9, convention="sklearn", nesterov=True),
+    lambda n: hg.Adam(n, lr=0.01, weight_decay=0.1),
+], ids=["adam", "adam-sklearn", "momentum", "nesterov", "sklearn-nesterov", "adam-decay"])
+def test_update_over_the_flat_storage_is_the_per_parameter_update(make):
+    """An MLP's parameters tile one flat array: the optimizer updates it in one slot, with the
+    same numbers as parameter by parameter, and keeps per-parameter buffers for state_dict."""
+    rng = np.random.default_rng(3)
+    net = hg.MLP(5, [7, 6], 3, f="tanh", seed=0, dtype=np.float64)
+    twin = _unpacked_twin(net)
+    opt, opt_twin = make(net), make(twin)
+    assert [name for name, _, _ in opt.update_slots()] == [""]
+    assert [name for name, _, _ in opt_twin.update_slots()] == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    x, y = rng.standard_normal((8, 5)), rng.standard_normal((8, 3))
+    for _ in range(5):  # the same gradients for both (the twin's unpacked layers would run the plain path)
+        net.forward(x)
+        net.backward_loss(hg.make_loss("mse"), y, zero_grad=True)
+        for key, g in net.grads.items():
+            twin.grads[key][...] = g
+        opt.step()
+        opt_twin.step()
+    for key in net.params:
+        np.testing.assert_array_equal(net.params[key], twin.params[key], err_msg=key)
+    state, state_twin = opt.state_dict(), opt_twin.state_dict()
+    assert state["buffers"].keys() == state_twin["buffers"].keys()
+    for key, value in state["buffers"].items():
+        np.testing.assert_array_equal(value, state_twin["buffers"][key], err_msg=key)
+
+
+def test_flat_update_takes_in_a_loaded_state():
+    """A state loaded mid-run (separate arrays) is taken into the flat buffers, so the run
+    continues exactly as the uninterrupted one."""
+    rng = np.random.default_rng(4)
+    net = hg.MLP(4, [6], 2, seed=1, dtype=np.float64)
+    x, y = rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
+    resumed = copy.deepcopy(net)
+    opt = hg.Adam(net, lr=0.01)
+
+    def step(model, o):
+        model.forward(x)
+        model.backward_loss(hg.make_loss("mse"), y, zero_grad=True)
+        o.step()
+
+    for _ in range(3):
+        step(net, opt)
+    for key in net.params:
+        resumed.params[key][...] = net.params[key]
+    opt_resumed = hg.Adam(resumed, lr=0.01)
+    opt_resumed.load_state_dict(opt.state_dict())
+    for _ in range(3):
+        step(net, opt)
+        step(resumed, opt_resumed)
+    for key in net.params:
+        np.testing.assert_array_equal(net.params[key], resumed.params[key], err_msg=key)

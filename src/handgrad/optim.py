@@ -82,6 +82,37 @@ class Optimizer:
         for name, layer, key, gkey in self.net.parameter_slots():
             yield name, layer.params[key], layer.grads[gkey]
 
+    def update_slots(self) -> Iterator[tuple[str, Array, Array]]:
+        """What ``step`` updates: one slot ``("", θ, dJ/dθ)`` over the network's one flat
+        storage where every parameter lives in it (an MLP on NumPy: handgrad.storage), so
+        that an update is a dozen ufunc calls whatever the depth; else :meth:`slots`.
+        Elementwise rules give the same numbers either way; the buffers are kept per
+        parameter too (views into the flat ones), for ``state_dict``."""
+        flat = self.__dict__["_flat"] = self._flat_storage()
+        if flat is None:
+            yield from self.slots()
+        else:
+            yield "", flat[0], flat[1]
+
+    def _flat_storage(self) -> tuple[np.ndarray, np.ndarray, list[tuple[str, np.ndarray]]] | None:
+        """(flat θ, flat dJ/dθ, [(name, θ view)]) when the parameters tile one flat NumPy array
+        and the gradients another, at the same offsets; else None."""
+        slots = list(self.slots())
+        if not slots or any(type(t) is not np.ndarray or type(g) is not np.ndarray for _, t, g in slots):
+            return None
+        theta, grad = slots[0][1].base, slots[0][2].base
+        if (type(theta) is not np.ndarray or type(grad) is not np.ndarray or theta.ndim != 1
+                or grad.shape != theta.shape or grad.dtype != theta.dtype
+                or not theta.flags.c_contiguous or not grad.flags.c_contiguous
+                or sum(t.size for _, t, _ in slots) != theta.size):
+            return None
+        t0, g0 = theta.ctypes.data, grad.ctypes.data
+        for _, t, g in slots:
+            if (t.base is not theta or g.base is not grad or t.dtype != theta.dtype or g.strides != t.strides
+                    or t.ctypes.data - t0 != g.ctypes.data - g0):
+                return None
+        return theta, grad, [(name, t) for name, t, _ in slots]
+
     def zero_grad(self) -> None:
         self.net.zero_grad()
 
@@ -103,11 +134,38 @@ class Optimizer:
         return tmp
 
     def _buffer(self, name: str, theta: Array, buffer: str) -> Array:
+        if name == "":  # the flat slot of update_slots
+            return self._flat_buffer(theta, buffer)
         slot = self.state.setdefault(name, {})
         if buffer not in slot:
             xp = namespace_of(theta)
             slot[buffer] = xp.zeros_like(theta)
         return slot[buffer]
+
+    def _flat_buffer(self, theta: np.ndarray, buffer: str) -> np.ndarray:
+        """The buffer over the flat θ, with ``state[param][buffer]`` a view of it per parameter;
+        per-parameter values that are not those views (a loaded state, a copy) are taken in."""
+        flats = self.__dict__.setdefault("_flat_buffers", {})
+        flat, views = flats.get(buffer, (None, None))
+        storage = self.__dict__.get("_flat")  # what update_slots found this step
+        if storage is None or storage[0] is not theta:
+            raise RuntimeError("an optimizer's flat buffer is asked for outside update_slots")
+        params = storage[2]
+        if (flat is None or flat.shape != theta.shape or flat.dtype != theta.dtype or views is None
+                or [n for n, _ in views] != [n for n, _ in params]
+                or any(self.state.get(n, {}).get(buffer) is not v for n, v in views)):
+            flat = np.zeros_like(theta)
+            views = []
+            for name, t in params:
+                view = np.ndarray(t.shape, t.dtype, buffer=flat, offset=t.ctypes.data - theta.ctypes.data,
+                                  strides=t.strides)  # laid out in the flat buffer as θ's view is in θ
+                old = self.state.get(name, {}).get(buffer)
+                if old is not None:
+                    view[...] = old
+                self.state.setdefault(name, {})[buffer] = view
+                views.append((name, view))
+            flats[buffer] = (flat, views)
+        return flat
 
     # ------------------------------------------------------------ state for checkpoints
     def hyperparameters(self) -> dict[str, Any]:
@@ -198,7 +256,7 @@ class SGD(Optimizer):
             self.t += 1
             return
         scratch = self.__dict__.setdefault("_update_scratch", {})
-        for name, theta, dJ_dtheta in self.slots():
+        for name, theta, dJ_dtheta in self.update_slots():
             g = self._decayed(theta, dJ_dtheta)
             if mu == 0.0:
                 sgd_update(theta, g, lr, scratch)    # θ ← θ - lr·g
@@ -274,16 +332,20 @@ class Adam(Optimizer):
         bias1 = 1.0 - beta1 ** self.t                 # 1 - β₁ᵗ
         bias2_sqrt = math.sqrt(1.0 - beta2 ** self.t)  # √(1 - β₂ᵗ)
         step_size = self.lr / bias1
-        for name, theta, dJ_dtheta in self.slots():
+        for name, theta, dJ_dtheta in self.update_slots():
             g = self._decayed(theta, dJ_dtheta)
             m = self._buffer(name, theta, "m")
             v = self._buffer(name, theta, "v")
             if self.convention == "sklearn":
+                lr_t = self.lr * bias2_sqrt / bias1    # lr·√(1-β₂ᵗ)/(1-β₁ᵗ)
+                if type(theta) is np.ndarray:
+                    self._step_numpy_sklearn(theta, g, m, v, self._scratch(name, theta),
+                                             self._scratch(name + "/2", theta), lr_t)
+                    continue
                 m *= beta1                             # m ← β₁·m
                 m += (1 - beta1) * g                   #     + (1-β₁)·g
                 v *= beta2                             # v ← β₂·v
                 v += (1 - beta2) * (g * g)             #     + (1-β₂)·g²
-                lr_t = self.lr * bias2_sqrt / bias1    # lr·√(1-β₂ᵗ)/(1-β₁ᵗ)
                 theta -= lr_t * m / (namespace_of(v).sqrt(v) + self.eps)  # θ ← θ - lr_t·m/(√v + ε)
                 continue
             if type(theta) is np.ndarray:
@@ -296,6 +358,22 @@ class Adam(Optimizer):
             xp = namespace_of(v)
             denom = xp.sqrt(v) / bias2_sqrt + self.eps  # √v̂ + ε
             theta -= step_size * (m / denom)           # θ ← θ - lr·m̂/(√v̂ + ε)
+
+    def _step_numpy_sklearn(self, theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray,
+                            tmp: np.ndarray, tmp2: np.ndarray, lr_t: float) -> None:
+        """scikit-learn's update, term for term and bit for bit, through two reused scratch arrays."""
+        beta1, beta2 = self.betas
+        m *= beta1                                     # m ← β₁·m
+        m += np.multiply(g, 1 - beta1, out=tmp)        #     + (1-β₁)·g
+        v *= beta2                                     # v ← β₂·v
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - beta2
+        v += tmp                                       #     + (1-β₂)·g²
+        np.multiply(m, lr_t, out=tmp)                  # lr_t·m
+        np.sqrt(v, out=tmp2)
+        tmp2 += self.eps                               # √v + ε
+        np.divide(tmp, tmp2, out=tmp)
+        theta -= tmp                                   # θ ← θ - lr_t·m/(√v + ε)
 
     def _step_numpy(self, theta: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, tmp: np.ndarray,
                     step_size: float, bias2_sqrt: float) -> None:
