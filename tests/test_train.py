@@ -577,3 +577,32 @@ def test_fit_on_torch_backend_matches_numpy(rng):
         np.testing.assert_allclose(b.params[k].numpy(), a.params[k], rtol=1e-9, atol=1e-12)
     assert hb.final["val_accuracy"] == ha.final["val_accuracy"]
     assert hb.final["loss"] == pytest.approx(ha.final["loss"], rel=1e-9)
+
+
+def test_checkpoints_cost_a_small_share_of_a_run_of_fast_epochs(rng, tmp_path, monkeypatch):
+    """Epochs far shorter than a checkpoint's write: the file is written after the first
+    epoch, then only once the training since the last write is CHECKPOINT_RATIO times the
+    write, and always after the last epoch; slow epochs are each saved."""
+    import handgrad.io as hio
+    import handgrad.train as T
+
+    written = []
+    real = hio.save_checkpoint
+
+    def slow_save(path, ckpt):  # a write that takes 20 ms, like a real one with its fsync
+        time.sleep(0.02)
+        written.append(ckpt.epoch)
+        return real(path, ckpt)
+
+    monkeypatch.setattr(hio, "save_checkpoint", slow_save)
+    X, y = _regression(rng, n=32)
+    net = hg.MLP(3, [4], 1, seed=0)
+    ckpt = tmp_path / "run.ckpt"
+    fit(net, X, y, "mse", lr=0.01, epochs=60, batch_size=32, checkpoint=ckpt, train_metrics=False)
+    assert written[0] == 1 and written[-1] == 60 and len(written) < 30, written
+    assert load_checkpoint(ckpt).epoch == 60
+    written.clear()
+    sleepy = [lambda epoch, logs: time.sleep(T.CHECKPOINT_RATIO * 0.03)]  # epochs longer than 20 writes
+    fit(hg.MLP(3, [4], 1, seed=0), X, y, "mse", lr=0.01, epochs=4, batch_size=32, checkpoint=tmp_path / "b.ckpt",
+        train_metrics=False, callbacks=sleepy)
+    assert written == [1, 2, 3, 4]

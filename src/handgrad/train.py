@@ -17,9 +17,11 @@ update is never applied.
 Around the five steps: a seeded ``np.random.default_rng`` shuffles each epoch; loss and
 metrics (MSE/MAE/R² or accuracy/log-loss) are recorded per epoch on the training and
 validation data in a :class:`History`; early stopping on the validation loss restores
-the best weights; callbacks may stop the run; checkpoints are written atomically after
-every epoch and ``resume=`` continues a run to the same weights as an uninterrupted one;
-Ctrl-C rolls back to the last finished epoch, which is the one saved.
+the best weights; callbacks may stop the run; checkpoints are written atomically after the
+first epoch, then as often as keeps their cost near 1/:data:`CHECKPOINT_RATIO` of the
+training time, and always after the last one (the cap, early stopping or a callback's stop), and ``resume=`` continues a run to the same
+weights as an uninterrupted one; Ctrl-C rolls back to the last finished epoch, which is
+then saved.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ from .optim import Optimizer, Schedule, clip_grad_norm, grad_norm, make_optimize
 from .validation import check_finite, check_int, check_positive_float, make_rng
 
 Array = Any
+
+CHECKPOINT_RATIO = 20.0  #: fit's checkpoint waits until the training since the last one took this many times its write
 RNG_TYPES = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
@@ -333,6 +337,8 @@ class _Run:
         self.best_params: dict[str, Array] | None = None
         self.wait = 0
         self.saved_epoch: int | None = None
+        self.saved_at = -math.inf  # time.monotonic() when the last checkpoint was written
+        self.save_seconds = 0.0  # what writing it took
         self.last_finite: tuple[float, int, int] | None = None
         self.snap: dict[str, Any] | None = None
         self.in_epoch = False
@@ -448,20 +454,27 @@ class _Run:
                 layer.params[key][...] = self.best_params[name]
 
     # ------------------------------------------------------------ checkpoints
-    def save(self) -> None:
+    def save(self, force: bool = False) -> None:
+        """Write the checkpoint of the last finished epoch: the first time, when ``force``, or
+        once the time since the last write is CHECKPOINT_RATIO times what that write took."""
         path = self.cfg["checkpoint"]
         if path is None or self.saved_epoch == self.epoch:
+            return
+        if (not force and self.saved_epoch is not None
+                and time.monotonic() - self.saved_at < CHECKPOINT_RATIO * self.save_seconds):
             return
         if self.cfg["parallel"] is not None and not self.cfg["parallel"].writes_files:
             return  # rank 0 writes the one checkpoint
         from .io import Checkpoint, save_checkpoint  # imported only when checkpointing
 
         state = {"best_value": self.best_value if math.isfinite(self.best_value) else None, "wait": self.wait}
+        t0 = time.monotonic()
         save_checkpoint(path, Checkpoint(
             net=self.net, epoch=self.epoch, optimizer_state=self.opt.state_dict(),
             rng_state=dict(self.rng.bit_generator.state), history=self.history.to_dict(),
             hyperparameters=self.cfg["hyper"], best_params=self.best_params, state=state))
-        self.saved_epoch = self.epoch
+        self.saved_epoch, self.saved_at = self.epoch, time.monotonic()
+        self.save_seconds = self.saved_at - t0
 
     def resume(self, path: Any) -> None:
         from .io import load_checkpoint
@@ -479,6 +492,7 @@ class _Run:
         self.rng = _rng_from_state(path, ckpt.rng_state)
         self.history = History.from_dict(ckpt.history or {})
         self.epoch = self.saved_epoch = ckpt.epoch
+        self.saved_at = time.monotonic()
         best = ckpt.state.get("best_value")
         self.best_value = float(best) if best is not None else math.inf
         self.wait = int(ckpt.state.get("wait", 0))
@@ -600,8 +614,12 @@ def fit(
     clip_grad_norm : rescale the gradients to this global norm when it is exceeded.
     schedule : 'step', 'cosine', a :class:`~handgrad.optim.Schedule` or ``f(epoch) -> factor``;
         epoch e (0-based) trains at ``lr·factor``.
-    checkpoint : path written atomically after every epoch (weights, optimizer state, epoch,
-        random state, history, settings).
+    checkpoint : path written atomically (weights, optimizer state, epoch, random state,
+        history, settings) after the first epoch, then after an epoch once the time since
+        the last write is CHECKPOINT_RATIO times what that write took (so writing costs
+        about 1/CHECKPOINT_RATIO of the run: every epoch when epochs are long, every few
+        dozen when a small network's epochs take a millisecond and a write with its fsync
+        ten), always after the last epoch, and on Ctrl-C (the last finished epoch).
     resume : a checkpoint path; training continues from it to the same weights as an
         uninterrupted run. The settings (except ``epochs``) must match the checkpoint's.
     distributed : True to train data-parallel on ``torch.distributed`` (one process per replica,
@@ -717,7 +735,7 @@ def _loop(run: _Run, schedule: Any, base_lr: float, callbacks: list, bar: _Progr
         run.epoch = e + 1
         run.in_epoch = False
         bar.update(record)
-        run.save()
+        run.save(force=reason is not None or run.epoch == epochs)
         if reason is not None:
             return
 
@@ -729,7 +747,7 @@ def _interrupted(run: _Run) -> None:
         run.in_epoch = False
     path = run.cfg["checkpoint"]
     if path is not None and run.epoch > 0 and run.saved_epoch != run.epoch:
-        run.save()
+        run.save(force=True)
     if path is not None and run.epoch > 0:
         how = (f"epoch {run.epoch} is saved in {str(path)!r}; resume with fit(..., resume={str(path)!r}) "
                f"(CLI: add --resume {path})")

@@ -131,12 +131,13 @@ def register(subparsers: Any) -> None:
                      help="do not standardise the inputs (and regression targets)")
     out = p.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help=f"write {MODEL_FILE}, {METRICS_FILE}, {HISTORY_CSV}, "
-                                                  f"{HISTORY_JSON}, {PLOT_FILE} and {CHECKPOINT_FILE} (per epoch) "
+                                                  f"{HISTORY_JSON}, {PLOT_FILE} and {CHECKPOINT_FILE} (after epoch 1, then every few, and at the end) "
                                                   "into DIR (created if needed)")
     out.add_argument("--force", action="store_true", help="overwrite an existing model in --out")
     out.add_argument("--metrics-json", metavar="PATH", help="write train/validation/test metrics as JSON")
-    out.add_argument("--checkpoint", metavar="PATH", help=f"checkpoint file written after every epoch "
-                                                          f"(default: DIR/{CHECKPOINT_FILE} with --out)")
+    out.add_argument("--checkpoint", metavar="PATH",
+                     help=f"checkpoint file written after the first epoch, then as often as keeps its cost near 5%% "
+                          f"of the training time, and after the last (default: DIR/{CHECKPOINT_FILE} with --out)")
     out.add_argument("--resume", metavar="PATH", nargs="?", const=True,
                      help="continue from a checkpoint (default: the one in --out)")
     out.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
