@@ -345,15 +345,16 @@ class Sequential:
         update.
         """
         plan = self._plan
-        if (plan is not None and before_update is None and optimizer is None and plan.step is not None
-                and type(loss) is plan.step.loss_type and plan.layers == self.layers):
-            # the whole step, plain SGD with nothing in between, bound as one closure over the
-            # plan's buffers (handgrad.fast.step); it checks x, y and lr itself
-            done = plan.step(x, y, lr)
-            if done is not None:
-                self._last_input = self._last_output = done[1]
-                self._last_plan = plan
-                return done[0]
+        if plan is not None and before_update is None and optimizer is None:
+            step = plan.step
+            if step is not None and type(loss) is step.loss_type and plan.layers == self.layers:
+                # the whole step, plain SGD with nothing in between, bound as one closure over
+                # the plan's buffers (handgrad.fast.step); it checks x, y and lr itself
+                done = step(x, y, lr)
+                if done is not None:
+                    J, self._last_output = done
+                    self._last_input, self._last_plan = self._last_output, plan
+                    return J
         if (lr is None) == (optimizer is None):
             raise TypeError("train_step needs either lr (plain SGD) or optimizer, not both or neither")
         loss = make_loss(loss) if not isinstance(loss, Loss) else loss
