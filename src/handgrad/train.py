@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import sys
 import time
 import warnings
@@ -158,6 +159,101 @@ class _Data:
         t = torch.as_tensor(idx, device=self.X.device)
         y = self.Y[idx] if isinstance(self.Y, np.ndarray) else self.Y[t]
         return self.X[t], y
+
+
+#: Whether ``fit`` gathers each next batch in a background thread while the current step runs:
+#: None (default) measures it at the start of every epoch and keeps the faster way, on NumPy
+#: data whose batches hold at least BACKGROUND_GATHER_MIN_BYTES, with a second CPU; True
+#: always (NumPy data); False never. The training is the same either way, bit for bit.
+GATHER_AHEAD: bool | None = None
+
+# Gathering a batch reads its rows from all over the data (a 64 x 784 float32 batch: 64
+# scattered reads of 3 KB, about 7% of its step); below this many bytes per batch it costs
+# less than handing it to another thread.
+BACKGROUND_GATHER_MIN_BYTES = 1 << 16
+
+
+def _gather_ahead(data: _Data, batch_size: int, n_steps: int) -> bool | None:
+    """How an epoch gathers its batches: False in the loop, True one step ahead in a background
+    thread, None measured (see GATHER_AHEAD)."""
+    if GATHER_AHEAD is False or type(data.X) is not np.ndarray or type(data.Y) is not np.ndarray:
+        return False
+    if GATHER_AHEAD is True:
+        return True
+    row_bytes = data.X[:1].nbytes + data.Y[:1].nbytes
+    if batch_size * row_bytes < BACKGROUND_GATHER_MIN_BYTES or n_steps < _Batches.MIN_STEPS:
+        return False
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return None if len(cpus) > 1 else False
+
+
+class _Batches:
+    """Each step's shuffled rows ``take(order[rows of the step])``: gathered in the loop, or one
+    step ahead in a background thread while the current step runs.
+
+    Ahead is faster only when a core is free while the step runs (NumPy's ``take`` releases
+    the GIL, so the copy overlaps the step's BLAS calls); with every core busy -- BLAS on all
+    of them, or other processes -- the thread only adds hand-offs. So each epoch times blocks of steps both ways, alternating, and gathers the rest of the epoch
+    the faster way (``ahead=None``; True or False fixes the way). The batches are the same
+    arrays, in the same order, either way: training does not depend on the choice.
+    """
+
+    BLOCK = 16                    # steps per timed block
+    TRIALS = 2                    # timed blocks each way, after one untimed block in the loop
+    MIN_STEPS = BLOCK * (2 * TRIALS + 4)  # shorter epochs gather in the loop
+
+    def __init__(self, take: Callable[[np.ndarray], tuple[Array, Array]], order: np.ndarray, batch_size: int,
+                 n_steps: int, ahead: bool | None) -> None:
+        self.take, self.order, self.bs, self.n_steps = take, order, batch_size, n_steps
+        self.pool: Any = None
+        self.measure = ahead is None
+        self.ahead = bool(ahead)           # gathering one step ahead now
+        if ahead is not False:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="handgrad-gather")
+            self.pool.submit(int)  # start the thread now, not inside a timed block
+        self.pending: Any = None           # the future of the next step's batch
+        self.seconds = [math.inf, math.inf]  # best per-step time of a block: in the loop, ahead
+        self.t0 = 0.0
+
+    def __enter__(self) -> _Batches:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def next(self, step: int) -> tuple[np.ndarray, Array, Array]:
+        """(row indices, x, y) of step ``step`` (1-based), called once per step in order."""
+        bs = self.bs
+        idx = self.order[(step - 1) * bs: step * bs]
+        if self.pool is None:
+            return (idx, *self.take(idx))
+        if self.measure and (step - 1) % self.BLOCK == 0:
+            self._choose((step - 1) // self.BLOCK)
+        if self.pending is not None:
+            x, y = self.pending.result()
+            self.pending = None
+        else:
+            x, y = self.take(idx)
+        if self.ahead and step < self.n_steps:
+            self.pending = self.pool.submit(self.take, self.order[step * bs: (step + 1) * bs])
+        return idx, x, y
+
+    def _choose(self, block: int) -> None:
+        """At the start of block ``block``: time the block that ended, pick the way for this one."""
+        now = time.perf_counter()
+        trials = 2 * self.TRIALS
+        if 1 <= block - 1 < 1 + trials:  # blocks 1..trials are timed
+            way = int(self.ahead)
+            self.seconds[way] = min(self.seconds[way], (now - self.t0) / self.BLOCK)
+        self.t0 = now
+        if block <= trials:
+            self.ahead = block % 2 == 1  # block 0 in the loop (untimed), then ahead, in the loop, ...
+        elif block == trials + 1:
+            self.ahead = self.seconds[1] < self.seconds[0]
+            self.measure = False
 
 
 def infer_task(loss: Any) -> str:
@@ -340,32 +436,37 @@ class _Run:
     # ------------------------------------------------------------ the five steps
     def train_epoch(self, epoch: int) -> float:
         """One pass over the shuffled training data; returns the mean mini-batch loss."""
-        net, loss, opt, data = self.net, self.loss, self.opt, self.data
-        bs, clip = self.cfg["batch_size"], self.cfg["clip_grad_norm"]
+        net, loss, opt, data, cfg = self.net, self.loss, self.opt, self.data, self.cfg
+        bs, clip, mean_loss = cfg["batch_size"], cfg["clip_grad_norm"], cfg["mean_loss"]
         order = self.rng.permutation(data.n)
         n_steps = math.ceil(data.n / bs)
         total = 0.0
-        parallel = self.cfg["parallel"]  # a DataParallel: this rank trains on its shard of each batch
-        for step in range(1, n_steps + 1):
-            idx = order[(step - 1) * bs: step * bs]
-            x_batch, y_batch = data.take(idx if parallel is None else parallel.shard(idx))
+        parallel = cfg["parallel"]  # a DataParallel: this rank trains on its shard of each batch
+        step = 0
 
-            def checked(J: Any, step: int = step) -> float:
-                """Between the backward and the update: clip, and stop on a non-finite J or gradient."""
-                J = float(J)
-                norm = clip_grad_norm(net, clip) if clip else grad_norm(net)
-                if not (math.isfinite(J) and math.isfinite(norm)):
-                    self.diverged(epoch, step, n_steps, J)  # before the update: θ stays finite
-                return J
+        def checked(J: Any) -> float:
+            """Between the backward and the update: clip, and stop on a non-finite J or gradient."""
+            J = float(J)
+            norm = clip_grad_norm(net, clip) if clip else grad_norm(net)
+            if not (math.isfinite(J) and math.isfinite(norm)):
+                self.diverged(epoch, step, n_steps, J)  # before the update: θ stays finite
+            return J
 
-            # the five steps, once (Sequential.train_step): forward, zero, loss, backward, update
-            if parallel is None:
-                J = net.train_step(x_batch, y_batch, loss, optimizer=opt, before_update=checked)
-            else:  # the same step on this rank's shard, the gradients all-reduced before the update
-                J = parallel.train_step(x_batch, y_batch, loss, opt, checked, len(idx), self.cfg["mean_loss"])
-            total += J * (len(idx) if self.cfg["mean_loss"] else 1.0)
-            self.last_finite = (J, epoch, step)
-        return total / data.n if self.cfg["mean_loss"] else total
+        if parallel is None:
+            batches = _Batches(data.take, order, bs, n_steps, _gather_ahead(data, bs, n_steps))
+        else:
+            batches = _Batches(lambda idx: data.take(parallel.shard(idx)), order, bs, n_steps, ahead=False)
+        with batches:
+            for step in range(1, n_steps + 1):
+                idx, x_batch, y_batch = batches.next(step)
+                # the five steps, once (Sequential.train_step): forward, zero, loss, backward, update
+                if parallel is None:
+                    J = net.train_step(x_batch, y_batch, loss, optimizer=opt, before_update=checked)
+                else:  # the same step on this rank's shard, the gradients all-reduced before the update
+                    J = parallel.train_step(x_batch, y_batch, loss, opt, checked, len(idx), mean_loss)
+                total += J * len(idx) if mean_loss else J
+                self.last_finite = (J, epoch, step)
+        return total / data.n if mean_loss else total
 
     # ------------------------------------------------------------ faults
     def diverged(self, epoch: int, step: int | str, n_steps: int, J: float) -> None:
