@@ -27,7 +27,9 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import queue
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -193,65 +195,80 @@ class _Batches:
 
     Ahead is faster only when a core is free while the step runs (NumPy's ``take`` releases
     the GIL, so the copy overlaps the step's BLAS calls); with every core busy -- BLAS on all
-    of them, or other processes -- the thread only adds hand-offs. So each epoch times blocks of steps both ways, alternating, and gathers the rest of the epoch
-    the faster way (``ahead=None``; True or False fixes the way). The batches are the same
-    arrays, in the same order, either way: training does not depend on the choice.
+    of them, or other processes -- the thread only adds hand-offs. So each epoch times blocks
+    of steps both ways, alternating, and gathers the rest of the epoch the faster way
+    (``ahead=None``; True or False fixes the way). The batches are the same arrays, in the
+    same order, either way: training does not depend on the choice.
     """
 
-    BLOCK = 16                    # steps per timed block
+    BLOCK = 8                     # steps per timed block
     TRIALS = 2                    # timed blocks each way, after one untimed block in the loop
-    MIN_STEPS = BLOCK * (2 * TRIALS + 4)  # shorter epochs gather in the loop
+    MIN_STEPS = 16 * BLOCK        # shorter epochs gather in the loop
 
     def __init__(self, take: Callable[[np.ndarray], tuple[Array, Array]], order: np.ndarray, batch_size: int,
                  n_steps: int, ahead: bool | None) -> None:
         self.take, self.order, self.bs, self.n_steps = take, order, batch_size, n_steps
-        self.pool: Any = None
         self.measure = ahead is None
-        self.ahead = bool(ahead)           # gathering one step ahead now
-        if ahead is not False:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self.pool = ThreadPoolExecutor(1, thread_name_prefix="handgrad-gather")
-            self.pool.submit(int)  # start the thread now, not inside a timed block
-        self.pending: Any = None           # the future of the next step's batch
-        self.seconds = [math.inf, math.inf]  # best per-step time of a block: in the loop, ahead
+        self.ahead = bool(ahead)             # gathering one step ahead now
+        self.waiting = False                 # a batch is being gathered ahead
+        self.seconds = [math.inf, math.inf]  # best per-step time of a timed block: in the loop, ahead
         self.t0 = 0.0
+        self.thread: threading.Thread | None = None
+        if ahead is not False:
+            # two C-implemented queues, not futures: a hand-off costs the step a microsecond
+            self.rows: queue.SimpleQueue = queue.SimpleQueue()     # row indices to gather, None to end
+            self.batches: queue.SimpleQueue = queue.SimpleQueue()  # (x, y), or the exception raised
+            self.thread = threading.Thread(target=self._gather, name="handgrad-gather", daemon=True)
+            self.thread.start()
+
+    def _gather(self) -> None:
+        take, rows, batches = self.take, self.rows, self.batches
+        while (idx := rows.get()) is not None:
+            try:
+                batches.put(take(idx))
+            except BaseException as exc:  # raised in the training loop, at the step it belongs to
+                batches.put(exc)
 
     def __enter__(self) -> _Batches:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.thread is not None:
+            self.rows.put(None)
+            self.thread.join()
 
     def next(self, step: int) -> tuple[np.ndarray, Array, Array]:
         """(row indices, x, y) of step ``step`` (1-based), called once per step in order."""
         bs = self.bs
         idx = self.order[(step - 1) * bs: step * bs]
-        if self.pool is None:
+        if self.thread is None:
             return (idx, *self.take(idx))
         if self.measure and (step - 1) % self.BLOCK == 0:
             self._choose((step - 1) // self.BLOCK)
-        if self.pending is not None:
-            x, y = self.pending.result()
-            self.pending = None
+        if self.waiting:
+            got = self.batches.get()
+            self.waiting = False
+            if isinstance(got, BaseException):
+                raise got
+            x, y = got
         else:
             x, y = self.take(idx)
         if self.ahead and step < self.n_steps:
-            self.pending = self.pool.submit(self.take, self.order[step * bs: (step + 1) * bs])
+            self.rows.put(self.order[step * bs: (step + 1) * bs])
+            self.waiting = True
         return idx, x, y
 
     def _choose(self, block: int) -> None:
         """At the start of block ``block``: time the block that ended, pick the way for this one."""
         now = time.perf_counter()
         trials = 2 * self.TRIALS
-        if 1 <= block - 1 < 1 + trials:  # blocks 1..trials are timed
+        if 1 <= block - 1 <= trials:  # blocks 1..trials are timed
             way = int(self.ahead)
             self.seconds[way] = min(self.seconds[way], (now - self.t0) / self.BLOCK)
         self.t0 = now
         if block <= trials:
             self.ahead = block % 2 == 1  # block 0 in the loop (untimed), then ahead, in the loop, ...
-        elif block == trials + 1:
+        else:
             self.ahead = self.seconds[1] < self.seconds[0]
             self.measure = False
 
