@@ -2,16 +2,21 @@
 
 Data: 60,000 x 784 float32 inputs and 10 one-hot float32 targets (about 190 MB), network
 784 -> 128 -> 10 (ReLU, sigmoid, BCE; or softmax + cross-entropy with --loss ce), batch 64,
-plain SGD (lr 0.01), 2 BLAS threads (--threads). An epoch draws a fresh permutation, gathers each
-batch as new arrays (``X.take``, as ``handgrad.train.fit`` does; also timed: into two reused
-buffers with ``np.take(..., out=)``) and takes one step per batch (forward, zero grad, loss and
-backward, update). "Sum of steps" times the same step on one fixed batch and multiplies
-by the number of batches (937 of 64 rows and one of 32). Their ratio shows what batching
-and shuffling cost. Peak memory is measured with tracemalloc (every NumPy allocation)
-in a separate epoch, and reported above the data's own size.
+plain SGD (lr 0.01), 2 BLAS threads (--threads). "Sum of steps" times the step ``fit`` takes
+(``Sequential.train_step``) on one fixed batch and multiplies by the number of batches (937
+of 64 rows and one of 32); the seed's five separate calls are timed beside it. An epoch
+draws a fresh permutation, gathers each batch as new arrays (``X.take``; also timed: into
+two reused buffers with ``np.take(..., out=)``) and takes one step per batch.
+``handgrad.train.fit`` runs one epoch three ways (``handgrad.train.GATHER_AHEAD``): each
+batch gathered in the loop, one step ahead in a background thread, and the default, which
+measures both at the start of the epoch and keeps the faster. Their ratios to the sum of
+steps show what batching, shuffling and fit's divergence checks cost. Peak memory is
+measured with tracemalloc (every NumPy allocation) in a separate epoch, and reported above
+the data's own size.
 
     python benchmarks/bench_epoch.py              # 3 interleaved rounds, about 30 s
     python benchmarks/bench_epoch.py --rounds 7   # more rounds on a busy machine
+    python benchmarks/bench_epoch.py --rounds 7 --threads 1 --idle 50   # each round waits for a free core
     python benchmarks/bench_epoch.py --quick      # 1 round
 """
 
@@ -153,6 +158,27 @@ def fit_epoch(X, Y, loss: str, ahead: bool | None = None) -> float:
     return history.epoch_seconds[0]
 
 
+def cpu_idle(seconds: float = 1.0) -> float:
+    """Percent of all CPUs' time spent idle over the next ``seconds`` (from /proc/stat)."""
+    def sample() -> list[int]:
+        with open("/proc/stat") as f:
+            return [int(v) for v in f.readline().split()[1:9]]
+
+    a = sample()
+    time.sleep(seconds)
+    b = sample()
+    busy_idle = [y - x for x, y in zip(a, b)]
+    return 100.0 * (busy_idle[3] + busy_idle[4]) / max(1, sum(busy_idle))
+
+
+def wait_until_idle(pct: float, limit: float = 120.0) -> float:
+    """Wait until the CPUs were at least ``pct``% idle over one second, or ``limit`` seconds; the last idle %."""
+    t0 = time.perf_counter()
+    while (idle := cpu_idle()) < pct and time.perf_counter() - t0 < limit:
+        pass
+    return idle
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one epoch instead of three")
@@ -160,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="bce: sigmoid + BCE on one-hot rows (default); ce: softmax + cross-entropy on labels")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3; --quick: 1)")
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads (default 2)")
+    parser.add_argument("--idle", type=float, default=0.0, metavar="PCT",
+                        help="on a shared machine: before each round, wait (up to 2 minutes) until the CPUs "
+                             "were at least PCT%% idle over one second (Linux; default 0: no wait)")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -178,7 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     t_rest_fit = time_last_batch(net, loss, opt, X, Y, train_step)
     names = ("step", "train_step", "epoch", "epoch, reused buffers", *FIT_WAYS, "gather", "gather, reused buffers")
     runs: dict[str, list[float]] = {name: [] for name in names}
+    idle_seen = []
     for _ in range(1 if args.quick else args.rounds):  # interleaved, so that drifting load hits all alike
+        if args.idle > 0:
+            idle_seen.append(wait_until_idle(args.idle))
         runs["step"].append(time_steps(net, loss, opt, X, Y, 150))
         runs["train_step"].append(time_steps(net, loss, opt, X, Y, 150, train_step))
         for how, name in (("fresh", "epoch"), ("buffers", "epoch, reused buffers")):
@@ -233,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {label} | {shown} | {'' if r is None else f'{r / sum_steps:.3f}x'} |")
     print(f"peak memory above the data during an epoch (tracemalloc): {peak:.1f} MB; data {data_mb:.0f} MB; "
           f"process max RSS {rss:.0f} MB")
+    if idle_seen:
+        print(f"idle before each round (--idle {args.idle:g}): {', '.join(f'{p:.0f}%' for p in idle_seen)}")
     print(f"load average (1 min) before {load0:.2f}, after {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     return 0
 

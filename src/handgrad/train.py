@@ -195,20 +195,21 @@ class _Batches:
 
     Ahead is faster only when a core is free while the step runs (NumPy's ``take`` releases
     the GIL, so the copy overlaps the step's BLAS calls); with every core busy -- BLAS on all
-    of them, or other processes -- the thread only adds hand-offs. So each epoch times blocks
-    of steps both ways, alternating, and gathers the rest of the epoch the faster way
-    (``ahead=None``; True or False fixes the way). The batches are the same arrays, in the
-    same order, either way: training does not depend on the choice.
+    of them, or other processes -- the thread only adds hand-offs. So every PERIOD blocks of
+    steps the epoch times blocks both ways, alternating, and gathers the faster way until the
+    next measurement (``ahead=None``; True or False fixes the way). The batches are the same
+    arrays, in the same order, either way: training does not depend on the choice.
     """
 
     BLOCK = 8                     # steps per timed block
-    TRIALS = 2                    # timed blocks each way, after one untimed block in the loop
+    TRIALS = 2                    # timed blocks each way per measurement
+    PERIOD = 32                   # blocks from one measurement to the next: the load on the cores changes
     MIN_STEPS = 16 * BLOCK        # shorter epochs gather in the loop
 
     def __init__(self, take: Callable[[np.ndarray], tuple[Array, Array]], order: np.ndarray, batch_size: int,
                  n_steps: int, ahead: bool | None) -> None:
         self.take, self.order, self.bs, self.n_steps = take, order, batch_size, n_steps
-        self.measure = ahead is None
+        self.measured = ahead is None
         self.ahead = bool(ahead)             # gathering one step ahead now
         self.waiting = False                 # a batch is being gathered ahead
         self.seconds = [math.inf, math.inf]  # best per-step time of a timed block: in the loop, ahead
@@ -243,7 +244,7 @@ class _Batches:
         idx = self.order[(step - 1) * bs: step * bs]
         if self.thread is None:
             return (idx, *self.take(idx))
-        if self.measure and (step - 1) % self.BLOCK == 0:
+        if self.measured and (step - 1) % self.BLOCK == 0:
             self._choose((step - 1) // self.BLOCK)
         if self.waiting:
             got = self.batches.get()
@@ -259,18 +260,21 @@ class _Batches:
         return idx, x, y
 
     def _choose(self, block: int) -> None:
-        """At the start of block ``block``: time the block that ended, pick the way for this one."""
+        """At the start of block ``block``: time the block that ended, pick the way for this one.
+        Every PERIOD blocks: one untimed block the current way, then 2·TRIALS timed blocks
+        alternating (ahead first), then the faster way until the next measurement."""
         now = time.perf_counter()
-        trials = 2 * self.TRIALS
-        if 1 <= block - 1 <= trials:  # blocks 1..trials are timed
+        phase, decide = block % self.PERIOD, 2 * self.TRIALS + 1
+        if 2 <= phase <= decide:  # the block that ended was a timed one
             way = int(self.ahead)
             self.seconds[way] = min(self.seconds[way], (now - self.t0) / self.BLOCK)
         self.t0 = now
-        if block <= trials:
-            self.ahead = block % 2 == 1  # block 0 in the loop (untimed), then ahead, in the loop, ...
-        else:
+        if phase == 0:
+            self.seconds = [math.inf, math.inf]
+        elif phase < decide:
+            self.ahead = phase % 2 == 1
+        elif phase == decide:
             self.ahead = self.seconds[1] < self.seconds[0]
-            self.measure = False
 
 
 def infer_task(loss: Any) -> str:
