@@ -6,7 +6,8 @@ plain SGD (lr 0.01), 2 BLAS threads (--threads). "Sum of steps" times the step `
 (``Sequential.train_step``) on one fixed batch and multiplies by the number of batches (937
 of 64 rows and one of 32); the seed's five separate calls are timed beside it. An epoch
 draws a fresh permutation, gathers each batch as new arrays (``X.take``; also timed: into
-two reused buffers with ``np.take(..., out=)``) and takes one step per batch.
+two reused buffers with ``np.take(..., out=)``, and one step ahead in a second thread) and
+takes fit's step per batch, without fit's divergence check.
 ``handgrad.train.fit`` runs one epoch three ways (``handgrad.train.GATHER_AHEAD``): each
 batch gathered in the loop, one step ahead in a background thread, and the default, which
 measures both at the start of the epoch and keeps the faster. Their ratios to the sum of
@@ -24,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import resource
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -89,11 +92,38 @@ GATHERS = {"buffers": gather_into_buffers, "fresh": gather_fresh}
 
 
 def epoch(net, loss, opt, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator, how: str = "fresh") -> float:
+    """One epoch of fit's step (train_step, no divergence check) over the shuffled batches."""
     order = rng.permutation(X.shape[0])  # shuffling
+    if how == "ahead":
+        return epoch_ahead(net, loss, opt, X, Y, order)
     gather = GATHERS[how](X, Y)
     total = 0.0
     for start in range(0, X.shape[0], BATCH):
-        total += float(step(net, loss, opt, *gather(order[start:start + BATCH])))  # batching: gathered rows
+        total += float(train_step(net, loss, opt, *gather(order[start:start + BATCH])))  # batching: gathered rows
+    return total
+
+
+def epoch_ahead(net, loss, opt, X: np.ndarray, Y: np.ndarray, order: np.ndarray) -> float:
+    """The epoch with batch k + 1 gathered (X.take) in a second thread while step k runs,
+    handed over through two queues, as ``fit`` does when it gathers ahead."""
+    rows: queue.SimpleQueue = queue.SimpleQueue()
+    batches: queue.SimpleQueue = queue.SimpleQueue()
+
+    def gather() -> None:
+        while (idx := rows.get()) is not None:
+            batches.put((X.take(idx, axis=0), Y.take(idx, axis=0)))
+
+    thread = threading.Thread(target=gather, daemon=True)
+    thread.start()
+    rows.put(order[:BATCH])
+    total = 0.0
+    for start in range(0, X.shape[0], BATCH):
+        x, y = batches.get()
+        if start + BATCH < X.shape[0]:
+            rows.put(order[start + BATCH:start + 2 * BATCH])
+        total += float(train_step(net, loss, opt, x, y))
+    rows.put(None)
+    thread.join()
     return total
 
 
@@ -205,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     epoch(net, loss, opt, X[:BATCH * 50], Y[:BATCH * 50], rng)  # warm up
     t_rest = time_last_batch(net, loss, opt, X, Y)
     t_rest_fit = time_last_batch(net, loss, opt, X, Y, train_step)
-    names = ("step", "train_step", "epoch", "epoch, reused buffers", *FIT_WAYS, "gather", "gather, reused buffers")
+    names = ("step", "train_step", "epoch", "epoch, reused buffers", "epoch, ahead", *FIT_WAYS, "gather", "gather, reused buffers")
     runs: dict[str, list[float]] = {name: [] for name in names}
     idle_seen = []
     for _ in range(1 if args.quick else args.rounds):  # interleaved, so that drifting load hits all alike
@@ -213,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             idle_seen.append(wait_until_idle(args.idle))
         runs["step"].append(time_steps(net, loss, opt, X, Y, 150))
         runs["train_step"].append(time_steps(net, loss, opt, X, Y, 150, train_step))
-        for how, name in (("fresh", "epoch"), ("buffers", "epoch, reused buffers")):
+        for how, name in (("fresh", "epoch"), ("buffers", "epoch, reused buffers"), ("ahead", "epoch, ahead")):
             t0 = time.perf_counter()
             epoch(net, loss, opt, X, Y, rng, how)
             runs[name].append(time.perf_counter() - t0)
@@ -247,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             (f"sum of an epoch's {n_full + bool(rest)} steps", sum_steps, sum_steps)]
     for name, label in (("epoch", "whole epoch, batches gathered as new arrays"),
                         ("epoch, reused buffers", "whole epoch, batches gathered into reused buffers"),
+                        ("epoch, ahead", "whole epoch, each batch gathered one step ahead in a thread"),
                         ("fit, in the loop", "handgrad.train.fit, one epoch, gathering in the loop"),
                         ("fit, ahead", "handgrad.train.fit, one epoch, gathering one step ahead"),
                         ("fit", "handgrad.train.fit, one epoch (default: the faster way, measured)")):
