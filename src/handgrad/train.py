@@ -164,9 +164,9 @@ class _Data:
 
 
 #: Whether ``fit`` gathers each next batch in a background thread while the current step runs:
-#: None (default) measures it at the start of every epoch and keeps the faster way, on NumPy
-#: data whose batches hold at least BACKGROUND_GATHER_MIN_BYTES, with a second CPU; True
-#: always (NumPy data); False never. The training is the same either way, bit for bit.
+#: None (default) times both ways every 256 steps and keeps the faster, on NumPy data whose
+#: batches hold at least BACKGROUND_GATHER_MIN_BYTES, with a second CPU; True always (NumPy
+#: data); False never. The training is the same either way, bit for bit.
 GATHER_AHEAD: bool | None = None
 
 # Gathering a batch reads its rows from all over the data (a 64 x 784 float32 batch: 64
