@@ -14,7 +14,9 @@ with the simpler dJ/dz = (ŷ - y)/N instead. Before step 5 the loss and the grad
 are checked: a NaN or inf raises :class:`~handgrad.errors.DivergenceError` and the
 update is never applied.
 
-Around the five steps: a seeded ``np.random.default_rng`` shuffles each epoch; loss and
+Around the five steps: a seeded ``np.random.default_rng`` shuffles each epoch (each
+batch's rows are gathered in the loop or, where that is measured faster, one step ahead
+in a background thread: the same batches either way, see ``GATHER_AHEAD``); loss and
 metrics (MSE/MAE/R² or accuracy/log-loss) are recorded per epoch on the training and
 validation data in a :class:`History`; early stopping on the validation loss restores
 the best weights; callbacks may stop the run; checkpoints are written atomically after
