@@ -166,3 +166,37 @@ def test_interrupting_an_epoch_rolls_back_and_ends_the_gathering_thread(way, rng
     for name, value in net.params.items():
         np.testing.assert_array_equal(value, ref.params[name], err_msg=name)
     assert not _gather_threads()
+
+
+class _ScaledGradLoss(MSELoss):
+    """MSE whose gradient is multiplied by ``scale`` on the k-th call (a finite but huge gradient)."""
+
+    def __init__(self, k, scale):
+        self.k, self.scale, self.calls = k, scale, 0
+
+    def _compute(self, y, y_hat):
+        self.calls += 1
+        J, g = super()._compute(y, y_hat)
+        return (J, g * self.scale) if self.calls == self.k else (J, g)
+
+
+def test_a_huge_finite_float32_gradient_is_not_divergence(rng):
+    # its squares overflow float32, so the one dot over the flat gradient is inf; the check then
+    # asks grad_norm, which sums in float64 and finds it finite, as it always did
+    X, y = rng.standard_normal((32, 3)).astype(np.float32), rng.standard_normal(32).astype(np.float32)
+    g = np.full(5, 1e20, np.float32)  # the premise: float32 squares overflow, float64 ones do not
+    assert np.isinf(np.vdot(g, g)) and np.isfinite(np.vdot(g.astype(np.float64), g.astype(np.float64)))
+    net = hg.MLP(3, [4], 1, seed=2, dtype=np.float32)
+    h = T.fit(net, X, y, _ScaledGradLoss(k=3, scale=np.float32(1e21)), lr=1e-30, epochs=1, batch_size=8,
+              train_metrics=False)
+    assert len(h) == 1 and all(np.isfinite(v).all() for v in net.params.values())
+
+
+def test_a_float64_gradient_norm_that_overflows_is_divergence_at_its_step(rng):
+    # finite gradients whose squared norm overflows float64: grad_norm is inf, so fit stops there,
+    # naming no parameter (none holds a non-finite value)
+    X, y = rng.standard_normal((32, 3)), rng.standard_normal(32)
+    net = hg.MLP(3, [4], 1, seed=2, dtype=np.float64)
+    with pytest.raises(DivergenceError, match=r"epoch 1/2, step 3/4: the gradient of the parameters is non-finite"):
+        T.fit(net, X, y, _ScaledGradLoss(k=3, scale=1e160), lr=0.01, epochs=2, batch_size=8, train_metrics=False)
+    assert all(np.isfinite(v).all() for v in net.params.values())

@@ -279,6 +279,50 @@ class _Batches:
             self.ahead = self.seconds[1] < self.seconds[0]
 
 
+class _FlatGradient:
+    """Every gradient of a network whose layers keep theirs in one flat array (an MLP on NumPy
+    packs them so), for the divergence check before each update: one BLAS dot over that array
+    instead of :func:`~handgrad.optim.grad_norm`'s walk over the layers (about 2% of a
+    784-128-10 step). Its answer is grad_norm's: a sum of squares well below the dtype's
+    largest value means every per-layer sum grad_norm adds is finite too; anything else
+    (NaN, inf, or near overflow) is left to grad_norm itself."""
+
+    def __init__(self, flat: np.ndarray, stores: list[tuple[Any, Any]]) -> None:
+        self.flat, self.stores = flat, stores
+        self.limit = float(np.finfo(flat.dtype).max) / 4  # margin for the rounding of partial sums
+
+    @classmethod
+    def of(cls, net: Any) -> _FlatGradient | None:
+        stores = []
+        for _, layer in net.named_layers():
+            store = layer.packed()
+            if store is None:
+                return None
+            stores.append((layer, store))
+        if not stores:
+            return None
+        whole = [s.grad if s.grad.base is None else s.grad.base for _, s in stores]
+        flat = whole[0]
+        if any(w is not flat for w in whole) or type(flat) is not np.ndarray or flat.ndim != 1 \
+                or flat.dtype.kind != "f":
+            return None
+        start = flat.__array_interface__["data"][0]
+        spans = sorted((s.grad.__array_interface__["data"][0] - start, s.grad.nbytes) for _, s in stores)
+        at = 0
+        for offset, nbytes in spans:  # the layers' gradients tile the flat array exactly
+            if offset != at:
+                return None
+            at += nbytes
+        return cls(flat, stores) if at == flat.nbytes else None
+
+    def surely_finite_norm(self) -> bool:
+        """True when grad_norm(net) is finite (False: ask grad_norm)."""
+        for layer, store in self.stores:
+            if layer.packed() is not store:  # an array was replaced: the flat one is not the gradient
+                return False
+        return float(np.vdot(self.flat, self.flat)) < self.limit  # False for NaN too
+
+
 def infer_task(loss: Any) -> str:
     """'classification' for BCE, BCE-with-logits and cross-entropy; 'regression' otherwise."""
     return "classification" if isinstance(make_loss(loss), (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss)) \
@@ -466,11 +510,17 @@ class _Run:
         total = 0.0
         parallel = cfg["parallel"]  # a DataParallel: this rank trains on its shard of each batch
         step = 0
+        flat = _FlatGradient.of(net)
 
         def checked(J: Any) -> float:
             """Between the backward and the update: clip, and stop on a non-finite J or gradient."""
             J = float(J)
-            norm = clip_grad_norm(net, clip) if clip else grad_norm(net)
+            if clip:
+                norm = clip_grad_norm(net, clip)
+            elif flat is not None and flat.surely_finite_norm():
+                norm = 0.0  # grad_norm(net) is finite: the check needs no more
+            else:
+                norm = grad_norm(net)
             if not (math.isfinite(J) and math.isfinite(norm)):
                 self.diverged(epoch, step, n_steps, J)  # before the update: θ stays finite
             return J
