@@ -32,11 +32,15 @@ DELIMITERS = (",", ";", "\t", "|")
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """What a reader may need: the CSV delimiter (None: detected), the fewest columns a table must have."""
+    """What a reader may need: the CSV delimiter (None: detected), the fewest columns a table must have;
+    ``dtype`` float32 lets a numeric CSV's feature columns be kept as float32 (the target column, named by
+    ``target`` or else the last, stays float64)."""
 
     delimiter: str | None = None
     task: str | None = None
     min_columns: int = 2
+    dtype: Any = np.float64
+    target: str | None = None
 
 
 Reader = Callable[[str, ReadOptions], "Table | Dataset"]
@@ -70,14 +74,16 @@ def read_csv(path: str, options: ReadOptions) -> Table:
 
 
 def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
-    """The table when every data cell is a finite number (read by NumPy's C reader), else None.
+    """The table when every data cell is a finite number, else None.
 
-    It agrees with the cell-by-cell reader wherever it answers: the header is read by the
-    ``csv`` module and checked the same way; quoting follows CSV (a quoted field may hold the
-    delimiter or a newline, and such a field is one cell, which is then not a number);
-    blank lines are skipped; no comment character. Whatever NumPy cannot read as a finite
-    number (text, an empty or NA cell, nan, inf, 1e400, a row of another width) returns None,
-    and the cell-by-cell reader reports it with its message.
+    Two C readers, tried in turn, each of which either reads the whole file or declines:
+    pyarrow's streaming CSV reader when pyarrow is installed (the ``parquet`` extra; at pandas'
+    speed), then NumPy's (:func:`numpy.loadtxt`). Both agree with the cell-by-cell reader
+    wherever they answer: the header is read by the ``csv`` module and checked the same way;
+    quoting follows CSV (a quoted field may hold the delimiter or a newline, and such a field
+    is one cell, which is then not a number); blank lines are skipped; no comment character.
+    Whatever they cannot read as a finite number (text, an empty or NA cell, nan, inf, 1e400,
+    a row of another width) returns None, and the cell-by-cell reader reports it with its message.
     """
     try:
         with open(path, encoding="utf-8-sig") as fh:
@@ -91,6 +97,59 @@ def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
             delimiter = "\t" if path.lower().endswith(".tsv") else _detect_delimiter(header_line)
         header = [cell.strip() for cell in next(csv.reader([header_line], delimiter=delimiter))]
         _check_header(header, path, delimiter, options.min_columns)
+    except (ValueError, UnicodeDecodeError, OSError):
+        return None  # the cell-by-cell reader reports it
+    float32 = np.dtype(options.dtype) == np.float32
+    target = options.target if options.target is not None else header[-1]
+    split = float32 and target in header  # features as float32 in one matrix, the target float64 on its own
+    names = [name for name in header if not (split and name == target)]
+    target_at = header.index(target) if split else None
+    read = None
+    if skip == 1:  # pyarrow skips rows, not lines: a header after blank lines goes to NumPy's reader
+        try:
+            read = _arrow_numeric(path, delimiter, len(header), target_at, np.float32 if float32 else np.float64)
+        except _BeyondFloat32:
+            float32 = False  # such data stays float64, and the network reports what it cannot hold
+            read = _arrow_numeric(path, delimiter, len(header), target_at, np.float64)
+    if read is None:
+        read = _loadtxt_numeric(path, delimiter, skip, len(header), target_at)
+        if read is not None and float32:
+            read = (_as_float32(read[0]), read[1])
+    if read is None:
+        return None
+    matrix, y = read
+    columns = {name: matrix[:, j] for j, name in enumerate(names)}
+    if y is not None:
+        columns = {name: (y if name == target else columns[name]) for name in header}
+    return Table(path, columns, _CsvLines(path, delimiter, matrix.shape[0]), text_cells=False, matrix=matrix,
+                 matrix_columns=names)
+
+
+def _as_float32(matrix: np.ndarray) -> np.ndarray:
+    """``matrix`` as float32, rounded as ``astype`` rounds (the rounding a float32 network makes of
+    float64 data); ``matrix`` itself when a value lies beyond float32's range (the data then stays float64)."""
+    with np.errstate(over="ignore"):
+        out = matrix.astype(np.float32)
+    return out if _all_finite(out) else matrix
+
+
+def _all_finite(block: np.ndarray) -> bool:
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(block, axis=None)):
+            return True  # one pass and no mask: a NaN or an infinity makes the sum non-finite
+    return bool(np.isfinite(block).all())
+
+
+def _split_target(data: np.ndarray, target: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    if target is None:
+        return data, None
+    return np.delete(data, target, axis=1), data[:, target].copy()
+
+
+def _loadtxt_numeric(path: str, delimiter: str, skip: int, width: int,
+                     target: int | None) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Every data row by NumPy's C reader (float64; streamed, no copy of the text in memory), or None."""
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": None below
             # from the path, not a Python file object: NumPy then reads the file in C, twice as fast
@@ -98,10 +157,91 @@ def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
                               skiprows=skip, ndmin=2, encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError, OSError):
         return None
-    if data.shape[0] == 0 or data.shape[1] != len(header) or not np.isfinite(data).all():
+    if data.shape[0] == 0 or data.shape[1] != width or not _all_finite(data):
         return None
-    return Table(path, {name: data[:, j] for j, name in enumerate(header)}, _CsvLines(path, delimiter, data.shape[0]),
-                 text_cells=False, matrix=data)
+    return _split_target(data, target) if target is not None else (data, None)
+
+
+ARROW_BLOCK_BYTES = 1 << 20  # pyarrow parses blocks of this size (its default): the peak is the result plus a few blocks
+
+
+def _arrow_numeric(path: str, delimiter: str, width: int, target: int | None,
+                   dtype: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Every data row by pyarrow's streaming CSV reader, or None (no pyarrow, or a cell that is not a
+    finite number, a row of another width, an encoding error; with ``dtype`` float32, a value beyond
+    float32's range).
+
+    Block by block, each column is parsed to float64 (pyarrow's parser rounds correctly, as
+    Python's ``float`` does, and accepts a subset of what ``float`` accepts) and copied into one
+    (n, columns) array of ``dtype`` (float32: rounded from the float64 value, as ``astype`` rounds), allocated once from an estimate of the row count (pages never
+    written are never resident) and grown if the estimate falls short: the text of the file and
+    Arrow's tables are never whole in memory. Empty cells, ``NA`` and the like are not nulls
+    here but unparsable, so they decline.
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+    except ImportError:
+        return None
+    names = [f"c{j}" for j in range(width)]
+    try:
+        rows = _estimate_rows(path)
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=ARROW_BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
+                                              newlines_in_values=True, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(column_types={name: pa.float64() for name in names}, null_values=[],
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+        k = width - (target is not None)
+        out = np.empty((rows, k), dtype=dtype)
+        y = np.empty(rows, dtype=np.float64) if target is not None else None
+        n = 0
+        for batch in reader:
+            m = batch.num_rows
+            if n + m > out.shape[0]:
+                out, y = _grow(out, n, n + m), (None if y is None else _grow(y, n, n + m))
+            j = 0
+            for c, column in enumerate(batch.columns):
+                values = column.to_numpy(zero_copy_only=False)
+                if c == target:
+                    y[n:n + m] = values
+                    if not _all_finite(values):
+                        return None
+                else:
+                    if not _all_finite(values):
+                        return None
+                    with np.errstate(over="ignore"):
+                        out[n:n + m, j] = values
+                    j += 1
+            if out.dtype != np.float64 and not _all_finite(out[n:n + m]):
+                raise _BeyondFloat32  # finite in float64, not in float32
+            n += m
+    except (pa.ArrowException, ValueError, OSError, UnicodeDecodeError):
+        return None
+    if n == 0:
+        return None
+    return out[:n], (None if y is None else y[:n])
+
+
+class _BeyondFloat32(Exception):
+    """A finite float64 value that float32 cannot hold."""
+
+
+def _estimate_rows(path: str) -> int:
+    """Somewhat more rows than the file holds, from the length of its first lines (an overestimate costs
+    address space, not memory: the unused end of the array is never written)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        sample = fh.read(1 << 20)
+    lines = max(1, sample.count(b"\n"))
+    return int(size / (len(sample) / lines) * 1.25) + 1024
+
+
+def _grow(a: np.ndarray, n: int, need: int) -> np.ndarray:
+    bigger = np.empty((max(need, int(a.shape[0] * 1.5)),) + a.shape[1:], dtype=a.dtype)
+    bigger[:n] = a[:n]
+    return bigger
 
 
 class _CsvLines(Sequence):
@@ -400,7 +540,8 @@ def _open_error(path: str, exc: OSError) -> OSError:
 
 # ====================================================================== entry points
 def load_data(source: str | os.PathLike, *, target: str | None = None, task: str | None = None,
-              delimiter: str | None = None, drop: Sequence[str] = (), seed: Any = 0) -> Dataset:
+              delimiter: str | None = None, drop: Sequence[str] = (), seed: Any = 0,
+              dtype: Any = "float64") -> Dataset:
     """A Dataset from a built-in name or a file (``.csv``/``.tsv``/``.txt``, ``.npz``, ``.parquet``).
 
     Parameters
@@ -412,6 +553,11 @@ def load_data(source: str | os.PathLike, *, target: str | None = None, task: str
     delimiter : CSV delimiter; detected from the header when None.
     drop : columns to ignore (an id column, a text column).
     seed : seed of generated built-in datasets.
+    dtype : 'float64' (default) or 'float32', the features' dtype. float32 is what a float32
+        network trains on: each value is its float64 reading rounded to float32 (exactly the
+        copy the network would make), and a CSV of numbers is read straight into float32, so
+        that the data is in memory once, at half the size. Features beyond float32's range
+        (|x| > 3.4e38) stay float64. Targets are float64 (regression) or class indices either way.
 
     Raises
     ------
@@ -420,6 +566,7 @@ def load_data(source: str | os.PathLike, *, target: str | None = None, task: str
     ValueError : bad content, naming the file, the column and the row.
     """
     task = check_task(task)
+    float32 = _check_dtype(dtype) == np.float32
     path = os.fspath(source)
     if not os.path.exists(path) and is_builtin(path):
         if target is not None:
@@ -427,12 +574,34 @@ def load_data(source: str | os.PathLike, *, target: str | None = None, task: str
         ds = load_dataset(path, seed=seed)
         if task is not None and task != ds.task:
             raise DataSourceError(f"built-in dataset {path!r} is a {ds.task} dataset, not {task}")
-        return ds
+        return _features_as_float32(ds) if float32 else ds
     check_path(path)
-    result = _reader(path)(path, ReadOptions(delimiter=delimiter, task=task))
-    if isinstance(result, Dataset):
-        return result
-    return table_to_dataset(result, target=target, task=task, drop=drop)
+    result = _reader(path)(path, ReadOptions(delimiter=delimiter, task=task, dtype=np.float32 if float32 else np.float64,
+                                             target=target))
+    ds = result if isinstance(result, Dataset) else table_to_dataset(result, target=target, task=task, drop=drop)
+    return _features_as_float32(ds) if float32 else ds
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+def _features_as_float32(ds: Dataset) -> Dataset:
+    """ds with float32 features (rounded as ``astype`` rounds), unless a value lies beyond float32's range."""
+    if ds.X.dtype == np.float32:
+        return ds
+    with np.errstate(over="ignore"):
+        X = ds.X.astype(np.float32)
+    if not np.isfinite(X).all():
+        return ds
+    ds.X = X
+    return ds
 
 
 def load_csv(path: str | os.PathLike, *, target: str | None = None, task: str | None = None,
