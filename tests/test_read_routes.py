@@ -9,8 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from handgrad.data import load_data
-from handgrad.data import readers
+from handgrad.data import load_data, readers
 from handgrad.data.columns import Table, table_to_dataset
 from handgrad.data.readers import ReadOptions, _read_rows, read_csv
 

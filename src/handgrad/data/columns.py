@@ -166,7 +166,7 @@ def regression_dataset(X: np.ndarray, y: np.ndarray, table: Table, target: str,
                    target)
 
 
-def _target_values(y: np.ndarray, table: Table, target: str) -> tuple[Sequence[Any], np.ndarray | None]:
+def _target_values(y: np.ndarray, table: Table, target: str) -> tuple[Any, np.ndarray | None]:
     """The target's cells, and their float values when every cell is a number (else None)."""
     path, where = table.path, table.where
     if y.dtype.kind in "biuf":
@@ -200,7 +200,7 @@ def _infer_task(numbers: np.ndarray | None) -> str:
     return "classification" if integral and len(np.unique(numbers)) <= MAX_INFERRED_CLASSES else "regression"
 
 
-def _classes(values: Sequence[Any], numbers: np.ndarray | None) -> tuple[list[Any], np.ndarray]:
+def _classes(values: Any, numbers: np.ndarray | None) -> tuple[list[Any], np.ndarray]:
     if numbers is not None:
         uniq, index = np.unique(numbers, return_inverse=True)
         integral = bool(np.all(uniq == np.round(uniq)))

@@ -108,7 +108,7 @@ def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
     if skip == 1:  # pyarrow skips rows, not lines: a header after blank lines goes to NumPy's reader
         try:
             read = _arrow_numeric(path, delimiter, len(header), target_at, np.float32 if float32 else np.float64)
-        except _BeyondFloat32:
+        except _BeyondFloat32Error:
             float32 = False  # such data stays float64, and the network reports what it cannot hold
             read = _arrow_numeric(path, delimiter, len(header), target_at, np.float64)
     if read is None:
@@ -204,7 +204,7 @@ def _arrow_numeric(path: str, delimiter: str, width: int, target: int | None,
             j = 0
             for c, column in enumerate(batch.columns):
                 values = column.to_numpy(zero_copy_only=False)
-                if c == target:
+                if c == target and y is not None:
                     y[n:n + m] = values
                     if not _all_finite(values):
                         return None
@@ -215,7 +215,7 @@ def _arrow_numeric(path: str, delimiter: str, width: int, target: int | None,
                         out[n:n + m, j] = values
                     j += 1
             if out.dtype != np.float64 and not _all_finite(out[n:n + m]):
-                raise _BeyondFloat32  # finite in float64, not in float32
+                raise _BeyondFloat32Error  # finite in float64, not in float32
             n += m
     except (pa.ArrowException, ValueError, OSError, UnicodeDecodeError):
         return None
@@ -224,7 +224,7 @@ def _arrow_numeric(path: str, delimiter: str, width: int, target: int | None,
     return out[:n], (None if y is None else y[:n])
 
 
-class _BeyondFloat32(Exception):
+class _BeyondFloat32Error(Exception):
     """A finite float64 value that float32 cannot hold."""
 
 
