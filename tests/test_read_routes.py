@@ -179,3 +179,46 @@ def test_other_sources_honour_the_dtype(tmp_path):
     assert load_data("moons", dtype="float32").X.dtype == np.float32
     with pytest.raises(ValueError, match=r"dtype must be 'float32' or 'float64', got 'int8'"):
         load_data(path, dtype="int8")
+
+
+def _parquet(tmp_path, columns: dict, name: str = "d.parquet", **kwargs) -> str:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = str(tmp_path / name)
+    pq.write_table(pa.table(columns), path, **kwargs)
+    return path
+
+
+def test_parquet_columns_go_into_one_matrix_across_row_groups(tmp_path):
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal(1000), rng.integers(-5, 5, 1000)
+    c32 = rng.standard_normal(1000).astype(np.float32)
+    path = _parquet(tmp_path, {"a": a, "b": b, "c": c32, "y": rng.integers(0, 2, 1000)}, row_group_size=64)
+    table = readers.read_parquet(path, ReadOptions())
+    assert list(table.matrix_columns) == ["a", "b", "c"] and table.columns["y"].dtype == np.int64
+    ds = table_to_dataset(table)
+    assert np.shares_memory(ds.X, table.matrix)
+    expected = np.column_stack([a, b.astype(np.float64), c32.astype(np.float64)])
+    np.testing.assert_array_equal(ds.X, expected)
+    ds32 = load_data(path, dtype="float32")
+    assert ds32.X.dtype == np.float32
+    np.testing.assert_array_equal(ds32.X, expected.astype(np.float32))
+    np.testing.assert_array_equal(ds32.y, ds.y)
+    assert table.where[0] == "row 1" and table.where[-1] == "row 1000" and len(table.where) == 1000
+
+
+def test_parquet_columns_the_matrix_cannot_hold_keep_their_cells_and_messages(tmp_path):
+    path = _parquet(tmp_path, {"a": [1.0, 2.0, 3.0], "b": [1.0, None, 3.0], "y": [0, 1, 0]})
+    table = readers.read_parquet(path, ReadOptions())
+    assert list(table.matrix_columns) == ["a", None]
+    with pytest.raises(ValueError, match=r"missing value at row 2, column 'b'"):
+        load_data(path)
+    with pytest.raises(ValueError, match=r"missing value at row 2, column 'b'"):
+        load_data(path, dtype="float32")
+    np.testing.assert_array_equal(load_data(path, drop=["b"]).X, [[1], [2], [3]])
+    big = _parquet(tmp_path, {"a": [1.0, 1e39], "b": [2.0, 3.0], "y": [0, 1]}, "big.parquet")
+    ds = load_data(big, dtype="float32")  # beyond float32: the features stay float64
+    assert ds.X.dtype == np.float64 and ds.X[1, 0] == 1e39
+    # the target may sit anywhere; it stays out of the matrix, as its own numbers
+    ds = load_data(path, target="a", drop=["b"])
+    assert ds.feature_names == ["y"] and ds.task == "classification"

@@ -31,8 +31,8 @@ class Table:
     ``text_cells`` says the cells are text to parse (CSV) rather than typed values (Parquet, NPZ).
     ``matrix``, when a reader has one, is columns of finite numbers as one (n, k) float array
     (float64, or float32 when the reader was asked for it) whose column j is ``columns[matrix_columns[j]]``
-    (``matrix_columns`` None: every column, in file order): features that are adjacent in it are
-    taken as a view, not copied.
+    (``matrix_columns`` None: every column, in file order; an entry None: a column it does not hold):
+    features that are adjacent in it are taken as a view, not copied.
     """
 
     path: str
@@ -40,7 +40,7 @@ class Table:
     where: Sequence[str]
     text_cells: bool
     matrix: np.ndarray | None = None
-    matrix_columns: list[str] | None = None
+    matrix_columns: Sequence[str | None] | None = None
 
     @property
     def header(self) -> list[str]:
@@ -129,7 +129,7 @@ def _feature_matrix(table: Table, features: list[str]) -> np.ndarray:
     """The feature columns, checked, as one (n, d) array: a view of ``table.matrix`` where they are adjacent
     in it, else a copy in its dtype (its cells were checked by the reader)."""
     if table.matrix is not None:
-        names = table.header if table.matrix_columns is None else table.matrix_columns
+        names = table.header if table.matrix_columns is None else list(table.matrix_columns)
         if all(name in names for name in features):
             index = [names.index(name) for name in features]
             if index == list(range(index[0], index[0] + len(index))):
@@ -205,7 +205,7 @@ def _classes(values: Any, numbers: np.ndarray | None) -> tuple[list[Any], np.nda
         uniq, index = np.unique(numbers, return_inverse=True)
         integral = bool(np.all(uniq == np.round(uniq)))
         labels = [int(u) if integral else float(u) for u in uniq]
-        return labels, index.astype(np.int64)
+        return labels, index.astype(np.int64, copy=False)
     uniq, index = np.unique(np.asarray(values, dtype=str), return_inverse=True)
     return [str(u) for u in uniq], index.astype(np.int64)
 

@@ -443,25 +443,47 @@ def _numeric_target(y: np.ndarray, path: str) -> np.ndarray:
 
 # ====================================================================== Parquet
 def read_parquet(path: str, options: ReadOptions) -> Table:
-    """A Parquet file, read with pyarrow (or pandas). Rows are named 1-based (``row 1`` is the first)."""
-    columns = _parquet_columns(path)
+    """A Parquet file, read with pyarrow (or pandas). Rows are named 1-based (``row 1`` is the first).
+
+    With pyarrow the file is read column by column: each integer or float column other than the
+    target (``options.target``, else the last), without nulls or NaN, is decoded and copied
+    straight into one (n, columns) matrix of ``options.dtype`` (float32: rounded from its float64
+    value) and its Arrow data dropped, so the peak is the result plus one column.
+    """
+    columns, matrix, held = _parquet_columns(path, options)
     if not columns:
         raise ValueError(f"{path!r} has no columns")
     n = len(next(iter(columns.values())))
     if n == 0:
         raise ValueError(f"no data rows in {path!r}")
-    return Table(path, columns, [f"row {i + 1}" for i in range(n)], text_cells=False)
+    return Table(path, columns, RowNames(n), text_cells=False, matrix=matrix, matrix_columns=held)
 
 
-def _parquet_columns(path: str) -> dict[str, Any]:
+class RowNames(Sequence):
+    """``row 1``, ``row 2``, ... for n rows, made only when asked (an error message needs one or two)."""
+
+    def __init__(self, n: int, first: int = 1) -> None:
+        self.n, self.first = n, first
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [f"row {j + self.first}" for j in range(*i.indices(self.n))]
+        if not -self.n <= i < self.n:
+            raise IndexError(i)
+        return f"row {i % self.n + self.first}"
+
+
+def _parquet_columns(path: str, options: ReadOptions) -> tuple[dict[str, Any], np.ndarray | None, Any]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
         pq = None
     try:
         if pq is not None:
-            table = pq.read_table(path)
-            return {str(name): _arrow_column(table.column(name)) for name in table.column_names}
+            return _parquet_by_column(pq.ParquetFile(path), options)
         try:
             import pandas as pd
         except ImportError:
@@ -469,7 +491,7 @@ def _parquet_columns(path: str) -> dict[str, Any]:
 
             raise MissingDependencyError("pyarrow", "parquet", f"reading Parquet ({path!r})") from None
         frame = pd.read_parquet(path)
-        return {str(name): frame[name].to_numpy(dtype=object) for name in frame.columns}
+        return {str(name): frame[name].to_numpy(dtype=object) for name in frame.columns}, None, None
     except ImportError:
         raise
     except OSError as exc:
@@ -478,6 +500,48 @@ def _parquet_columns(path: str) -> dict[str, Any]:
         raise ValueError(f"{path!r} is not a valid Parquet file: {exc}") from None
     except Exception as exc:
         raise ValueError(f"{path!r} is not a valid Parquet file ({type(exc).__name__}: {exc})") from None
+
+
+def _parquet_by_column(pf: Any, options: ReadOptions) -> tuple[dict[str, Any], np.ndarray | None, list[str | None]]:
+    """The columns; the matrix holding the numeric non-target ones; the name of each matrix column
+    (None where a column could not go in: nulls, NaN, or beyond float32)."""
+    import pyarrow.types as pt
+
+    names = [str(name) for name in pf.schema_arrow.names]
+    target = options.target if options.target is not None else (names[-1] if names else None)
+    numeric = [f.name for f in pf.schema_arrow if f.name != target and (pt.is_integer(f.type) or pt.is_floating(f.type))]
+    dtype = np.float32 if np.dtype(options.dtype) == np.float32 else np.float64
+    matrix = np.empty((pf.metadata.num_rows, len(numeric)), dtype=dtype) if numeric else None
+    held: list[str | None] = [None] * len(numeric)
+    columns: dict[str, Any] = {}
+    for name in names:
+        column = pf.read(columns=[name], use_threads=False).column(0)
+        if matrix is not None and name in numeric:
+            j = numeric.index(name)
+            if _into_matrix(column, matrix[:, j]):
+                columns[name], held[j] = matrix[:, j], name
+                continue
+        columns[name] = _arrow_column(column)
+    return columns, matrix, held
+
+
+def _into_matrix(column: Any, out: np.ndarray) -> bool:
+    """Copies an integer or float Arrow column into ``out`` chunk by chunk; False (``out`` then unused) when it
+    holds a null, a NaN or an infinity, or a value beyond ``out``'s float32."""
+    if column.null_count:
+        return False
+    start = 0
+    for chunk in column.chunks:
+        values = chunk.to_numpy()
+        if values.dtype.kind == "f" and not _all_finite(values):
+            return False
+        part = out[start:start + len(values)]
+        with np.errstate(over="ignore"):
+            part[...] = values if out.dtype == np.float64 else values.astype(np.float64)  # one float64 reading, rounded
+        if out.dtype != np.float64 and not _all_finite(part):
+            return False
+        start += len(values)
+    return start == out.shape[0]
 
 
 def _arrow_column(column: Any) -> np.ndarray:
