@@ -94,6 +94,28 @@ def test_many_random_decimals_parse_as_python_float_does(tmp_path, route):
     np.testing.assert_array_equal(load_data(path, dtype="float32").X, expected.astype(np.float32))
 
 
+def _just_above_a_float32_midpoint(x: float) -> str:
+    """A decimal a hair above the midpoint of float32 x and the next float32: its float64 reading is the
+    midpoint itself, which rounds (ties to even) down to x; a direct decimal-to-float32 parse rounds up."""
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 60
+    x32 = np.float32(x)
+    mid = (Decimal(float(x32)) + Decimal(float(np.nextafter(x32, np.float32(np.inf))))) / 2
+    return format(mid + Decimal(2) ** -80 * abs(Decimal(float(x32))), "f")
+
+
+@pytest.mark.parametrize("target_last", [True, False])
+def test_float32_rounds_the_float64_reading_not_the_decimal(tmp_path, route, target_last):
+    cells = [_just_above_a_float32_midpoint(x) for x in (1.0, 3.5, -1234.5677, 2.0**-20)]
+    assert np.float32(float(cells[0])) == 1.0  # the rounding today's float64 reading gets
+    rows = [f"{c},{c},{i % 2}" if target_last else f"{i % 2},{c},{c}" for i, c in enumerate(cells)]
+    path = _write(tmp_path, ("a,b,y\n" if target_last else "y,a,b\n") + "\n".join(rows) + "\n")
+    X = load_data(path, target="y", dtype="float32").X
+    expected = np.array([[float(c), float(c)] for c in cells]).astype(np.float32)
+    np.testing.assert_array_equal(X, expected)
+
+
 def test_the_target_may_sit_anywhere_and_dropped_columns_stay_out(tmp_path, route):
     path = _write(tmp_path, "a,t,b,c\n1.1,0.5,2.2,3.3\n4.4,1.5,5.5,6.6\n7.7,2.5,8.8,9.9\n")
     ds64 = load_data(path, target="t", drop=["b"])

@@ -112,9 +112,9 @@ def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
             float32 = False  # such data stays float64, and the network reports what it cannot hold
             read = _arrow_numeric(path, delimiter, len(header), target_at, np.float64)
     if read is None:
-        read = _loadtxt_numeric(path, delimiter, skip, len(header), target_at)
-        if read is not None and float32:
-            read = (_as_float32(read[0]), read[1])
+        read = _loadtxt_numeric(path, delimiter, skip, len(header), target_at, float32)
+        if read is None and float32:  # perhaps a value beyond float32's range: float64 says
+            read = _loadtxt_numeric(path, delimiter, skip, len(header), target_at, False)
     if read is None:
         return None
     matrix, y = read
@@ -125,14 +125,6 @@ def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
                  matrix_columns=names)
 
 
-def _as_float32(matrix: np.ndarray) -> np.ndarray:
-    """``matrix`` as float32, rounded as ``astype`` rounds (the rounding a float32 network makes of
-    float64 data); ``matrix`` itself when a value lies beyond float32's range (the data then stays float64)."""
-    with np.errstate(over="ignore"):
-        out = matrix.astype(np.float32)
-    return out if _all_finite(out) else matrix
-
-
 def _all_finite(block: np.ndarray) -> bool:
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(np.add.reduce(block, axis=None)):
@@ -140,26 +132,45 @@ def _all_finite(block: np.ndarray) -> bool:
     return bool(np.isfinite(block).all())
 
 
-def _split_target(data: np.ndarray, target: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    if target is None:
-        return data, None
-    return np.delete(data, target, axis=1), data[:, target].copy()
+def _loadtxt_numeric(path: str, delimiter: str, skip: int, width: int, target: int | None,
+                     float32: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Every data row by NumPy's C reader (streamed, no copy of the text in memory), or None.
 
-
-def _loadtxt_numeric(path: str, delimiter: str, skip: int, width: int,
-                     target: int | None) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """Every data row by NumPy's C reader (float64; streamed, no copy of the text in memory), or None."""
+    float64; with ``float32``, the features float32 and the target (column ``target``) float64, in
+    one pass: NumPy parses each cell to float64 and rounds that to float32, the value ``astype``
+    gives. A non-finite float32 value returns None (a NaN or infinity in the file, or a value
+    beyond float32's range: the caller asks again in float64).
+    """
+    fields: list[tuple[str, Any, tuple[int, ...]]] = []
+    if float32:
+        before = width if target is None else target
+        after = 0 if target is None else width - target - 1
+        fields = [(name, np.float32, (k,)) for name, k in (("before", before), ("after", after)) if k]
+        if target is not None:
+            fields.insert(1 if before else 0, ("target", np.float64, ()))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": None below
             # from the path, not a Python file object: NumPy then reads the file in C, twice as fast
-            data = np.loadtxt(path, dtype=np.float64, delimiter=delimiter, comments=None, quotechar='"',
-                              skiprows=skip, ndmin=2, encoding="utf-8-sig")
+            data = np.loadtxt(path, dtype=np.dtype(fields) if fields else np.float64, delimiter=delimiter,
+                              comments=None, quotechar='"', skiprows=skip, ndmin=1 if fields else 2,
+                              encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError, OSError):
         return None
-    if data.shape[0] == 0 or data.shape[1] != width or not _all_finite(data):
+    if data.shape[0] == 0:
         return None
-    return _split_target(data, target) if target is not None else (data, None)
+    if not fields:
+        if data.shape[1] != width or not _all_finite(data):
+            return None
+        if target is None:
+            return data, None
+        return np.delete(data, target, axis=1), data[:, target].copy()
+    parts = [data[name] for name in ("before", "after") if name in data.dtype.names]
+    y = data["target"] if target is not None else None
+    if not all(_all_finite(part) for part in parts) or (y is not None and not _all_finite(y)):
+        return None
+    # the features are a view of the records when they are one field (the target first or last)
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)), (None if y is None else y.copy())
 
 
 ARROW_BLOCK_BYTES = 1 << 20  # pyarrow parses blocks of this size (its default): the peak is the result plus a few blocks
