@@ -152,7 +152,7 @@ def _loadtxt_numeric(path: str, delimiter: str, skip: int, width: int, target: i
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": None below
             # from the path, not a Python file object: NumPy then reads the file in C, twice as fast
-            data = np.loadtxt(path, dtype=np.dtype(fields) if fields else np.float64, delimiter=delimiter,
+            data: Any = np.loadtxt(path, dtype=np.dtype(fields) if fields else np.float64, delimiter=delimiter,
                               comments=None, quotechar='"', skiprows=skip, ndmin=1 if fields else 2,
                               encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError, OSError):
