@@ -257,3 +257,20 @@ def test_parquet_columns_the_matrix_cannot_hold_keep_their_cells_and_messages(tm
     # the target may sit anywhere; it stays out of the matrix, as its own numbers
     ds = load_data(path, target="a", drop=["b"])
     assert ds.feature_names == ["y"] and ds.task == "classification"
+
+
+@pytest.mark.parametrize("labels, task", [
+    ([3, -1, 0, 3, 7, -1] * 30_000, None),                  # more rows than one block
+    (list(range(20)) * 9_000, None),                        # 20 classes: the most inferred
+    (list(range(21)) * 5, "classification"),                # 21: only when asked
+    ([0.5, 1.5, 0.5, 2.5], "classification"),               # not integral
+    ([-0.0, 0.0, 1.0, -0.0], None),
+])
+def test_class_indices_are_those_of_np_unique(tmp_path, labels, task):
+    path = _write(tmp_path, "a,y\n" + "".join(f"{i % 7},{v!r}\n" for i, v in enumerate(labels)))
+    ds = load_data(path, task=task)
+    uniq, index = np.unique(np.array(labels, dtype=np.float64), return_inverse=True)
+    integral = bool(np.all(uniq == np.round(uniq)))
+    assert ds.task == "classification"
+    assert ds.class_labels == [int(u) if integral else float(u) for u in uniq]
+    np.testing.assert_array_equal(ds.y, index)

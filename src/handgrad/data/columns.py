@@ -170,10 +170,9 @@ def _target_values(y: np.ndarray, table: Table, target: str) -> tuple[Any, np.nd
     """The target's cells, and their float values when every cell is a number (else None)."""
     path, where = table.path, table.where
     if y.dtype.kind in "biuf":
-        numbers = y.astype(np.float64)
-        bad = np.argwhere(~np.isfinite(numbers))
-        if bad.size:
-            i = int(bad[0][0])
+        numbers = y.astype(np.float64, copy=False)  # no copy of a float64 column (read, not written)
+        if not np.isfinite(numbers).all():
+            i = int(np.argwhere(~np.isfinite(numbers))[0][0])
             raise ValueError(f"{path!r}: missing or non-finite target at {where[i]}, column {target!r}")
         return y, numbers  # the array itself: a list of a Python number per row would cost ~32 bytes a row
     values = list(y.tolist())
@@ -196,18 +195,37 @@ def _target_values(y: np.ndarray, table: Table, target: str) -> tuple[Any, np.nd
 def _infer_task(numbers: np.ndarray | None) -> str:
     if numbers is None:
         return "classification"
-    integral = bool(np.all(numbers == np.round(numbers)))
-    return "classification" if integral and len(np.unique(numbers)) <= MAX_INFERRED_CLASSES else "regression"
+    return "classification" if _integral(numbers) and _few_values(numbers) is not None else "regression"
 
 
 def _classes(values: Any, numbers: np.ndarray | None) -> tuple[list[Any], np.ndarray]:
     if numbers is not None:
+        few = _few_values(numbers) if _integral(numbers) else None
+        if few is not None:  # the usual case, without np.unique's sorted copies of the whole column
+            return [int(u) for u in few], np.searchsorted(few, numbers).astype(np.int64, copy=False)
         uniq, index = np.unique(numbers, return_inverse=True)
         integral = bool(np.all(uniq == np.round(uniq)))
         labels = [int(u) if integral else float(u) for u in uniq]
         return labels, index.astype(np.int64, copy=False)
     uniq, index = np.unique(np.asarray(values, dtype=str), return_inverse=True)
     return [str(u) for u in uniq], index.astype(np.int64)
+
+
+_BLOCK = 1 << 16  # rows looked at a time: the temporaries stay small whatever the column's length
+
+
+def _integral(numbers: np.ndarray) -> bool:
+    return all(bool(np.all(b == np.round(b))) for b in (numbers[i:i + _BLOCK] for i in range(0, len(numbers), _BLOCK)))
+
+
+def _few_values(numbers: np.ndarray, limit: int = MAX_INFERRED_CLASSES) -> np.ndarray | None:
+    """The distinct values, sorted (as np.unique gives them), when there are at most ``limit``; else None."""
+    seen = np.empty(0)
+    for i in range(0, len(numbers), _BLOCK):
+        seen = np.union1d(seen, numbers[i:i + _BLOCK])
+        if len(seen) > limit:
+            return None
+    return seen
 
 
 def infer_task(y: Any) -> str:
