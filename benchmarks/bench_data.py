@@ -20,7 +20,7 @@ sampled every 2 ms during the read, above its resident memory after the imports 
 warm-up read of a 10-row file (Linux), shown against the data's float32 size
 (n × 21 × 4 bytes). ``--train`` also runs one epoch of ``handgrad.train.fit`` (a 20 → 64 → 1
 network, sigmoid + BCE, batch 256) after each handgrad read and reports the peak of the whole
-process (imports, reading and training: ``ru_maxrss``).
+process (imports, reading and training: ``VmHWM``).
 
     python benchmarks/bench_data.py                      # 1e5, 1e6 and 1e7 rows
     python benchmarks/bench_data.py --rows 100000,1000000 --rounds 3
@@ -89,8 +89,10 @@ if train and not how.startswith("pandas"):
     fit(net, ds.X, ds.y.reshape(-1, 1).astype(np.float32), "bce", lr=0.01, epochs=1, batch_size=256, seed=0,
         train_metrics=False)
     t_fit = time.perf_counter() - t0
+with open("/proc/self/status") as fh:  # VmHWM: this process's own peak (ru_maxrss counts the parent's at the fork)
+    hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
 print(json.dumps({"read_s": t_read, "peak_read_mb": peak_read, "fit_s": t_fit, "shape": shape,
-                  "peak_total_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10}))
+                  "peak_total_mb": hwm / 2**10}))
 """
 
 
