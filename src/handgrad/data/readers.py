@@ -77,8 +77,8 @@ def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
     """The table when every data cell is a finite number, else None.
 
     Two C readers, tried in turn, each of which either reads the whole file or declines:
-    pyarrow's streaming CSV reader when pyarrow is installed (the ``parquet`` extra; at pandas'
-    speed), then NumPy's (:func:`numpy.loadtxt`). Both agree with the cell-by-cell reader
+    pyarrow's streaming CSV reader when pyarrow is installed (the ``parquet`` extra; within 2x of
+    pandas' time), then NumPy's (:func:`numpy.loadtxt`). Both agree with the cell-by-cell reader
     wherever they answer: the header is read by the ``csv`` module and checked the same way;
     quoting follows CSV (a quoted field may hold the delimiter or a newline, and such a field
     is one cell, which is then not a number); blank lines are skipped; no comment character.
@@ -153,8 +153,8 @@ def _loadtxt_numeric(path: str, delimiter: str, skip: int, width: int, target: i
             warnings.simplefilter("ignore")  # "input contained no data": None below
             # from the path, not a Python file object: NumPy then reads the file in C, twice as fast
             data: Any = np.loadtxt(path, dtype=np.dtype(fields) if fields else np.float64, delimiter=delimiter,
-                              comments=None, quotechar='"', skiprows=skip, ndmin=1 if fields else 2,
-                              encoding="utf-8-sig")
+                                   comments=None, quotechar='"', skiprows=skip, ndmin=1 if fields else 2,
+                                   encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError, OSError):
         return None
     if data.shape[0] == 0:
@@ -190,9 +190,7 @@ def _compact(records: np.ndarray, parts: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-ROWS_PER_BLOCK = 1 << 15
-
-
+ROWS_PER_BLOCK = 1 << 15  # rows moved at a time by _compact
 ARROW_BLOCK_BYTES = 1 << 20  # pyarrow parses blocks of this size (its default): the peak is the result plus a few blocks
 
 
@@ -204,9 +202,11 @@ def _arrow_numeric(path: str, delimiter: str, width: int, target: int | None,
 
     Block by block, each column is parsed to float64 (pyarrow's parser rounds correctly, as
     Python's ``float`` does, and accepts a subset of what ``float`` accepts) and copied into one
-    (n, columns) array of ``dtype`` (float32: rounded from the float64 value, as ``astype`` rounds), allocated once from an estimate of the row count (pages never
-    written are never resident) and grown if the estimate falls short: the text of the file and
-    Arrow's tables are never whole in memory. Empty cells, ``NA`` and the like are not nulls
+    (n, columns) array of ``dtype`` (float32: rounded from the float64 value, as ``astype``
+    rounds), the target column (index ``target``) into its own float64 array. The arrays are
+    allocated once from an estimate of the row count (pages never written are never resident)
+    and grown if it falls short: the text of the file and Arrow's tables are never whole in
+    memory. Empty cells, ``NA`` and the like are not nulls
     here but unparsable, so they decline.
     """
     try:
