@@ -118,13 +118,13 @@ def test_float32_rounds_the_float64_reading_not_the_decimal(tmp_path, route, tar
 
 
 @pytest.mark.parametrize("header", ["y,a,b,c", "a,y,b,c", "a,b,c,y"])
-def test_float32_features_are_one_contiguous_array_wherever_the_target_is(tmp_path, route, header):
+def test_features_are_one_contiguous_array_wherever_the_target_is(tmp_path, route, header):
     rng = np.random.default_rng(3)
     data = rng.standard_normal((70_000, 4)).round(3)  # more rows than one block of the compaction
     data[:, header.split(",").index("y")] = rng.integers(0, 2, 70_000)
     path = _write(tmp_path, header + "\n" + "\n".join(",".join(f"{v:g}" for v in row) for row in data) + "\n")
     ds64, ds32 = load_data(path), load_data(path, dtype="float32")
-    assert ds32.X.flags.c_contiguous and ds32.X.dtype == np.float32
+    assert ds32.X.flags.c_contiguous and ds32.X.dtype == np.float32 and ds64.X.flags.c_contiguous
     np.testing.assert_array_equal(ds32.X, ds64.X.astype(np.float32))
     np.testing.assert_array_equal(ds32.y, ds64.y)
 
@@ -178,7 +178,7 @@ def test_a_file_across_many_blocks_and_a_low_row_estimate(tmp_path, monkeypatch)
     text = "a,b,c,y\n" + "".join(f"{r[0]:.9g},{r[1]:.9g},{r[2]:.9g},{int(r[3])}\n" for r in data)
     path = _write(tmp_path, text)
     table = read_csv(path, ReadOptions())
-    assert table.matrix is not None and table.matrix.shape == (500, 4)
+    assert table.matrix is not None and table.matrix.shape == (500, 3)  # the target on its own
     np.testing.assert_array_equal(table_to_dataset(table).X, table_to_dataset(_cell_by_cell(path)).X)
     ds32 = load_data(path, dtype="float32")
     np.testing.assert_array_equal(ds32.X, table_to_dataset(_cell_by_cell(path)).X.astype(np.float32))
