@@ -59,7 +59,7 @@ def test_bench_epoch_prints_epoch_steps_gathering_and_memory():
 
 
 def test_bench_data_prints_time_and_peak_against_pandas():
-    out = _run("bench_data.py", "--rows", "2000", "--rounds", "1", "--train")
-    for expected in ("| rows |", "| 2,000 |", "handgrad / pandas (time)", "handgrad peak / float32 size",
-                     "peak read + fit", "load average"):
+    out = _run("bench_data.py", "--rows", "2000", "--rounds", "1", "--train", "--parquet")
+    for expected in ("| rows |", "| 2,000 |", "| / pandas |", "| handgrad-f32 |", "| numpy |", "| parquet-f32 |",
+                     "peak / float32 size", "whole process, read + fit", "load average"):
         assert expected in out, expected

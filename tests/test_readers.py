@@ -96,7 +96,9 @@ def test_parquet_numeric_columns_are_numbers_and_others_keep_their_cells(tmp_pat
     from handgrad.data.readers import read_parquet
 
     table = read_parquet(path, ReadOptions())
-    assert table.columns["a"].dtype == np.float64 and table.columns["n"].dtype == np.int64
+    # numeric feature columns are read into one float matrix, column by column (integers as their float64 value)
+    assert table.columns["a"].dtype == np.float64 and table.columns["n"].dtype == np.float64
+    assert table.columns["n"].tolist() == [1, 2, 3] and np.shares_memory(table.columns["a"], table.matrix)
     assert table.columns["y"].dtype == object
     ds = load_data(path)
     np.testing.assert_array_equal(ds.X, [[1.5, 1], [2.5, 2], [3.5, 3]])

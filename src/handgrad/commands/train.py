@@ -422,7 +422,10 @@ def _run_train(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace, source: str) -> tuple[Any, dict[str, list[str]]]:
     """The data set, and with --categorical auto the categories of its text feature columns (one-hot encoded)."""
     if args.categorical == "off" or not os.path.isfile(source):
-        return load_data_arg(args, source, task=args.task, drop=args.drop), {}
+        # a file's features are read as float32, what the network trains on: the data is in memory once, at half
+        # the size (a 10,000,000-row CSV trains within 3 GB); built-in data sets are small and stay float64
+        dtype = "float32" if os.path.isfile(source) else "float64"
+        return load_data_arg(args, source, task=args.task, drop=args.drop, dtype=dtype), {}
     from ..data.categorical import fit_categories, one_hot, read_table
     from ..data.columns import table_to_dataset
 

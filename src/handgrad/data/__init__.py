@@ -5,7 +5,8 @@ One module per concern: :mod:`.dataset` (the :class:`Dataset`), :mod:`.builtin`
 ``READERS``), :mod:`.columns` (named columns -> features and a typed target) and
 :mod:`.preprocessing` (splits, the :class:`Standardizer`).
 
-A :class:`Dataset` holds ``X`` (float64, ``(n_samples, n_features)``) and ``y``:
+A :class:`Dataset` holds ``X`` (float64, ``(n_samples, n_features)``; float32 when read with
+``load_data(..., dtype="float32")``) and ``y``:
 for regression a float64 ``(n_samples, n_targets)`` array (always 2-D, so a loss
 never broadcasts ``(n,)`` against ``(n, 1)``), for classification int64 class
 indices ``(n_samples,)`` into ``class_labels``.

@@ -29,8 +29,10 @@ class Table:
     """Columns by name (in file order), the file they came from and where each row is in it.
 
     ``text_cells`` says the cells are text to parse (CSV) rather than typed values (Parquet, NPZ).
-    ``matrix``, when a reader has one, is every column as one (n, k) float array whose column j
-    is ``columns`` j: features that are adjacent in it are taken as a view, not copied.
+    ``matrix``, when a reader has one, is columns of finite numbers as one (n, k) float array
+    (float64, or float32 when the reader was asked for it) whose column j is ``columns[matrix_columns[j]]``
+    (``matrix_columns`` None: every column, in file order; an entry None: a column it does not hold):
+    features that are adjacent in it are taken as a view, not copied.
     """
 
     path: str
@@ -38,6 +40,7 @@ class Table:
     where: Sequence[str]
     text_cells: bool
     matrix: np.ndarray | None = None
+    matrix_columns: Sequence[str | None] | None = None
 
     @property
     def header(self) -> list[str]:
@@ -123,13 +126,16 @@ def table_to_dataset(table: Table, *, target: str | None = None, task: str | Non
 
 
 def _feature_matrix(table: Table, features: list[str]) -> np.ndarray:
-    """The feature columns, checked, as one (n, d) array (a view of ``table.matrix`` where they are adjacent in it)."""
-    columns = [feature_column(table, name) for name in features]
+    """The feature columns, checked, as one (n, d) array: a view of ``table.matrix`` where they are adjacent
+    in it, else a copy in its dtype (its cells were checked by the reader)."""
     if table.matrix is not None:
-        first = table.header.index(features[0])
-        if table.header[first:first + len(features)] == features:
-            return table.matrix[:, first:first + len(features)]
-    return np.column_stack(columns)
+        names = table.header if table.matrix_columns is None else list(table.matrix_columns)
+        if all(name in names for name in features):
+            index = [names.index(name) for name in features]
+            if index == list(range(index[0], index[0] + len(index))):
+                return table.matrix[:, index[0]:index[0] + len(index)]
+            return table.matrix[:, index]
+    return np.column_stack([feature_column(table, name) for name in features])
 
 
 # ====================================================================== the target
@@ -160,16 +166,15 @@ def regression_dataset(X: np.ndarray, y: np.ndarray, table: Table, target: str,
                    target)
 
 
-def _target_values(y: np.ndarray, table: Table, target: str) -> tuple[list[Any], np.ndarray | None]:
+def _target_values(y: np.ndarray, table: Table, target: str) -> tuple[Any, np.ndarray | None]:
     """The target's cells, and their float values when every cell is a number (else None)."""
     path, where = table.path, table.where
     if y.dtype.kind in "biuf":
-        numbers = y.astype(np.float64)
-        bad = np.argwhere(~np.isfinite(numbers))
-        if bad.size:
-            i = int(bad[0][0])
+        numbers = y.astype(np.float64, copy=False)  # no copy of a float64 column (read, not written)
+        if not np.isfinite(numbers).all():
+            i = int(np.argwhere(~np.isfinite(numbers))[0][0])
             raise ValueError(f"{path!r}: missing or non-finite target at {where[i]}, column {target!r}")
-        return list(y.tolist()), numbers
+        return y, numbers  # the array itself: a list of a Python number per row would cost ~32 bytes a row
     values = list(y.tolist())
     numbers_list: list[float] | None = []
     for i, value in enumerate(values):
@@ -190,18 +195,37 @@ def _target_values(y: np.ndarray, table: Table, target: str) -> tuple[list[Any],
 def _infer_task(numbers: np.ndarray | None) -> str:
     if numbers is None:
         return "classification"
-    integral = bool(np.all(numbers == np.round(numbers)))
-    return "classification" if integral and len(np.unique(numbers)) <= MAX_INFERRED_CLASSES else "regression"
+    return "classification" if _integral(numbers) and _few_values(numbers) is not None else "regression"
 
 
-def _classes(values: list[Any], numbers: np.ndarray | None) -> tuple[list[Any], np.ndarray]:
+def _classes(values: Any, numbers: np.ndarray | None) -> tuple[list[Any], np.ndarray]:
     if numbers is not None:
+        few = _few_values(numbers) if _integral(numbers) else None
+        if few is not None:  # the usual case, without np.unique's sorted copies of the whole column
+            return [int(u) for u in few], np.searchsorted(few, numbers).astype(np.int64, copy=False)
         uniq, index = np.unique(numbers, return_inverse=True)
         integral = bool(np.all(uniq == np.round(uniq)))
         labels = [int(u) if integral else float(u) for u in uniq]
-        return labels, index.astype(np.int64)
+        return labels, index.astype(np.int64, copy=False)
     uniq, index = np.unique(np.asarray(values, dtype=str), return_inverse=True)
     return [str(u) for u in uniq], index.astype(np.int64)
+
+
+_BLOCK = 1 << 16  # rows looked at a time: the temporaries stay small whatever the column's length
+
+
+def _integral(numbers: np.ndarray) -> bool:
+    return all(bool(np.all(b == np.round(b))) for b in (numbers[i:i + _BLOCK] for i in range(0, len(numbers), _BLOCK)))
+
+
+def _few_values(numbers: np.ndarray, limit: int = MAX_INFERRED_CLASSES) -> np.ndarray | None:
+    """The distinct values, sorted (as np.unique gives them), when there are at most ``limit``; else None."""
+    seen = np.empty(0)
+    for i in range(0, len(numbers), _BLOCK):
+        seen = np.union1d(seen, numbers[i:i + _BLOCK])
+        if len(seen) > limit:
+            return None
+    return seen
 
 
 def infer_task(y: Any) -> str:

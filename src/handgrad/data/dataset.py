@@ -25,7 +25,8 @@ class Dataset:
 
     Attributes
     ----------
-    X : float64 array (n_samples, n_features).
+    X : float64 array (n_samples, n_features); a float32 X is kept as it is (data read for a float32
+        network, e.g. ``load_data(..., dtype="float32")``), any other becomes float64.
     y : regression: float64 (n_samples, n_targets); classification: int64 indices (n_samples,).
     task : 'regression' or 'classification'.
     feature_names : one name per column of X.
@@ -46,7 +47,8 @@ class Dataset:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        self.X = np.asarray(self.X, dtype=np.float64)
+        X = np.asarray(self.X)
+        self.X = X if X.dtype == np.float32 else np.asarray(X, dtype=np.float64)
         if self.X.ndim != 2:
             raise ValueError(f"Dataset X must be 2-D (n_samples, n_features), got shape {self.X.shape}")
         if self.task == "regression":

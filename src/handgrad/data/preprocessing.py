@@ -62,11 +62,15 @@ class Standardizer:
             raise ValueError("Standardizer.fit needs at least one row, got 0")
         # scale each column by its largest |x| first, then square: the variance of values near the edge of
         # the float range (|x| > 1.3e154) would overflow to inf and zero the column
-        peak = np.max(np.abs(X), axis=0)
-        peak = np.where(peak > 0, peak, 1.0)
-        U = X / peak
-        self.mean_ = U.mean(axis=0) * peak
-        std = U.std(axis=0) * peak
+        peak = np.max([np.max(np.abs(X[rows]), axis=0) for rows in _chunks(X)], axis=0)
+        peak = np.where(peak > 0, peak, 1.0).astype(np.float64)  # a float32 column is scaled in float64 too
+        if X.shape[0] <= ROWS_PER_CHUNK:
+            U = X / peak
+            mean, std = U.mean(axis=0), U.std(axis=0)
+        else:
+            mean, std = _mean_std(X, peak)
+        self.mean_ = mean * peak
+        std = std * peak
         self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
         return self
 
@@ -84,14 +88,21 @@ class Standardizer:
         return X
 
     def transform(self, X: Any) -> np.ndarray:
+        """(X - mean) / scale, computed in float64; float32 X gives float32 (each value rounded once, as a
+        float32 network rounds the float64 result), any other float64. Done a block of rows at a time, so
+        that no float64 temporary of the whole data is made."""
         X = self._check(X, "transform")
         mean, scale = self.mean_, self.scale_
         assert mean is not None and scale is not None  # _check raised before fit
+        out = np.empty(X.shape, dtype=X.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
-            Z = (X - mean) / scale
-            if not np.isfinite(Z).all():  # x − mean beyond the float range: halve both (exact), then divide
-                Z = np.where(np.isfinite(Z), Z, (X * 0.5 - mean * 0.5) / (scale * 0.5))
-        return Z
+            for rows in _chunks(X):
+                x = X[rows]
+                Z = (x - mean) / scale
+                if not np.isfinite(Z).all():  # x − mean beyond the float range: halve both (exact), then divide
+                    Z = np.where(np.isfinite(Z), Z, (x * 0.5 - mean * 0.5) / (scale * 0.5))
+                out[rows] = Z
+        return out
 
     def fit_transform(self, X: Any) -> np.ndarray:
         return self.fit(X).transform(X)
@@ -125,8 +136,33 @@ class Standardizer:
         return f"Standardizer({n})"
 
 
+ROWS_PER_CHUNK = 1 << 16  # rows scaled at a time: the float64 temporaries stay a few MB whatever the data's size
+
+
+def _chunks(X: np.ndarray) -> list[slice]:
+    return [slice(start, start + ROWS_PER_CHUNK) for start in range(0, max(1, X.shape[0]), ROWS_PER_CHUNK)]
+
+
+def _mean_std(X: np.ndarray, peak: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(X / peak).mean(axis=0)`` and ``.std(axis=0)`` a block of rows at a time, summed row after row into the
+    running sum as NumPy sums along axis 0 (so the result is the one-array formula's, bit for bit)."""
+    n = X.shape[0]
+    total = np.zeros(X.shape[1])
+    for rows in _chunks(X):
+        total = np.add.reduce(np.concatenate([total[None], X[rows] / peak]), axis=0)
+    mean = total / n
+    squares = np.zeros(X.shape[1])
+    for rows in _chunks(X):
+        d = X[rows] / peak - mean
+        squares = np.add.reduce(np.concatenate([squares[None], d * d]), axis=0)
+    return mean, np.sqrt(squares / n)
+
+
 def _as_2d_float(X: Any, what: str) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
+    """X as a float array: float32 stays float32 (scaled in float64 a block at a time), any other is float64."""
+    X = np.asarray(X)
+    if X.dtype != np.float32:
+        X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"{what} expects a 2-D array (n_samples, n_features), got shape {X.shape}")
     return X

@@ -32,11 +32,15 @@ DELIMITERS = (",", ";", "\t", "|")
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """What a reader may need: the CSV delimiter (None: detected), the fewest columns a table must have."""
+    """What a reader may need: the CSV delimiter (None: detected), the fewest columns a table must have;
+    ``dtype`` float32 lets a numeric CSV's feature columns be kept as float32 (the target column, named by
+    ``target`` or else the last, stays float64)."""
 
     delimiter: str | None = None
     task: str | None = None
     min_columns: int = 2
+    dtype: Any = np.float64
+    target: str | None = None
 
 
 Reader = Callable[[str, ReadOptions], "Table | Dataset"]
@@ -70,14 +74,16 @@ def read_csv(path: str, options: ReadOptions) -> Table:
 
 
 def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
-    """The table when every data cell is a finite number (read by NumPy's C reader), else None.
+    """The table when every data cell is a finite number, else None.
 
-    It agrees with the cell-by-cell reader wherever it answers: the header is read by the
-    ``csv`` module and checked the same way; quoting follows CSV (a quoted field may hold the
-    delimiter or a newline, and such a field is one cell, which is then not a number);
-    blank lines are skipped; no comment character. Whatever NumPy cannot read as a finite
-    number (text, an empty or NA cell, nan, inf, 1e400, a row of another width) returns None,
-    and the cell-by-cell reader reports it with its message.
+    Two C readers, tried in turn, each of which either reads the whole file or declines:
+    pyarrow's streaming CSV reader when pyarrow is installed (the ``parquet`` extra; within 2x of
+    pandas' time), then NumPy's (:func:`numpy.loadtxt`). Both agree with the cell-by-cell reader
+    wherever they answer: the header is read by the ``csv`` module and checked the same way;
+    quoting follows CSV (a quoted field may hold the delimiter or a newline, and such a field
+    is one cell, which is then not a number); blank lines are skipped; no comment character.
+    Whatever they cannot read as a finite number (text, an empty or NA cell, nan, inf, 1e400,
+    a row of another width) returns None, and the cell-by-cell reader reports it with its message.
     """
     try:
         with open(path, encoding="utf-8-sig") as fh:
@@ -91,17 +97,174 @@ def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
             delimiter = "\t" if path.lower().endswith(".tsv") else _detect_delimiter(header_line)
         header = [cell.strip() for cell in next(csv.reader([header_line], delimiter=delimiter))]
         _check_header(header, path, delimiter, options.min_columns)
+    except (ValueError, UnicodeDecodeError, OSError):
+        return None  # the cell-by-cell reader reports it
+    float32 = np.dtype(options.dtype) == np.float32
+    target = options.target if options.target is not None else header[-1]
+    # the features in one matrix (float32 if asked), the target float64 on its own: the features are then
+    # one C-contiguous block when they are every other column (fit gathers batches ~10x slower from a view)
+    names = [name for name in header if name != target]
+    target_at = header.index(target) if target in header else None
+    read = None
+    if skip == 1:  # pyarrow skips rows, not lines: a header after blank lines goes to NumPy's reader
+        try:
+            read = _arrow_numeric(path, delimiter, len(header), target_at, np.float32 if float32 else np.float64)
+        except _BeyondFloat32Error:
+            float32 = False  # such data stays float64, and the network reports what it cannot hold
+            read = _arrow_numeric(path, delimiter, len(header), target_at, np.float64)
+    if read is None:
+        read = _loadtxt_numeric(path, delimiter, skip, len(header), target_at, np.float32 if float32 else np.float64)
+        if read is None and float32:  # perhaps a value beyond float32's range: float64 says
+            read = _loadtxt_numeric(path, delimiter, skip, len(header), target_at, np.float64)
+    if read is None:
+        return None
+    matrix, y = read
+    columns = {name: matrix[:, j] for j, name in enumerate(names)}
+    if y is not None:
+        columns = {name: (y if name == target else columns[name]) for name in header}
+    return Table(path, columns, _CsvLines(path, delimiter, matrix.shape[0]), text_cells=False, matrix=matrix,
+                 matrix_columns=names)
+
+
+def _all_finite(block: np.ndarray) -> bool:
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(block, axis=None)):
+            return True  # one pass and no mask: a NaN or an infinity makes the sum non-finite
+    return bool(np.isfinite(block).all())
+
+
+def _loadtxt_numeric(path: str, delimiter: str, skip: int, width: int, target: int | None,
+                     dtype: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Every data row by NumPy's C reader (streamed, no copy of the text in memory), or None.
+
+    In one pass, the features as ``dtype`` and the target (column ``target``) as float64: NumPy
+    parses each cell to float64 and, for float32, rounds that, the value ``astype`` gives. A
+    non-finite value returns None (a NaN or infinity in the file, or, in float32, a value beyond
+    its range: the caller asks again in float64).
+    """
+    fields: list[tuple[str, Any, tuple[int, ...]]] | None = None
+    if target is not None:
+        fields = [(name, dtype, (k,)) for name, k in (("before", target), ("after", width - target - 1)) if k]
+        fields.insert(1 if target else 0, ("target", np.float64, ()))
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": None below
             # from the path, not a Python file object: NumPy then reads the file in C, twice as fast
-            data = np.loadtxt(path, dtype=np.float64, delimiter=delimiter, comments=None, quotechar='"',
-                              skiprows=skip, ndmin=2, encoding="utf-8-sig")
+            data: Any = np.loadtxt(path, dtype=dtype if fields is None else np.dtype(fields), delimiter=delimiter,
+                                   comments=None, quotechar='"', skiprows=skip, ndmin=2 if fields is None else 1,
+                                   encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError, OSError):
         return None
-    if data.shape[0] == 0 or data.shape[1] != len(header) or not np.isfinite(data).all():
+    if data.shape[0] == 0:
         return None
-    return Table(path, {name: data[:, j] for j, name in enumerate(header)}, _CsvLines(path, delimiter, data.shape[0]),
-                 text_cells=False, matrix=data)
+    if fields is None:
+        return (data, None) if data.shape[1] == width and _all_finite(data) else None
+    names: tuple[str, ...] = data.dtype.names or ()
+    parts = [data[name] for name in names if name != "target"]
+    y = data["target"].copy()  # before _compact writes over the records
+    if not all(_all_finite(part) for part in parts) or not _all_finite(y):
+        return None
+    return _compact(data, parts, dtype), y
+
+
+def _compact(records: np.ndarray, parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    """The feature fields of ``records`` as one C-contiguous (n, d) array, moved to the front of the records'
+    own buffer (row i from byte i·itemsize to byte i·d·size, a block at a time in ascending order: a block's
+    rows are read before any is overwritten, and its new place ends before the next row's old one). A strided
+    view of the records would cost no copy either, but ``fit`` gathers its batches about 10x slower from one.
+    The caller copies the target out first."""
+    n, d, size = records.shape[0], sum(part.shape[1] for part in parts), np.dtype(dtype).itemsize
+    out = records.view(np.uint8)[:n * d * size].view(dtype).reshape(n, d)
+    for start in range(0, n, ROWS_PER_BLOCK) if d else ():
+        rows = slice(start, start + ROWS_PER_BLOCK)
+        block = np.concatenate([part[rows] for part in parts], axis=1)  # a copy: read before written over
+        out[rows] = block
+    return out
+
+
+ROWS_PER_BLOCK = 1 << 15  # rows moved at a time by _compact
+ARROW_BLOCK_BYTES = 1 << 20  # pyarrow parses blocks of this size (its default): the peak is the result plus a few blocks
+
+
+def _arrow_numeric(path: str, delimiter: str, width: int, target: int | None,
+                   dtype: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Every data row by pyarrow's streaming CSV reader, or None (no pyarrow, or a cell that is not a
+    finite number, a row of another width, an encoding error; with ``dtype`` float32, a value beyond
+    float32's range).
+
+    Block by block, each column is parsed to float64 (pyarrow's parser rounds correctly, as
+    Python's ``float`` does, and accepts a subset of what ``float`` accepts) and copied into one
+    (n, columns) array of ``dtype`` (float32: rounded from the float64 value, as ``astype``
+    rounds), the target column (index ``target``) into its own float64 array. The arrays are
+    allocated once from an estimate of the row count (pages never written are never resident)
+    and grown if it falls short: the text of the file and Arrow's tables are never whole in
+    memory. Empty cells, ``NA`` and the like are not nulls
+    here but unparsable, so they decline.
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+    except ImportError:
+        return None
+    names = [f"c{j}" for j in range(width)]
+    try:
+        rows = _estimate_rows(path)
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=ARROW_BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
+                                              newlines_in_values=True, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(column_types={name: pa.float64() for name in names}, null_values=[],
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+        k = width - (target is not None)
+        out = np.empty((rows, k), dtype=dtype)
+        y = np.empty(rows, dtype=np.float64) if target is not None else None
+        n = 0
+        for batch in reader:
+            m = batch.num_rows
+            if n + m > out.shape[0]:
+                out, y = _grow(out, n, n + m), (None if y is None else _grow(y, n, n + m))
+            j = 0
+            for c, column in enumerate(batch.columns):
+                values = column.to_numpy(zero_copy_only=False)
+                if c == target and y is not None:
+                    y[n:n + m] = values
+                    if not _all_finite(values):
+                        return None
+                else:
+                    if not _all_finite(values):
+                        return None
+                    with np.errstate(over="ignore"):
+                        out[n:n + m, j] = values
+                    j += 1
+            if out.dtype != np.float64 and not _all_finite(out[n:n + m]):
+                raise _BeyondFloat32Error  # finite in float64, not in float32
+            n += m
+    except (pa.ArrowException, ValueError, OSError, UnicodeDecodeError):
+        return None
+    if n == 0:
+        return None
+    return out[:n], (None if y is None else y[:n])
+
+
+class _BeyondFloat32Error(Exception):
+    """A finite float64 value that float32 cannot hold."""
+
+
+def _estimate_rows(path: str) -> int:
+    """Somewhat more rows than the file holds, from the length of its first lines (an overestimate costs
+    address space, not memory: the unused end of the array is never written)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        sample = fh.read(1 << 20)
+    lines = max(1, sample.count(b"\n"))
+    return int(size / (len(sample) / lines) * 1.25) + 1024
+
+
+def _grow(a: np.ndarray, n: int, need: int) -> np.ndarray:
+    bigger = np.empty((max(need, int(a.shape[0] * 1.5)),) + a.shape[1:], dtype=a.dtype)
+    bigger[:n] = a[:n]
+    return bigger
 
 
 class _CsvLines(Sequence):
@@ -303,25 +466,47 @@ def _numeric_target(y: np.ndarray, path: str) -> np.ndarray:
 
 # ====================================================================== Parquet
 def read_parquet(path: str, options: ReadOptions) -> Table:
-    """A Parquet file, read with pyarrow (or pandas). Rows are named 1-based (``row 1`` is the first)."""
-    columns = _parquet_columns(path)
+    """A Parquet file, read with pyarrow (or pandas). Rows are named 1-based (``row 1`` is the first).
+
+    With pyarrow the file is read column by column: each integer or float column other than the
+    target (``options.target``, else the last), without nulls or NaN, is decoded and copied
+    straight into one (n, columns) matrix of ``options.dtype`` (float32: rounded from its float64
+    value) and its Arrow data dropped, so the peak is the result plus one column.
+    """
+    columns, matrix, held = _parquet_columns(path, options)
     if not columns:
         raise ValueError(f"{path!r} has no columns")
     n = len(next(iter(columns.values())))
     if n == 0:
         raise ValueError(f"no data rows in {path!r}")
-    return Table(path, columns, [f"row {i + 1}" for i in range(n)], text_cells=False)
+    return Table(path, columns, RowNames(n), text_cells=False, matrix=matrix, matrix_columns=held)
 
 
-def _parquet_columns(path: str) -> dict[str, Any]:
+class RowNames(Sequence):
+    """``row 1``, ``row 2``, ... for n rows, made only when asked (an error message needs one or two)."""
+
+    def __init__(self, n: int, first: int = 1) -> None:
+        self.n, self.first = n, first
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [f"row {j + self.first}" for j in range(*i.indices(self.n))]
+        if not -self.n <= i < self.n:
+            raise IndexError(i)
+        return f"row {i % self.n + self.first}"
+
+
+def _parquet_columns(path: str, options: ReadOptions) -> tuple[dict[str, Any], np.ndarray | None, Any]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
         pq = None
     try:
         if pq is not None:
-            table = pq.read_table(path)
-            return {str(name): _arrow_column(table.column(name)) for name in table.column_names}
+            return _parquet_by_column(pq.ParquetFile(path), options)
         try:
             import pandas as pd
         except ImportError:
@@ -329,7 +514,7 @@ def _parquet_columns(path: str) -> dict[str, Any]:
 
             raise MissingDependencyError("pyarrow", "parquet", f"reading Parquet ({path!r})") from None
         frame = pd.read_parquet(path)
-        return {str(name): frame[name].to_numpy(dtype=object) for name in frame.columns}
+        return {str(name): frame[name].to_numpy(dtype=object) for name in frame.columns}, None, None
     except ImportError:
         raise
     except OSError as exc:
@@ -338,6 +523,48 @@ def _parquet_columns(path: str) -> dict[str, Any]:
         raise ValueError(f"{path!r} is not a valid Parquet file: {exc}") from None
     except Exception as exc:
         raise ValueError(f"{path!r} is not a valid Parquet file ({type(exc).__name__}: {exc})") from None
+
+
+def _parquet_by_column(pf: Any, options: ReadOptions) -> tuple[dict[str, Any], np.ndarray | None, list[str | None]]:
+    """The columns; the matrix holding the numeric non-target ones; the name of each matrix column
+    (None where a column could not go in: nulls, NaN, or beyond float32)."""
+    import pyarrow.types as pt
+
+    names = [str(name) for name in pf.schema_arrow.names]
+    target = options.target if options.target is not None else (names[-1] if names else None)
+    numeric = [f.name for f in pf.schema_arrow if f.name != target and (pt.is_integer(f.type) or pt.is_floating(f.type))]
+    dtype = np.float32 if np.dtype(options.dtype) == np.float32 else np.float64
+    matrix = np.empty((pf.metadata.num_rows, len(numeric)), dtype=dtype) if numeric else None
+    held: list[str | None] = [None] * len(numeric)
+    columns: dict[str, Any] = {}
+    for name in names:
+        column = pf.read(columns=[name], use_threads=False).column(0)
+        if matrix is not None and name in numeric:
+            j = numeric.index(name)
+            if _into_matrix(column, matrix[:, j]):
+                columns[name], held[j] = matrix[:, j], name
+                continue
+        columns[name] = _arrow_column(column)
+    return columns, matrix, held
+
+
+def _into_matrix(column: Any, out: np.ndarray) -> bool:
+    """Copies an integer or float Arrow column into ``out`` chunk by chunk; False (``out`` then unused) when it
+    holds a null, a NaN or an infinity, or a value beyond ``out``'s float32."""
+    if column.null_count:
+        return False
+    start = 0
+    for chunk in column.chunks:
+        values = chunk.to_numpy()
+        if values.dtype.kind == "f" and not _all_finite(values):
+            return False
+        part = out[start:start + len(values)]
+        with np.errstate(over="ignore"):
+            part[...] = values if out.dtype == np.float64 else values.astype(np.float64)  # one float64 reading, rounded
+        if out.dtype != np.float64 and not _all_finite(part):
+            return False
+        start += len(values)
+    return start == out.shape[0]
 
 
 def _arrow_column(column: Any) -> np.ndarray:
@@ -400,7 +627,8 @@ def _open_error(path: str, exc: OSError) -> OSError:
 
 # ====================================================================== entry points
 def load_data(source: str | os.PathLike, *, target: str | None = None, task: str | None = None,
-              delimiter: str | None = None, drop: Sequence[str] = (), seed: Any = 0) -> Dataset:
+              delimiter: str | None = None, drop: Sequence[str] = (), seed: Any = 0,
+              dtype: Any = "float64") -> Dataset:
     """A Dataset from a built-in name or a file (``.csv``/``.tsv``/``.txt``, ``.npz``, ``.parquet``).
 
     Parameters
@@ -412,6 +640,11 @@ def load_data(source: str | os.PathLike, *, target: str | None = None, task: str
     delimiter : CSV delimiter; detected from the header when None.
     drop : columns to ignore (an id column, a text column).
     seed : seed of generated built-in datasets.
+    dtype : 'float64' (default) or 'float32', the features' dtype. float32 is what a float32
+        network trains on: each value is its float64 reading rounded to float32 (exactly the
+        copy the network would make), and a CSV of numbers is read straight into float32, so
+        that the data is in memory once, at half the size. Features beyond float32's range
+        (|x| > 3.4e38) stay float64. Targets are float64 (regression) or class indices either way.
 
     Raises
     ------
@@ -420,6 +653,7 @@ def load_data(source: str | os.PathLike, *, target: str | None = None, task: str
     ValueError : bad content, naming the file, the column and the row.
     """
     task = check_task(task)
+    float32 = _check_dtype(dtype) == np.float32
     path = os.fspath(source)
     if not os.path.exists(path) and is_builtin(path):
         if target is not None:
@@ -427,12 +661,34 @@ def load_data(source: str | os.PathLike, *, target: str | None = None, task: str
         ds = load_dataset(path, seed=seed)
         if task is not None and task != ds.task:
             raise DataSourceError(f"built-in dataset {path!r} is a {ds.task} dataset, not {task}")
-        return ds
+        return _features_as_float32(ds) if float32 else ds
     check_path(path)
-    result = _reader(path)(path, ReadOptions(delimiter=delimiter, task=task))
-    if isinstance(result, Dataset):
-        return result
-    return table_to_dataset(result, target=target, task=task, drop=drop)
+    result = _reader(path)(path, ReadOptions(delimiter=delimiter, task=task, dtype=np.float32 if float32 else np.float64,
+                                             target=target))
+    ds = result if isinstance(result, Dataset) else table_to_dataset(result, target=target, task=task, drop=drop)
+    return _features_as_float32(ds) if float32 else ds
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+def _features_as_float32(ds: Dataset) -> Dataset:
+    """ds with float32 features (rounded as ``astype`` rounds), unless a value lies beyond float32's range."""
+    if ds.X.dtype == np.float32:
+        return ds
+    with np.errstate(over="ignore"):
+        X = ds.X.astype(np.float32)
+    if not np.isfinite(X).all():
+        return ds
+    ds.X = X
+    return ds
 
 
 def load_csv(path: str | os.PathLike, *, target: str | None = None, task: str | None = None,
