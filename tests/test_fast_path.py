@@ -11,6 +11,7 @@ import pytest
 
 from handgrad import MLP, SGD, Linear, ReLU, Sequential, Sigmoid, Tanh, make_loss
 from handgrad.fast import Workspace, blas, kernels_for
+from handgrad.losses import SquaredErrorLoss
 from handgrad.model import MAX_PLANS
 
 # (f, g, loss): every fast layer and every fast loss, plus layers and losses that take the plain pair inside a plan
@@ -759,6 +760,7 @@ def _same_state(dst, src):
     (784, 128, 10, 64, "relu", "sigmoid"),   # C3's shapes: x too wide to copy into [x 1]
     (6, 9, 3, 5, "tanh", "sigmoid"),
     (300, 20, 2, 64, "5relu", "identity"),   # wide x, MSE
+    (2, 16, 1, 32, "5relu", "identity-sq"),  # the homework's network and loss (squared error, mean)
     (64, 100, 10, 64, "relu", "softmax"),    # digits' shapes, class labels
     (6, 9, 4, 5, "tanh", "softmax-onehot"),
 ])
@@ -768,13 +770,13 @@ def test_whole_step_closure_is_the_per_layer_step_to_rounding(rng, n_in, hidden,
     path's). What it leaves behind then serves the per-layer calls."""
     if blas.blas_axpy(np.dtype(np.float32)) is None:
         pytest.skip("the whole-step closure needs NumPy's bundled BLAS")
-    onehot = g == "softmax-onehot"
+    onehot, squared = g == "softmax-onehot", g == "identity-sq"
     g = g.split("-")[0]
     fused = MLP(n_in, [hidden], k, f=f, g=g, seed=2, dtype=np.float32)
     layered = copy.deepcopy(fused)
     plain = copy.deepcopy(fused)
     plain.fast_path = False
-    loss = make_loss({"sigmoid": "bce", "softmax": "cross_entropy"}.get(g, "mse"))
+    loss = SquaredErrorLoss("mean") if squared else make_loss({"sigmoid": "bce", "softmax": "cross_entropy"}.get(g, "mse"))
     lr = 0.002 if f == "5relu" else 0.05  # 5·ReLU at 0.05 diverges within these steps
     for i in range(5):
         x = rng.standard_normal((n, n_in)).astype(np.float32)
@@ -796,7 +798,7 @@ def test_whole_step_closure_is_the_per_layer_step_to_rounding(rng, n_in, hidden,
         _assert_rounding_close(J_fused, J_layered, "J")
         _assert_rounding_close(J_fused, J_plain, "J (plain)")
         _assert_rounding_close(fused._last_output, layered._last_output, "y_hat")
-        assert fused._plan.step.loss_type is type(loss)
+        assert type(loss) in fused._plan.step.loss_types
         for key in fused.params:
             _assert_rounding_close(fused.grads["dJ_d" + key], layered.grads["dJ_d" + key], "dJ_d" + key)
             _assert_rounding_close(fused.grads["dJ_d" + key], plain.grads["dJ_d" + key], "dJ_d" + key + " (plain)")
@@ -818,7 +820,9 @@ def test_whole_step_closure_is_the_per_layer_step_to_rounding(rng, n_in, hidden,
         _assert_rounding_close(fused.grads[key], layered.grads[key], key)
 
 
-@pytest.mark.parametrize("g, loss_name", [("identity", "mse"), ("sigmoid", "bce"), ("softmax", "cross_entropy")])
+@pytest.mark.parametrize("g, loss_name", [("identity", "mse"), ("identity", "squared_error"),
+                                           ("identity", "squared_error-mean"), ("sigmoid", "bce"),
+                                           ("softmax", "cross_entropy")])
 @pytest.mark.parametrize("optimizer", [None, "adam"])
 def test_whole_step_closure_in_float64_is_the_five_calls_bit_for_bit(rng, g, loss_name, optimizer):
     """float64 (the estimators' dtype, and a student's reproducing fit by hand): the closure
@@ -830,7 +834,7 @@ def test_whole_step_closure_in_float64_is_the_five_calls_bit_for_bit(rng, g, los
     layered, plain = copy.deepcopy(fused), copy.deepcopy(fused)
     plain.fast_path = False
     opts = {net: Adam(net, lr=0.01) for net in (fused, layered, plain)} if optimizer else {}
-    loss = make_loss(loss_name)
+    loss = SquaredErrorLoss("mean") if loss_name == "squared_error-mean" else make_loss(loss_name)
     x = rng.standard_normal((9, 7))
     y = {"identity": rng.standard_normal((9, 3)), "sigmoid": (rng.random((9, 3)) > 0.5).astype(float),
          "softmax": rng.integers(0, 3, 9)}[g]
@@ -843,7 +847,7 @@ def test_whole_step_closure_in_float64_is_the_five_calls_bit_for_bit(rng, g, los
         J_plain = plain.train_step(x, y, loss, **({"optimizer": opts[plain]} if optimizer else {"lr": 0.1}))
         assert J == J_layered
         np.testing.assert_allclose(J, J_plain, rtol=1e-12)
-    assert fused._plan.step is not None and fused._plan.step.loss_type is type(loss)
+    assert fused._plan.step is not None and type(loss) in fused._plan.step.loss_types
     for key in fused.params:
         np.testing.assert_array_equal(fused.params[key], layered.params[key], err_msg=key)
         np.testing.assert_array_equal(fused.grads["dJ_d" + key], layered.grads["dJ_d" + key], err_msg=key)
@@ -876,7 +880,7 @@ def test_whole_step_closure_refuses_bad_class_labels_with_the_usual_message(rng,
     x = rng.standard_normal((5, 4)).astype(np.float32)
     for _ in range(2):
         net.train_step(x, np.array([0, 1, 2, 2, 1]), "cross_entropy", 0.1)
-    assert net._plan.step is not None and net._plan.step.loss_type.__name__ == "CrossEntropyLoss"
+    assert net._plan.step is not None and [t.__name__ for t in net._plan.step.loss_types] == ["CrossEntropyLoss"]
     before = {k: v.copy() for k, v in net.params.items()}
     with pytest.raises(ValueError, match=message):
         net.train_step(x, np.array(bad), make_loss("cross_entropy"), 0.1)
@@ -946,7 +950,7 @@ def test_whole_step_closure_falls_back_where_it_does_not_cover_the_step(rng, cha
     if change == "float64":  # float64 binds too (its update is the ufunc pair, not BLAS's axpy)
         assert net._plan is not None and net._plan.step is not None
     if change == "sigmoid":  # a sigmoid output's closure runs BCE; MSE takes the usual path
-        assert net._plan.step.loss_type is not type(loss)
+        assert type(loss) not in net._plan.step.loss_types
 
 
 @pytest.mark.parametrize("hook", ["before_update", "momentum"])

@@ -347,10 +347,10 @@ class Sequential:
         plan = self._plan
         if plan is not None and before_update is None and optimizer is None:
             step = plan.step
-            if step is not None and type(loss) is step.loss_type and plan.layers == self.layers:
+            if step is not None and type(loss) in step.loss_types and plan.layers == self.layers:
                 # the whole step, plain SGD with nothing in between, bound as one closure over
                 # the plan's buffers (handgrad.fast.step); it checks x, y and lr itself
-                done = step(x, y, lr)
+                done = step(x, y, lr, loss)
                 if done is not None:
                     J, self._last_output = done
                     self._last_input, self._last_plan = self._last_output, plan
@@ -359,8 +359,8 @@ class Sequential:
             raise TypeError("train_step needs either lr (plain SGD) or optimizer, not both or neither")
         loss = make_loss(loss) if not isinstance(loss, Loss) else loss
         plan, done = self._plan, None
-        if plan is not None and plan.step is not None and type(loss) is plan.step.loss_type and plan.layers == self.layers:
-            done = plan.step(x, y, None)  # steps 1-4 as one closure; the update below
+        if plan is not None and plan.step is not None and type(loss) in plan.step.loss_types and plan.layers == self.layers:
+            done = plan.step(x, y, None, loss)  # steps 1-4 as one closure; the update below
         if done is not None:
             self._last_input, self._last_output, self._last_plan = done[1], done[1], plan
             J = done[0]

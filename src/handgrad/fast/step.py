@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import functional as F
 from ..layers import Identity, Linear, ReLU, Sigmoid, Softmax, Tanh
-from ..losses import BCELoss, CrossEntropyLoss, MSELoss
+from ..losses import BCELoss, CrossEntropyLoss, MSELoss, SquaredErrorLoss
 from . import blas
 from . import losses as fl
 from .blas import ROW_MAJOR, dot, vdot
@@ -47,7 +47,7 @@ FOLD_COPY_MAX = 16384  #: elements of x up to which layer 1 always takes [x 1] (
 
 
 def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None], Any] | None:
-    """``step(x, y, lr) -> (J, ŷ)`` (with ``lr`` None: no update, for an optimizer or a
+    """``step(x, y, lr, loss) -> (J, ŷ)`` (with ``lr`` None: no update, for an optimizer or a
     ``before_update`` hook to run after) for ``plan`` (a :class:`~handgrad.fast.plan.Plan`), or None
     where the plan is not of a shape this covers. ``step`` returns None, having done
     nothing, when x or y is not a NumPy array of the plan's input / output shape and dtype,
@@ -56,7 +56,9 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     finite; it reruns the pass), a parameter or gradient
     array was replaced or an activation's setting changed since binding (the caller then
     takes the usual path, which checks, raises or rebuilds the plan). ŷ is a buffer of the
-    step, overwritten by the next. ``step.loss_type`` is the loss it runs (MSELoss or BCELoss)."""
+    step, overwritten by the next. ``step.loss_types`` are the losses it runs (MSE and
+    squared error after an identity output, BCE after a sigmoid, cross-entropy after a
+    softmax); ``loss`` is the instance (squared error's reduction)."""
     layers = plan.layers
     if len(layers) != 4 or (plan.axpy is not None and len(plan.update_calls) != 1):
         return None
@@ -110,6 +112,8 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     ones1, ones2 = ws1.ones, ws2.ones
     two_over_numel = plan.two_over_numel
     numel = int(np.prod(shape_out))
+    # squared error: ||ŷ - y||² / n with n = N ("mean") or 1 ("sum"); its 2/n as a 0-d array
+    sq_scale = {"mean": (N, np.array(2.0 / N, dtype)), "sum": (1, np.array(2.0, dtype))}
     axpy = plan.axpy  # float32 with NumPy's BLAS: one axpy over both layers; else the ufunc update per layer
     (size, theta_ptr, grad_ptr), = plan.update_calls if axpy is not None else [(0, 0, 0)]
     stores = (s1, s2)
@@ -120,7 +124,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     np_tanh, np_square, np_min, np_max = np.tanh, np.square, np.minimum.reduce, np.maximum.reduce
     sigmoid, bce_into = F.sigmoid, fl.bce_with_logits_into
 
-    def step(x: np.ndarray, y: np.ndarray, lr: float | None) -> Any:
+    def step(x: np.ndarray, y: np.ndarray, lr: float | None, loss: Any = None) -> Any:
         if (type(x) is not ndarray or type(y) is not ndarray or x.shape != x_shape or x.dtype is not dtype
                 or ((y.shape != shape_out or y.dtype is not dtype) and not ce)  # CE: labels, checked below
                 or p1["W"] is not W1 or p1["b"] is not b1 or p2["W"] is not W2 or p2["b"] is not b2
@@ -172,10 +176,16 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             J = cross_entropy(y, z2, result)
             if J is None:
                 return None  # targets the usual path must name, or J not finite: it reruns the pass
-        else:    # r = ŷ - y; J = r·r/(N·K); dJ/dŷ = 2r/(N·K), in place of r
+        elif type(loss) is not SquaredErrorLoss:  # MSE: r = ŷ - y; J = r·r/(N·K); dJ/dŷ = 2r/(N·K), in place of r
             np_subtract(y_hat, y, g)
             J = vdot(g, g) / numel
             np_multiply(g, two_over_numel, g)
+            out.cache = True
+        else:    # squared error: J = r·r/n; dJ/dŷ = 2r/n (n = N or 1)
+            n, two_over_n = sq_scale[loss.reduction]
+            np_subtract(y_hat, y, g)
+            J = vdot(g, g) / n
+            np_multiply(g, two_over_n, g)
             out.cache = True
         # backward, the gradients written (this step's alone, as after zero_grad)
         if fold:
@@ -233,5 +243,5 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         return J
 
     step.loss_backward = loss_backward  # type: ignore[attr-defined]
-    step.loss_type = BCELoss if bce else CrossEntropyLoss if ce else MSELoss  # type: ignore[attr-defined]
+    step.loss_types = (BCELoss,) if bce else (CrossEntropyLoss,) if ce else (MSELoss, SquaredErrorLoss)  # type: ignore[attr-defined]
     return step
