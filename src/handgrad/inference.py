@@ -327,9 +327,8 @@ class Predictor:
     def outputs(self, X: Any) -> np.ndarray:
         """The network's outputs (float64) for raw rows X; ValueError (never NaN read as a class) when a row
         overflows the network."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = np.asarray(to_numpy(self.net.forward(self.inputs(X))), dtype=np.float64)
-        self.net.clear_cache()
+        with np.errstate(over="ignore", invalid="ignore"):  # in chunks, as metrics: no batch-sized buffers kept
+            out = np.asarray(logits_and_outputs(self.net, self.inputs(X))[1], dtype=np.float64)
         check_outputs(out)
         return out
 
@@ -380,13 +379,14 @@ class Predictor:
         onehot[np.arange(len(y)), y] = 1
         return onehot
 
-    def metrics(self, X: Any, y: Any) -> dict[str, Any] | None:
+    def metrics(self, X: Any, y: Any, *, scaled: bool = False) -> dict[str, Any] | None:
         """loss and accuracy (and log_loss) for classification; loss, mse, mae and r2 for regression.
-        The loss is the training loss J, fused exactly as in training where the pair allows."""
+        The loss is the training loss J, fused exactly as in training where the pair allows.
+        ``scaled``: X is already :meth:`inputs` of the raw rows (what the network was trained on)."""
         if len(y) == 0:
             return None
         with np.errstate(over="ignore", invalid="ignore"):
-            z, raw = logits_and_outputs(self.net, self.inputs(X))  # one pass gives both the logits and ŷ
+            z, raw = logits_and_outputs(self.net, X if scaled else self.inputs(X))  # one pass: logits and ŷ
         out = np.asarray(raw, dtype=np.float64)
         check_outputs(out)
         result: dict[str, Any] = {"n_samples": len(y),
