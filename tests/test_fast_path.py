@@ -760,6 +760,8 @@ def _same_state(dst, src):
     (784, 128, 10, 64, "relu", "sigmoid"),   # C3's shapes: x too wide to copy into [x 1]
     (6, 9, 3, 5, "tanh", "sigmoid"),
     (300, 20, 2, 64, "5relu", "identity"),   # wide x, MSE
+    (16, 1100, 3, 64, "tanh", "sigmoid"),    # a1 too large for [a1 1]: layer 2 adds b2
+    (300, 1100, 2, 64, "relu", "identity"),  # both too large: the bias added after each product
     (2, 16, 1, 32, "5relu", "identity-sq"),  # the homework's network and loss (squared error, mean)
     (64, 100, 10, 64, "relu", "softmax"),    # digits' shapes, class labels
     (6, 9, 4, 5, "tanh", "softmax-onehot"),

@@ -15,9 +15,11 @@ with the layer's input kept as [x 1] (a buffer whose last column is ones), so th
     z1 = [x 1] M1,   ŷ = [a1 1] M2,   dJ/dM2 = [a1 1]ᵀ dJ/dŷ,   dJ/dM1 = [x 1]ᵀ dJ/dz1
 
 and a float32 step is five matrix products (dJ/dx is not needed) and a few elementwise
-calls -- no bias adds, no separate 1ᵀ dJ/dz products. (Where x is wide -- 784 pixels into 128
-units -- copying it into [x 1] costs more than the bias add it saves, and layer 1 keeps
-z1 = x W1ᵀ + b1 with dJ/db1 = 1ᵀ dJ/dz1.) The bias enters each product as one more
+calls -- no bias adds, no separate 1ᵀ dJ/dz products. (Where x is large -- 64 rows of 784
+pixels -- copying it into [x 1] costs more than the bias add it saves, and layer 1 keeps
+z1 = x W1ᵀ + b1 with dJ/db1 = 1ᵀ dJ/dz1; where a1 is large -- 256 x 1024 -- the
+activation's passes over a1 inside [a1 1], a strided view, cost more than layer 2's bias
+add, and layer 2 keeps ŷ = a1 W2ᵀ + b2.) The bias enters each product as one more
 term of its sums, so J, ŷ and the gradients agree with the per-layer kernels (which add
 b after the product) to rounding, not bit for bit (tests/test_fast_path.py holds them to
 a few units in the last place). float64 -- the dtype of gradient checks, of the
@@ -41,9 +43,10 @@ from ..losses import BCELoss, CrossEntropyLoss, MSELoss, SquaredErrorLoss
 from . import blas
 from . import losses as fl
 from .blas import ROW_MAJOR, dot, vdot
+from .kernels import BLAS_BIAS_MIN_SIZE
 from .update import sgd_update
 
-FOLD_COPY_MAX = 16384  #: elements of x up to which layer 1 always takes [x 1] (a copy this small costs less than a call)
+FOLD_COPY_MAX = 16384  #: elements of x up to which layer 1 takes [x 1] (a copy this small costs less than a call)
 
 
 def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None], Any] | None:
@@ -92,7 +95,10 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     # keeps the per-layer kernels' arithmetic, bias added after each product, so that a step
     # is bit for bit the five calls written out; float32 folds the bias into the products.
     fold = plan.axpy is not None
-    fold_x = fold and (n_in <= n_hidden or N * n_in <= FOLD_COPY_MAX)
+    fold_x = fold and N * n_in <= FOLD_COPY_MAX
+    # a1 inside [a1 1] is a strided view: the activation's elementwise passes over it cost more
+    # than the bias add and the 1ᵀ dJ/dz2 product it saves once it is large (C4: 256 x 1024)
+    fold = fold and N * n_hidden < BLAS_BIAS_MIN_SIZE
     xa = np.ones((N, n_in + 1 if fold_x else 1), dtype)  # [x 1] (unused where layer 1 adds b1)
     a1a = np.ones((N, n_hidden + 1 if fold else 1), dtype)  # [a1 1] (unused where layer 2 adds b2)
     z1 = ws1.out                             # z1 (N, h)
