@@ -186,3 +186,18 @@ def test_to_torch_of_a_trained_model_takes_raw_rows():
     module = to_torch(model)
     got = module(torch.as_tensor(X)).detach().numpy()
     np.testing.assert_allclose(got, model.predict_proba(X), rtol=1e-12)
+
+
+def test_state_dict_arrays_are_c_ordered_copies():
+    """W is a Fortran-ordered view of the folded storage; state_dict hands out C-ordered
+    copies, so a library that reads raw memory (safetensors) gets the right numbers."""
+    from safetensors.numpy import load, save
+
+    from handgrad.torch_interop import state_dict
+
+    net = MLP(3, [4], 2, seed=0)
+    assert not net.layers[0].W.flags.c_contiguous
+    state = state_dict(net)
+    assert all(value.flags.c_contiguous for value in state.values())
+    np.testing.assert_array_equal(state["0.weight"], net.layers[0].W)
+    np.testing.assert_array_equal(load(save(state))["0.weight"], net.layers[0].W)

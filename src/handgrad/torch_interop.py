@@ -303,7 +303,7 @@ def state_dict(net: Any, *, tensors: bool = False) -> dict[str, Any]:
     Values are NumPy copies, or torch tensors with ``tensors=True`` (ready for
     ``module.load_state_dict``).
     """
-    state = {key: np.array(to_numpy(layer.params[pkey]), copy=True) for key, layer, pkey in torch_names(net)}
+    state = {key: np.array(to_numpy(layer.params[pkey]), order="C", copy=True) for key, layer, pkey in torch_names(net)}
     if tensors:
         torch = _torch()
         state = {k: torch.from_numpy(v) for k, v in state.items()}
