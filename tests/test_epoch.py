@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+from helpers import InfGradLoss
 
 import handgrad as hg
 import handgrad.train as T
@@ -102,26 +103,11 @@ def test_in_the_loop_starts_no_thread(monkeypatch, rng):
     assert seen and not any(seen)
 
 
-class _InfGradLoss(MSELoss):
-    """A finite loss whose gradient overflows from the k-th call on (a backward overflow)."""
-
-    def __init__(self, k):
-        self.k, self.calls = k, 0
-
-    def _compute(self, y, y_hat):
-        self.calls += 1
-        J, g = super()._compute(y, y_hat)
-        if self.calls >= self.k:
-            g = g.copy()
-            g[0, 0] = np.inf
-        return J, g
-
-
 def test_a_non_finite_gradient_is_caught_at_its_step_whichever_way_batches_are_gathered(way, rng):
     X, y = rng.standard_normal((32, 3)), rng.standard_normal(32)
     net = hg.MLP(3, [4], 1, seed=2, dtype=np.float64)
     with pytest.raises(DivergenceError, match=r"epoch 2/3, step 1/4: the gradient of W1, b1, W2, b2 is non-finite"):
-        T.fit(net, X, y, _InfGradLoss(k=5), lr=0.05, epochs=3, batch_size=8, train_metrics=False)
+        T.fit(net, X, y, InfGradLoss(k=5), lr=0.05, epochs=3, batch_size=8, train_metrics=False)
     ref = hg.MLP(3, [4], 1, seed=2, dtype=np.float64)
     T.fit(ref, X, y, "mse", lr=0.05, epochs=1, batch_size=8, train_metrics=False)  # the 4 good steps
     for name, value in net.params.items():

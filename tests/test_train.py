@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import InfGradLoss
 
 import handgrad as hg
 from handgrad.errors import DivergenceError, ModelFileError
@@ -331,27 +332,12 @@ def test_T1_divergence_names_epoch_step_lr_and_keeps_finite_weights(rng):
     assert isinstance(info.value.history, History)
 
 
-class _InfGradLoss(MSELoss):
-    """A finite loss whose gradient overflows from the k-th call on (a backward overflow)."""
-
-    def __init__(self, k):
-        self.k, self.calls = k, 0
-
-    def _compute(self, y, y_hat):
-        self.calls += 1
-        J, g = super()._compute(y, y_hat)
-        if self.calls >= self.k:
-            g = g.copy()
-            g[0, 0] = np.inf
-        return J, g
-
-
 def test_T2_non_finite_gradient_caught_before_the_update(rng):
     X, y = _regression(rng, n=32)
     seed = int(rng.integers(1 << 30))
     net = hg.MLP(3, [4], 1, seed=seed, dtype=np.float64)
     with pytest.raises(DivergenceError, match=r"epoch 2/3, step 1/4: the gradient of W1, b1, W2, b2 is non-finite"):
-        fit(net, X, y, _InfGradLoss(k=5), lr=0.05, epochs=3, batch_size=8, train_metrics=False)
+        fit(net, X, y, InfGradLoss(k=5), lr=0.05, epochs=3, batch_size=8, train_metrics=False)
     ref = hg.MLP(3, [4], 1, seed=seed, dtype=np.float64)
     fit(ref, X, y, "mse", lr=0.05, epochs=1, batch_size=8, train_metrics=False)  # the 4 good steps
     _assert_same(_params(net), _params(ref))

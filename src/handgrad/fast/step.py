@@ -42,7 +42,7 @@ from ..layers import Identity, Linear, ReLU, Sigmoid, Softmax, Tanh
 from ..losses import BCELoss, CrossEntropyLoss, MSELoss, SquaredErrorLoss
 from . import blas
 from . import losses as fl
-from .blas import ROW_MAJOR, dot, vdot
+from .blas import dot
 from .kernels import BLAS_BIAS_MIN_SIZE
 from .update import sgd_update
 
@@ -89,8 +89,8 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         return None  # a scaled tanh runs its plain pair
     x_shape, shape_out, dtype = plan.x_shape, plan.shapes[-1], plan.dtype
     (N, n_in), n_hidden = x_shape, W1.shape[0]
-    # [x 1] costs a copy of x; it pays where x is no wider than z1 (or small): the bias add
-    # on z1 and the 1ᵀ dJ/dz1 product it saves cost at least as much. Else layer 1 adds b1.
+    # [x 1] costs a copy of x; it pays where x is small: the bias add on z1 and the 1ᵀ dJ/dz1
+    # product it saves cost more (C3's 64 x 784 x is too large to copy). Else layer 1 adds b1.
     # float64 (no BLAS axpy: the dtype of gradient checks and of the scikit-learn estimators)
     # keeps the per-layer kernels' arithmetic, bias added after each product, so that a step
     # is bit for bit the five calls written out; float32 folds the bias into the products.
@@ -105,8 +105,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     x_in, a1 = xa[:, :n_in], (a1a[:, :n_hidden] if fold else z1)  # unfolded: a1 = f(z1) over z1, as the kernels do
     xa_T, a1a_T = xa.T, a1a.T                # the views the gradients' products read, made once
     W1_T, W2_T, dW1_T, dW2_T = W1.T, W2.T, dW1.T, dW2.T  # rows of the folded storage: C-contiguous
-    bias_add, b1_ptr = ws1.bias_add, b1.ctypes.data
-    bias_add2, b2_ptr = ws2.bias_add, b2.ctypes.data
+    bias_add, bias_add2 = ws1.bias_add, ws2.bias_add  # z += 1 bᵀ by BLAS for large outputs, as the kernels add it
     dx2 = ws2.dx                             # dJ/da1, then dJ/dz1 over it
     y_hat = np.empty(shape_out, dtype)       # ŷ (p for BCE; softmax hands out a fresh p)
     z2 = y_hat if mse else ws2.out           # the logits
@@ -117,9 +116,6 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     g = plan.dJ_dout                        # dJ/dŷ (MSE) or dJ/dz2 (BCE)
     ones1, ones2 = ws1.ones, ws2.ones
     two_over_numel = plan.two_over_numel
-    numel = int(np.prod(shape_out))
-    # squared error: ||ŷ - y||² / n with n = N ("mean") or 1 ("sum"); its 2/n as a 0-d array
-    sq_scale = {"mean": (N, np.array(2.0 / N, dtype)), "sum": (1, np.array(2.0, dtype))}
     axpy = plan.axpy  # float32 with NumPy's BLAS: one axpy over both layers; else the ufunc update per layer
     (size, theta_ptr, grad_ptr), = plan.update_calls if axpy is not None else [(0, 0, 0)]
     stores = (s1, s2)
@@ -129,6 +125,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         np.add, np.copyto, np.greater, np.maximum, np.multiply, np.subtract)
     np_tanh, np_square, np_min, np_max = np.tanh, np.square, np.minimum.reduce, np.maximum.reduce
     sigmoid, bce_into = F.sigmoid, fl.bce_with_logits_into
+    mse_into, squared_error_into = fl.mse_into, fl.squared_error_into
 
     def step(x: np.ndarray, y: np.ndarray, lr: float | None, loss: Any = None) -> Any:
         if (type(x) is not ndarray or type(y) is not ndarray or x.shape != x_shape or x.dtype is not dtype
@@ -150,8 +147,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             if bias_add is None:
                 np_add(z1, b1, out=z1)
             else:  # z1 += 1 b1ᵀ by BLAS, as the per-layer kernel adds it
-                ger, n, width, ones_ptr, z_ptr = bias_add
-                ger(ROW_MAJOR, n, width, 1.0, ones_ptr, 1, b1_ptr, 1, z_ptr, width)
+                bias_add(z1)
         if relu:
             np_greater(z1, zero, out=mask)
             np_maximum(z1, zeros, out=a1)
@@ -169,8 +165,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             if bias_add2 is None:
                 np_add(z2, b2, out=z2)
             else:
-                ger, n, width, ones_ptr, z_ptr = bias_add2
-                ger(ROW_MAJOR, n, width, 1.0, ones_ptr, 1, b2_ptr, 1, z_ptr or z2.ctypes.data, width)
+                bias_add2(z2)
         lin2.cache = (a1, W2)
         result = y_hat
         if bce:  # p = σ(z2); J = mean(max(z2, 0) + log1p(e^-|z2|) - z2·y); dJ/dz2 = (p - y)/(N·K)
@@ -182,16 +177,9 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             J = cross_entropy(y, z2, result)
             if J is None:
                 return None  # targets the usual path must name, or J not finite: it reruns the pass
-        elif type(loss) is not SquaredErrorLoss:  # MSE: r = ŷ - y; J = r·r/(N·K); dJ/dŷ = 2r/(N·K), in place of r
-            np_subtract(y_hat, y, g)
-            J = vdot(g, g) / numel
-            np_multiply(g, two_over_numel, g)
-            out.cache = True
-        else:    # squared error: J = r·r/n; dJ/dŷ = 2r/n (n = N or 1)
-            n, two_over_n = sq_scale[loss.reduction]
-            np_subtract(y_hat, y, g)
-            J = vdot(g, g) / n
-            np_multiply(g, two_over_n, g)
+        else:    # J = r·r/n, dJ/dŷ = 2r/n with r = ŷ - y: MSE n = N·K, squared error n = N or 1
+            J = (squared_error_into(y, y_hat, g, loss.reduction) if type(loss) is SquaredErrorLoss
+                 else mse_into(y, y_hat, g, two_over_numel))
             out.cache = True
         # backward, the gradients written (this step's alone, as after zero_grad)
         if fold:
@@ -231,9 +219,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
                 or g2["dJ_dW"] is not dW2 or g2["dJ_db"] is not db2):
             return None
         x, a = c1[0], c2[0]
-        np_subtract(y_hat, y, g)
-        J = vdot(g, g) / numel
-        np_multiply(g, two_over_numel, g)
+        J = mse_into(y, y_hat, g, two_over_numel)
         dot(a.T, g, dW2_T)
         dot(ones2, g, db2)
         d = dot(g, W2, dx2)

@@ -51,7 +51,7 @@ class Workspace:
         self.mask: Any = None
         self.slope: Any = None
         self.scale: Any = None
-        self.bias_add: tuple | None = None  # Linear: (BLAS ger, N, out, address of ones, address of out)
+        self.bias_add: Any = None  # Linear: z += 1 bᵀ by BLAS (handgrad.fast.kernels), or None: NumPy's add
         self.zero = np.zeros((), self.dtype)
 
     def buffer(self, name: str, shape: tuple) -> np.ndarray:
