@@ -118,6 +118,23 @@ def test_save_load_predict_gives_identical_outputs(tmp_path, species_csv, capsys
     assert list(loaded.predict(X)) == predicted  # raw rows in, labels out: the scaling travels with the model
 
 
+def test_predict_writes_its_csv_a_chunk_at_a_time(tmp_path, species_csv, capsys, monkeypatch):
+    import handgrad.commands.predict as predict_command
+
+    out_dir = tmp_path / "run"
+    assert run(["train", "--data", species_csv, "--target", "species", *FAST, "--out", out_dir])[0] == 0
+    model = out_dir / "model.safetensors"
+    argv = ["predict", model, "--data", species_csv, "--proba"]
+    assert run([*argv, "--output", tmp_path / "whole.csv"])[0] == 0
+    whole = run(argv, capsys)[1].out
+    monkeypatch.setattr(predict_command, "CSV_CHUNK_ROWS", 7)  # 90 rows: 13 chunks, the last of 6
+    assert run([*argv, "--output", tmp_path / "chunked.csv"])[0] == 0
+    assert (tmp_path / "chunked.csv").read_text() == (tmp_path / "whole.csv").read_text() == whole
+    assert run(argv, capsys)[1].out == whole and whole.count("\n") == 91
+    code, out = run([*argv, "--output", tmp_path / "chunked.csv"], capsys)  # refused before the data is read
+    assert code != 0 and "exists; pass --force" in out.err
+
+
 def test_evaluate_matches_the_test_metrics_of_training(tmp_path, capsys):
     out_dir = tmp_path / "run"
     assert run(["train", "--data", "sin", *FAST, "--out", out_dir, "--test-fraction", "0.2"])[0] == 0

@@ -411,6 +411,29 @@ def test_load_features_matches_columns_by_name(tmp_path):
         load_features(p, ["a", "c"])
 
 
+def test_load_features_keeps_numeric_cells_and_the_readers_matrix(tmp_path):
+    p = write(tmp_path, "n.csv", "a,b,t\n1,2,0\n3,4,1\n5,6,1\n")
+    X, y, _ = load_features(p, ["a", "b"], target="t")
+    assert isinstance(y, np.ndarray) and y.tolist() == [0.0, 1.0, 1.0]  # not a list of millions of floats
+    assert X.flags.c_contiguous and X.base is not None  # the reader's matrix, not a column-by-column copy
+    X2, _, _ = load_features(p, ["b", "a"])
+    np.testing.assert_array_equal(X2, X[:, ::-1])
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 2], [0.0, 1.0, 2.0], ["0", "1", "2"], [False, True, 2]])
+def test_encode_labels_of_a_number_array_equals_cell_by_cell(labels):
+    rng = np.random.default_rng(0)
+    cells = rng.integers(0, 3, 500).astype(np.float64)
+    np.testing.assert_array_equal(encode_labels(cells, labels), encode_labels(list(cells.tolist()), labels))
+    np.testing.assert_array_equal(encode_labels(cells.astype(np.int64), labels), cells.astype(np.int64))
+    cells[[7, 9]] = 5.0
+    where = [f"line {i + 2}" for i in range(len(cells))]
+    with pytest.raises(ValueError, match=r"label 5\.0 at line 9, column 'y', is not one of the model's classes"):
+        encode_labels(cells, labels, column="y", where=where)
+    with pytest.raises(ValueError, match=r"label 5\.0 at row 7, column 'target'"):
+        encode_labels(cells, labels)
+
+
 def test_encode_labels_and_regression_targets():
     np.testing.assert_array_equal(encode_labels(["3", "1.0", 3, "1"], [1, 3]), [1, 0, 1, 0])
     np.testing.assert_array_equal(encode_labels([" b", "a"], ["a", "b"]), [1, 0])

@@ -126,6 +126,23 @@ def test_predictor_takes_raw_rows_and_answers_with_class_labels(tmp_path, rng):
     np.testing.assert_array_equal(index, expected)
 
 
+def test_predictor_scales_raw_rows_a_chunk_at_a_time(tmp_path, rng, monkeypatch):
+    import handgrad.inference as inference
+
+    X, net, model, _ = _classifier(tmp_path, rng)
+    whole = model.outputs(X), model.metrics(X, np.arange(60) % 3)
+    monkeypatch.setattr(inference, "INPUT_CHUNK", 7)  # 60 rows: 9 chunks, the last of 4 rows
+    np.testing.assert_array_equal(model.outputs(X), whole[0])
+    assert model.metrics(X, np.arange(60) % 3) == whole[1]
+    net32 = MLP(3, 6, 3, seed=rng, dtype=np.float32)
+    model32 = Predictor(net32, task="classification", loss="cross_entropy", feature_names=["a", "b", "c"],
+                        class_labels=["x", "y", "z"], x_scaler=model.x_scaler)
+    bad = X.copy()
+    bad[45, 1] = 1e300  # beyond float32 after scaling: named by its row in the whole data, not in its chunk
+    with pytest.raises(ValueError, match=r"row 45 \(0-based\), feature 'b'"):
+        model32.outputs(bad)
+
+
 def test_predictor_of_scores_has_labels_but_no_probabilities(tmp_path, rng):
     X, _, model, path = _classifier(tmp_path, rng, loss="mse", g="identity")
     loaded = load_predictor(path)

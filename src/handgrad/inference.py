@@ -45,6 +45,7 @@ from .validation import as_array, check_2d, check_finite, normalize_name
 
 Array = Any
 EVAL_CHUNK = 8192  # rows per forward pass when evaluating or predicting
+INPUT_CHUNK = 8 * EVAL_CHUNK  # raw rows a Predictor scales at a time
 OUTPUT_KINDS = ("regression", "softmax", "log_softmax", "logits", "sigmoid", "sigmoid_logits", "scores")
 MODEL_FORMAT = 1  # version of the metadata a Predictor writes into model files
 
@@ -307,9 +308,10 @@ class Predictor:
         return save_model(path, self.net, self.metadata())
 
     # ------------------------------------------------------------ raw rows -> answers
-    def inputs(self, X: Any) -> np.ndarray:
+    def inputs(self, X: Any, *, first_row: int = 0) -> np.ndarray:
         """Raw rows scaled as in training, in the network's dtype; ValueError naming the first row and
-        column whose value leaves that dtype's range (it would overflow the network)."""
+        column whose value leaves that dtype's range (it would overflow the network). ``first_row``: the
+        0-based number of X's first row in the whole data, for that message."""
         Z = self.x_scaler.transform(X) if self.x_scaler is not None else np.asarray(X, dtype=np.float64)
         with np.errstate(over="ignore"):
             out = Z.astype(self.net.dtype, copy=False)
@@ -319,7 +321,7 @@ class Predictor:
             if not np.isfinite(raw):
                 check_finite(np.asarray(X, dtype=np.float64), "X")
             name = self.feature_names[c] if c < len(self.feature_names) else str(c)
-            raise ValueError(f"row {r} (0-based), feature {name!r}: {raw:.6g} is beyond what this model takes: "
+            raise ValueError(f"row {first_row + r} (0-based), feature {name!r}: {raw:.6g} is beyond what this model takes: "
                              f"after the training's scaling it is {Z[r, c]:.3g}, outside the range of the network's "
                              f"{np.dtype(self.net.dtype).name} (±{np.finfo(self.net.dtype).max:.3g})")
         return out
@@ -327,10 +329,25 @@ class Predictor:
     def outputs(self, X: Any) -> np.ndarray:
         """The network's outputs (float64) for raw rows X; ValueError (never NaN read as a class) when a row
         overflows the network."""
-        with np.errstate(over="ignore", invalid="ignore"):  # in chunks, as metrics: no batch-sized buffers kept
-            out = np.asarray(logits_and_outputs(self.net, self.inputs(X))[1], dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(self._forward(X)[1], dtype=np.float64)
         check_outputs(out)
         return out
+
+    def _forward(self, X: Any, *, scaled: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(z, ŷ) of :func:`logits_and_outputs` for raw rows X (or, ``scaled``, rows already :meth:`inputs`),
+        scaling INPUT_CHUNK rows at a time: besides the outputs, only one chunk's scaled copy is ever made
+        (the whole data's took 1.5x the data's memory on a 10,000,000-row file)."""
+        if scaled:
+            return logits_and_outputs(self.net, X)
+        if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[0] > INPUT_CHUNK):
+            return logits_and_outputs(self.net, self.inputs(X))
+        zs, outs = [], []
+        for start in range(0, X.shape[0], INPUT_CHUNK):
+            z, out = logits_and_outputs(self.net, self.inputs(X[start:start + INPUT_CHUNK], first_row=start))
+            zs.append(z)
+            outs.append(out)
+        return np.concatenate(zs), np.concatenate(outs)
 
     def values(self, out: np.ndarray) -> np.ndarray:
         """Regression outputs in the target's units."""
@@ -386,7 +403,7 @@ class Predictor:
         if len(y) == 0:
             return None
         with np.errstate(over="ignore", invalid="ignore"):
-            z, raw = logits_and_outputs(self.net, X if scaled else self.inputs(X))  # one pass: logits and ŷ
+            z, raw = self._forward(X, scaled=scaled)  # one pass: logits and ŷ
         out = np.asarray(raw, dtype=np.float64)
         check_outputs(out)
         result: dict[str, Any] = {"n_samples": len(y),

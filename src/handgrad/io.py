@@ -43,6 +43,7 @@ import stat
 import struct
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,9 @@ def check_save_path(path: str | os.PathLike) -> Path:
     return target
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to exactly ``path`` so that it holds the old or the new complete content.
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> Path:
+    """Write ``data`` (bytes, or an iterable of parts written in turn, so that a long output is never whole
+    in memory) to exactly ``path`` so that it holds the old or the new complete content.
 
     A temporary file in the same directory is written, flushed, fsynced and renamed over
     ``path``; the directory is then fsynced. Any failure (an OSError such as ENOSPC, or a
@@ -119,7 +121,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            _write_all(f, data)
+            for part in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                _write_all(f, part)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _file_mode())

@@ -174,9 +174,9 @@ def _no_follow(path: str, flags: int) -> int:
     return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
 
 
-def write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = False, kind: str | None = None,
+def write_bytes(path: str | os.PathLike[str], data: bytes | Iterable[bytes], *, force: bool = False, kind: str | None = None,
                 inputs: Iterable[Any] = (), what: str = "output") -> Path:
-    """Check ``path`` with :func:`check_output`, then write ``data`` there atomically."""
+    """Check ``path`` with :func:`check_output`, then write ``data`` (bytes, or parts in turn) there atomically."""
     from .io import atomic_write_bytes
 
     target = check_output(path, force=force, kind=kind, inputs=inputs, what=what)

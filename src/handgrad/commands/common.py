@@ -78,10 +78,8 @@ def load_features_arg(args: argparse.Namespace, model: Any, target: str | None) 
 def _encoded_features(args: argparse.Namespace, model: Any, target: str | None) -> tuple[Any, Any, Any]:
     """The model's one-hot columns from a file's text columns, with the categories stored in the model;
     categories it never saw are reported on standard error (their rows are all zeros there)."""
-    import numpy as np
-
     from ..data.categorical import one_hot, read_table, unseen_note
-    from ..data.columns import feature_column
+    from ..data.columns import feature_matrix, raw_cells
 
     table = read_table(args.data, args.delimiter) if os.path.isfile(args.data) else None
     if table is None:
@@ -94,8 +92,8 @@ def _encoded_features(args: argparse.Namespace, model: Any, target: str | None) 
     note_text = unseen_note(unseen)
     if note_text:
         note(args, note_text)
-    X = np.column_stack([feature_column(encoded, name) for name in model.feature_names])
-    y = list(table.columns[target]) if target is not None and target in table.columns else None
+    X = feature_matrix(encoded, list(model.feature_names))
+    y = raw_cells(table, target) if target is not None and target in table.columns else None
     return X, y, table.where
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from typing import Any
 
 from .common import (
@@ -40,50 +41,92 @@ def register(subparsers: Any) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    import csv
-    import io
+    from ..outputs import check_output, emit, write_bytes
 
     model = load_model_arg(args.model)
+    if args.output:  # a refused --output is said before the data is read
+        check_output(args.output, force=args.force, kind="csv", inputs=[args.model, args.data], what="--output")
     X, _, _ = load_features_arg(args, model, None)
     if model.task == "regression":
         if args.proba:
             raise usage("--proba applies to classification models; this model does regression")
-        header, rows = _values(model, X)
+        header, cells = _values(model, X)
     else:
-        header, rows = _classes(args, model, X)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    from ..outputs import emit, write_text
-
+        header, cells = _classes(args, model, X)
+    del X
+    n = len(cells[0])
+    chunks = _csv_chunks(header, cells, n)
     if args.output:
-        write_text(args.output, buffer.getvalue(), force=args.force, kind="csv", inputs=[args.model, args.data],
-                   what="--output")
-        note(args, f"wrote {args.output} ({plural(len(rows), 'row')})")
+        write_bytes(args.output, (chunk.encode("utf-8") for chunk in chunks), force=args.force, kind="csv",
+                    inputs=[args.model, args.data], what="--output")
+        note(args, f"wrote {args.output} ({plural(n, 'row')})")
     else:
-        emit(buffer.getvalue(), end="")
+        for chunk in chunks:
+            emit(chunk, end="")
     return 0
 
 
-def _values(model: Any, X: Any) -> tuple[list[str], list[list[Any]]]:
+CSV_CHUNK_ROWS = 1 << 16  # rows turned into text at a time: the output is never whole in memory
+
+
+def _csv_chunks(header: list[str], cells: list[Any], n: int) -> Iterator[str]:
+    """The CSV text, header first, then CSV_CHUNK_ROWS rows at a time; ``cells`` holds one sequence per
+    column (a label array, or a float array formatted here)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for start in range(0, max(n, 1), CSV_CHUNK_ROWS):
+        rows = slice(start, start + CSV_CHUNK_ROWS)
+        writer.writerows(zip(*(_text(column[rows]) for column in cells)))
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def _text(column: Any) -> list[Any]:
+    """A column's cells as CSV text: floats to ``DIGITS`` significant digits, probabilities to 6, labels as they are."""
+    if isinstance(column, _Formatted):
+        return [f"{float(v):.{column.digits}g}" for v in column.values]
+    return column.tolist() if hasattr(column, "tolist") else list(column)
+
+
+class _Formatted:
+    """Float values to print with ``digits`` significant digits; sliced like an array."""
+
+    def __init__(self, values: Any, digits: int) -> None:
+        self.values, self.digits = values, digits
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, rows: slice) -> _Formatted:
+        return _Formatted(self.values[rows], self.digits)
+
+
+def _values(model: Any, X: Any) -> tuple[list[str], list[Any]]:
     values = model.predict(X)
     name = model.target_name or "prediction"
     header = [name] if values.shape[1] == 1 else [f"{name}_{k + 1}" for k in range(values.shape[1])]
-    return header, [[f"{float(v):.{DIGITS}g}" for v in row] for row in values]
+    return header, [_Formatted(values[:, k], DIGITS) for k in range(values.shape[1])]
 
 
-def _classes(args: argparse.Namespace, model: Any, X: Any) -> tuple[list[str], list[list[Any]]]:
+def _classes(args: argparse.Namespace, model: Any, X: Any) -> tuple[list[str], list[Any]]:
+    import numpy as np
+
     from ..inference import labels
 
     out = model.outputs(X)
     header = [model.target_name or "prediction"]
-    rows: list[list[Any]] = [[model.class_labels[i]] for i in labels(out, model.output)]
+    index = labels(out, model.output)
+    cells: list[Any] = [np.asarray(model.class_labels, dtype=object)[index] if model.class_labels else index]
     if args.proba:
         proba = model.probabilities(out)
         if proba is None:
             raise usage(f"--proba: this model's outputs (g = {model.g}, loss {model.loss_name}) are scores, "
                         "not probabilities")
         header += [f"p_{label}" for label in model.class_labels]
-        rows = [[*row, *(f"{p:.6g}" for p in prow)] for row, prow in zip(rows, proba)]
-    return header, rows
+        cells += [_Formatted(proba[:, k], 6) for k in range(proba.shape[1])]
+    return header, cells

@@ -118,14 +118,24 @@ def table_to_dataset(table: Table, *, target: str | None = None, task: str | Non
     features = [name for name in header if name != target and name not in drop]
     if not features:
         raise ValueError(f"{table.path!r}: no feature columns left besides the target {target!r}")
-    X = _feature_matrix(table, features)
+    X = feature_matrix(table, features)
+    return target_dataset(X, target_cells(table, target), table, target, task=task, names=features)
+
+
+def target_cells(table: Table, target: str) -> np.ndarray:
+    """The target column's cells: the reader's numbers as they are (no copy), else an object array of cells."""
     y = table.columns[target]
-    if not (isinstance(y, np.ndarray) and y.dtype.kind in "biuf"):
-        y = np.asarray(y, dtype=object)
-    return target_dataset(X, y, table, target, task=task, names=features)
+    return y if isinstance(y, np.ndarray) and y.dtype.kind in "biuf" else np.asarray(y, dtype=object)
 
 
-def _feature_matrix(table: Table, features: list[str]) -> np.ndarray:
+def raw_cells(table: Table, name: str) -> list[Any] | np.ndarray:
+    """Column ``name``'s cells as read: the reader's number array as it is (a list of 10,000,000 Python
+    floats would take four times its memory), else a list of the cells."""
+    cells = table.columns[name]
+    return cells if isinstance(cells, np.ndarray) and cells.dtype.kind in "biuf" else list(cells)
+
+
+def feature_matrix(table: Table, features: list[str]) -> np.ndarray:
     """The feature columns, checked, as one (n, d) array: a view of ``table.matrix`` where they are adjacent
     in it, else a copy in its dtype (its cells were checked by the reader)."""
     if table.matrix is not None:
@@ -244,14 +254,26 @@ def encode_labels(cells: Sequence[Any], class_labels: Sequence[Any], *, source: 
     A label the model never saw raises ValueError naming it, its row and the known labels.
     """
     lookup = {_label_key(label): k for k, label in enumerate(class_labels)}
+
+    def unknown(i: int, cell: Any) -> ValueError:
+        at = f" at {where[i]}" if where is not None else f" at row {i}"
+        known = ", ".join(repr(label) for label in class_labels)
+        return ValueError(f"{source!r}: label {cell!r}{at}, column {column!r}, is not one of the model's "
+                          f"classes ({known})")
+
+    if isinstance(cells, np.ndarray) and cells.dtype.kind in "biuf":
+        # a reader's numbers: each distinct value looked up once, not each of millions of cells
+        values, inverse = np.unique(cells.reshape(-1), return_inverse=True)
+        codes = np.array([lookup.get(_label_key(v), -1) for v in values.tolist()], dtype=np.int64)[inverse.reshape(-1)]
+        if (codes < 0).any():
+            i = int(np.flatnonzero(codes < 0)[0])
+            raise unknown(i, cells.reshape(-1)[i].item())
+        return codes
     out = np.empty(len(cells), dtype=np.int64)
     for i, cell in enumerate(cells):
         key = _label_key(cell)
         if key not in lookup:
-            at = f" at {where[i]}" if where is not None else f" at row {i}"
-            known = ", ".join(repr(label) for label in class_labels)
-            raise ValueError(f"{source!r}: label {cell!r}{at}, column {column!r}, is not one of the model's "
-                             f"classes ({known})")
+            raise unknown(i, cell)
         out[i] = lookup[key]
     return out
 
@@ -293,5 +315,5 @@ def regression_targets(cells: Any, *, source: str = "data", column: str = "targe
 
 __all__ = [
     "MAX_INFERRED_CLASSES", "MISSING_TOKENS", "Table", "encode_labels", "feature_column", "infer_task",
-    "regression_targets", "table_to_dataset", "target_dataset",
+    "regression_targets", "table_to_dataset", "target_cells", "target_dataset", "feature_matrix", "raw_cells",
 ]

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import DataSourceError
 from .builtin import builtin_names, is_builtin, load_dataset
-from .columns import Table, feature_column, regression_dataset, table_to_dataset, target_dataset
+from .columns import Table, feature_matrix, raw_cells, regression_dataset, table_to_dataset, target_dataset
 from .dataset import Dataset, check_task
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -746,8 +746,8 @@ def load_features(source: str | os.PathLike, feature_names: Sequence[str], *, ta
     if missing:
         raise ValueError(f"{path!r} lacks the model's feature column(s) {', '.join(map(repr, missing))}; "
                          f"expected: {', '.join(feature_names)}; found: {', '.join(result.header)}")
-    X = np.column_stack([feature_column(result, name) for name in feature_names])
-    y = list(result.columns[target]) if target is not None and target in result.columns else None
+    X = feature_matrix(result, list(feature_names))  # the reader's own matrix where the columns line up: no copy
+    y = raw_cells(result, target) if target is not None and target in result.columns else None
     return X, y, result.where
 
 
