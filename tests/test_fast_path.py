@@ -1013,3 +1013,33 @@ def test_fused_loss_backward_is_the_per_layer_backward_bit_for_bit(rng, f):
             assert np.array_equal(fused.grads[key], layered.grads[key]), key
         for key in fused.params:
             assert np.array_equal(fused.params[key], layered.params[key]), key
+
+
+@pytest.mark.parametrize("f, g, loss_name", [("relu", "identity", "mse"), ("tanh", "sigmoid", "bce"),
+                                             ("5relu", "softmax", "cross_entropy")])
+def test_whole_step_closure_leaves_each_layer_ready_for_its_own_backward(rng, f, g, loss_name):
+    """The closure writes the layers' caches directly: a forward of another batch size in
+    between (which records its output shapes) must not make a layer refuse the step's
+    shapes afterwards, and each layer's own backward then reads the step's batch."""
+    if blas.blas_axpy(np.dtype(np.float32)) is None:
+        pytest.skip("the whole-step closure needs NumPy's bundled BLAS")
+    net = MLP(4, [6], 3, f=f, g=g, seed=1, dtype=np.float32)
+    loss = make_loss(loss_name)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 5) if g == "softmax" else (rng.random((5, 3)) > 0.5).astype(np.float32)
+    for _ in range(2):
+        net.train_step(x, y, loss, 0.01)
+    assert net._plan.step is not None
+    net.fast_path = False
+    net.forward(rng.standard_normal((7, 4)).astype(np.float32))  # each layer's own forward: shapes (7, ·) recorded
+    net.fast_path = True
+    reference = copy.deepcopy(net)
+    reference.fast_path = False
+    net.train_step(x, y, loss, 0.01)  # the closure, batch 5
+    reference.train_step(x, y, loss, 0.01)  # the per-layer calls
+    lin1, act, lin2 = net.layers[:3]
+    assert lin1.cache[0] is x
+    g2 = rng.standard_normal((5, 3)).astype(np.float32)
+    d_fast = lin1.backward(act.backward(lin2.backward(g2)))  # the step's batch: no shape refused
+    d_ref = reference.layers[0].backward(reference.layers[1].backward(reference.layers[2].backward(g2)))
+    np.testing.assert_allclose(d_fast, d_ref, rtol=1e-5, atol=1e-6)

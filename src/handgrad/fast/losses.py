@@ -17,16 +17,18 @@ def mse_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, two_over_n
 
     ``two_over_numel``: 2/(N·K) as a 0-d array of the dtype, if the caller keeps one (a ufunc
     takes it faster than a Python float, with the same float32 rounding)."""
-    return _squared_error_into(y, y_hat, dJ_dy_hat, y_hat.size, two_over_numel)
+    return residual_square_into(y, y_hat, dJ_dy_hat, y_hat.size, two_over_numel)
 
 
 def squared_error_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, reduction: str = "sum") -> Any:
     """J = ||y - ŷ||² [/ N];  dJ/dŷ = -2 (y - ŷ) [/ N] = 2 (ŷ - y) [/ N] into dJ_dy_hat."""
-    return _squared_error_into(y, y_hat, dJ_dy_hat, y_hat.shape[0] if reduction == "mean" else 1)
+    return residual_square_into(y, y_hat, dJ_dy_hat, y_hat.shape[0] if reduction == "mean" else 1)
 
 
-def _squared_error_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, n: int, two_over_n: Any = None) -> Any:
-    """J = (r·r)/n with r = ŷ - y (vdot reads r as one flat vector); dJ/dŷ = (2/n) r, in place of r."""
+def residual_square_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, n: int, two_over_n: Any = None) -> Any:
+    """J = (r·r)/n with r = ŷ - y (vdot reads r as one flat vector); dJ/dŷ = (2/n) r, in place of r:
+    MSE with n = N·K, squared error with n = N (mean) or 1 (sum). The whole-step closure calls it
+    with its n bound, one call fewer than through :func:`mse_into`."""
     r = np.subtract(y_hat, y, out=dJ_dy_hat)
     J = vdot(r, r) / n
     np.multiply(r, 2.0 / n if two_over_n is None else two_over_n, out=r)

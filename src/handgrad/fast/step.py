@@ -118,21 +118,23 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     two_over_numel = plan.two_over_numel
     axpy = plan.axpy  # float32 with NumPy's BLAS: one axpy over both layers; else the ufunc update per layer
     (size, theta_ptr, grad_ptr), = plan.update_calls if axpy is not None else [(0, 0, 0)]
+    update = blas.bound_axpy(axpy, size, grad_ptr, theta_ptr) if axpy is not None else None  # θ += α·dJ/dθ
     stores = (s1, s2)
+    cache2, out_scales = (a1, W2), hasattr(out, "scale")  # layer 2's cache: the same two arrays every step
     scratch_update: dict = {}
     ndarray, inf = np.ndarray, float("inf")
     np_add, np_copyto, np_greater, np_maximum, np_multiply, np_subtract = (
         np.add, np.copyto, np.greater, np.maximum, np.multiply, np.subtract)
     np_tanh, np_square, np_min, np_max = np.tanh, np.square, np.minimum.reduce, np.maximum.reduce
     sigmoid, bce_into = F.sigmoid, fl.bce_with_logits_into
-    mse_into, squared_error_into = fl.mse_into, fl.squared_error_into
+    residual_square_into, numel = fl.residual_square_into, y_hat.size
 
     def step(x: np.ndarray, y: np.ndarray, lr: float | None, loss: Any = None) -> Any:
         if (type(x) is not ndarray or type(y) is not ndarray or x.shape != x_shape or x.dtype is not dtype
                 or ((y.shape != shape_out or y.dtype is not dtype) and not ce)  # CE: labels, checked below
                 or p1["W"] is not W1 or p1["b"] is not b1 or p2["W"] is not W2 or p2["b"] is not b2
                 or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1 or g2["dJ_dW"] is not dW2
-                or g2["dJ_db"] is not db2 or act.scale != scale_value or getattr(out, "scale", 1.0) != 1.0
+                or g2["dJ_db"] is not db2 or act.scale != scale_value or (out_scales and out.scale != 1.0)
                 or (ce and out.beta != 1.0)
                 or (lr is not None and (type(lr) is not float or not 0.0 < lr < inf
                                         or (axpy is not None and not blas.USE_BLAS)))
@@ -154,10 +156,15 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             if c is not None:
                 np_multiply(mask, c, out=slope)
                 np_multiply(a1, c, out=a1)
-            act.cache = mask
+            act._cache = mask
         else:
-            act.cache = np_tanh(z1, out=a1)
-        lin1.cache = (x, W1)
+            act._cache = np_tanh(z1, out=a1)
+        # each layer's cache as its forward leaves it, written directly (the property's setter, which also
+        # forgets the output shape a forward recorded, costs a Python call each: 5% of a small step)
+        lin1._cache = (x, W1)
+        if (lin1.output_shape_ is not None or act.output_shape_ is not None or lin2.output_shape_ is not None
+                or out.output_shape_ is not None):  # a forward ran since the last step: forget its shapes
+            lin1.output_shape_ = act.output_shape_ = lin2.output_shape_ = out.output_shape_ = None
         if fold:
             dot(a1a, M2, z2)
         else:
@@ -166,21 +173,21 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
                 np_add(z2, b2, out=z2)
             else:
                 bias_add2(z2)
-        lin2.cache = (a1, W2)
+        lin2._cache = cache2
         result = y_hat
         if bce:  # p = σ(z2); J = mean(max(z2, 0) + log1p(e^-|z2|) - z2·y); dJ/dz2 = (p - y)/(N·K)
             sigmoid(z2, y_hat, work)
             J = bce_into(y, z2, y_hat, g, scratch)
-            out.cache = None  # the output layer is bypassed by the fused gradient
+            out._cache = None  # the output layer is bypassed by the fused gradient
         elif ce:  # p = softmax(z2), fresh; J = mean(log Σ e^z2 - z2_y); dJ/dz2 = (p - y)/N
             result = softmax(z2)
             J = cross_entropy(y, z2, result)
             if J is None:
                 return None  # targets the usual path must name, or J not finite: it reruns the pass
         else:    # J = r·r/n, dJ/dŷ = 2r/n with r = ŷ - y: MSE n = N·K, squared error n = N or 1
-            J = (squared_error_into(y, y_hat, g, loss.reduction) if type(loss) is SquaredErrorLoss
-                 else mse_into(y, y_hat, g, two_over_numel))
-            out.cache = True
+            J = (residual_square_into(y, y_hat, g, N if loss.reduction == "mean" else 1)
+                 if type(loss) is SquaredErrorLoss else residual_square_into(y, y_hat, g, numel, two_over_numel))
+            out._cache = True
         # backward, the gradients written (this step's alone, as after zero_grad)
         if fold:
             dot(a1a_T, g, dM2)                           # [dJ/dW2ᵀ; dJ/db2ᵀ] = [a1 1]ᵀ dJ/dz2
@@ -202,7 +209,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         lin1.grads_zero = lin1.zero_pending = lin2.grads_zero = lin2.zero_pending = False
         if lr is not None:  # update: θ += (-lr)·dJ/dθ over both layers' packed parameters, one BLAS call
             if axpy is not None:
-                axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
+                update(-lr)
             else:  # θ ← θ - lr·dJ/dθ per layer, as Sequential.sgd_step runs it without BLAS
                 for store in stores:
                     sgd_update(store.theta, store.grad, lr, scratch_update)
@@ -219,7 +226,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
                 or g2["dJ_dW"] is not dW2 or g2["dJ_db"] is not db2):
             return None
         x, a = c1[0], c2[0]
-        J = mse_into(y, y_hat, g, two_over_numel)
+        J = residual_square_into(y, y_hat, g, numel, two_over_numel)
         dot(a.T, g, dW2_T)
         dot(ones2, g, db2)
         d = dot(g, W2, dx2)
