@@ -1043,3 +1043,39 @@ def test_whole_step_closure_leaves_each_layer_ready_for_its_own_backward(rng, f,
     d_fast = lin1.backward(act.backward(lin2.backward(g2)))  # the step's batch: no shape refused
     d_ref = reference.layers[0].backward(reference.layers[1].backward(reference.layers[2].backward(g2)))
     np.testing.assert_allclose(d_fast, d_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("replace", ["setitem", "update", "ior", "setdefault-after-pop", "grads-setitem"])
+def test_whole_step_closure_sees_an_array_replaced_by_any_dict_method(rng, replace):
+    """The closure checks one count of params/grads changes per step (storage.ArrayDict): every
+    way of putting a new array into a layer's dicts must send the step to the usual path."""
+    if blas.blas_axpy(np.dtype(np.float32)) is None:
+        pytest.skip("the whole-step closure needs NumPy's bundled BLAS")
+    net = MLP(4, [6], 2, seed=0, dtype=np.float32)
+    loss = make_loss("mse")
+    x, y = rng.standard_normal((5, 4)).astype(np.float32), rng.standard_normal((5, 2)).astype(np.float32)
+    for _ in range(2):
+        net.train_step(x, y, loss, 0.1)
+    assert net._plan.step is not None
+    layer = net.layers[2]
+    if replace == "grads-setitem":
+        layer.grads["dJ_dW"] = np.zeros((2, 6), np.float32)
+    else:
+        W = np.ones((2, 6), np.float32)
+        if replace == "setitem":
+            layer.params["W"] = W
+        elif replace == "update":
+            layer.params.update(W=W)
+        elif replace == "ior":
+            layer.params |= {"W": W}
+        else:
+            layer.params.pop("W")
+            layer.params.setdefault("W", W)
+    for _ in range(2):  # the expected step by hand (a copy of the network would itself count as a change)
+        W1, b1, W2, b2 = (net.layers[i].params[k].astype(np.float64) for i in (0, 2) for k in ("W", "b"))
+        a1 = np.maximum(x @ W1.T + b1, 0)
+        r = a1 @ W2.T + b2 - y
+        dW2 = (2 * r / r.size).T @ a1
+        assert net.train_step(x, y, loss, 0.1) == pytest.approx(float(np.mean(r ** 2)), rel=1e-5)
+        np.testing.assert_allclose(layer.grads["dJ_dW"], dW2, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(layer.params["W"], W2 - 0.1 * dW2, rtol=1e-4, atol=1e-6)

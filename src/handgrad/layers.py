@@ -19,7 +19,7 @@ import numpy as np
 from . import functional as F
 from .backend import Backend, backend_of, namespace_of, resolve_backend, to_numpy
 from .derivation import Derivation, Formula, activation_record
-from .storage import PackedParameters
+from .storage import ArrayDict, PackedParameters
 from .validation import as_array, check_2d, check_positive_float, check_size, lookup_name, make_rng
 
 Array = Any
@@ -103,8 +103,8 @@ class Layer:
             cls.backward = _checks_upstream_shape(cls.__dict__["backward"])  # type: ignore[method-assign]
 
     def __init__(self) -> None:
-        self.params: dict[str, Array] = {}
-        self.grads: dict[str, Array] = {}
+        self.params: dict[str, Array] = ArrayDict()
+        self.grads: dict[str, Array] = ArrayDict()
         self.cache: Any = None
         self.name: str | None = None  # set by a containing Sequential ("layers[0]")
         self.grads_zero = True  # every gradient is known to be 0 (set by zero_grad, cleared by backward)

@@ -26,6 +26,42 @@ from typing import Any
 
 import numpy as np
 
+ARRAYS_REPLACED = [0]  #: how many times an array was put into (or taken out of) any layer's params or grads
+
+
+class ArrayDict(dict):
+    """A layer's ``params`` or ``grads``: a dict that counts, in :data:`ARRAYS_REPLACED`, every
+    time an entry is set or removed. Code bound to a layer's arrays (the whole-step closure of
+    :mod:`handgrad.fast.step`) then checks one number per step, and each array only when the
+    number moved, instead of looking up every key every step."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        ARRAYS_REPLACED[0] += 1
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        ARRAYS_REPLACED[0] += 1
+        dict.__delitem__(self, key)
+
+    def _changed(name: str) -> Any:  # type: ignore[misc]  # noqa: N805 - builds the methods below
+        method = getattr(dict, name)
+
+        def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+            ARRAYS_REPLACED[0] += 1
+            return method(self, *args, **kwargs)
+        counted.__name__ = name
+        return counted
+
+    update = _changed("update")
+    setdefault = _changed("setdefault")
+    pop = _changed("pop")
+    popitem = _changed("popitem")
+    clear = _changed("clear")
+    __ior__ = _changed("__ior__")
+    del _changed
+
 
 class PackedParameters:
     """θ and dJ/dθ of one layer as two flat NumPy arrays.

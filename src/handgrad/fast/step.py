@@ -40,6 +40,7 @@ import numpy as np
 from .. import functional as F
 from ..layers import Identity, Linear, ReLU, Sigmoid, Softmax, Tanh
 from ..losses import BCELoss, CrossEntropyLoss, MSELoss, SquaredErrorLoss
+from ..storage import ARRAYS_REPLACED, ArrayDict
 from . import blas
 from . import losses as fl
 from .blas import dot
@@ -78,6 +79,8 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         return None  # buffers arranged otherwise: the per-layer kernels
     p1, g1, p2, g2 = lin1.params, lin1.grads, lin2.params, lin2.grads
     s1, s2 = lin1.packed(), lin2.packed()
+    if any(type(d) is not ArrayDict for d in (p1, g1, p2, g2)):
+        return None  # dicts that do not count their changes: the per-layer kernels check each call
     if set(p1) != {"W", "b"} or set(p2) != {"W", "b"} or s1 is None or s2 is None or s1.folded is None or s2.folded is None:
         return None
     W1, b1, dW1, db1 = p1["W"], p1["b"], g1["dJ_dW"], g1["dJ_db"]
@@ -129,12 +132,23 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     sigmoid, bce_into = F.sigmoid, fl.bce_with_logits_into
     residual_square_into, numel = fl.residual_square_into, y_hat.size
 
+    replaced, seen = ARRAYS_REPLACED, [-1]  # params/grads changes anywhere; the count last checked here
+
+    def still_bound() -> bool:
+        """Whether the layers still hold the arrays bound here (checked only after some layer's params
+        or grads changed: one comparison per step, not eight lookups)."""
+        if (p1["W"] is not W1 or p1["b"] is not b1 or p2["W"] is not W2 or p2["b"] is not b2
+                or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1 or g2["dJ_dW"] is not dW2
+                or g2["dJ_db"] is not db2):
+            return False
+        seen[0] = replaced[0]
+        return True
+
     def step(x: np.ndarray, y: np.ndarray, lr: float | None, loss: Any = None) -> Any:
         if (type(x) is not ndarray or type(y) is not ndarray or x.shape != x_shape or x.dtype is not dtype
                 or ((y.shape != shape_out or y.dtype is not dtype) and not ce)  # CE: labels, checked below
-                or p1["W"] is not W1 or p1["b"] is not b1 or p2["W"] is not W2 or p2["b"] is not b2
-                or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1 or g2["dJ_dW"] is not dW2
-                or g2["dJ_db"] is not db2 or act.scale != scale_value or (out_scales and out.scale != 1.0)
+                or (replaced[0] != seen[0] and not still_bound())
+                or act.scale != scale_value or (out_scales and out.scale != 1.0)
                 or (ce and out.beta != 1.0)
                 or (lr is not None and (type(lr) is not float or not 0.0 < lr < inf
                                         or (axpy is not None and not blas.USE_BLAS)))
