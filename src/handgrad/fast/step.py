@@ -6,8 +6,9 @@ network's dispatch between them, and the update's checks. For the commonest netw
 Linear, ReLU (any scale c) or tanh, Linear, then identity + mean squared error, sigmoid +
 binary cross-entropy or softmax + cross-entropy (both fused), on NumPy arrays -- :func:`bind_mlp_step` binds
 forward, loss gradient, backward and SGD update (optional: an optimizer may run it
-instead) into one function over the plan's own buffers, with one check of the parameters'
-arrays per step.
+instead) into one function over the plan's own buffers, with one check per step that no
+layer's parameter or gradient array was replaced (one count, :class:`~handgrad.storage.ArrayDict`;
+the eight arrays are looked up only after it moved).
 
 It works on the folded storage of each Linear (:mod:`handgrad.storage`): M = [Wᵀ; bᵀ],
 with the layer's input kept as [x 1] (a buffer whose last column is ones), so that
