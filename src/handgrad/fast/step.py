@@ -221,10 +221,10 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         else:
             dot(x.T, d, dW1_T)                           # dJ/dW1ᵀ = xᵀ dJ/dz1
             dot(ones1, d, db1)                           # dJ/db1 = 1ᵀ dJ/dz1
-        if lin1.grads_zero or lin2.grads_zero or lin1.zero_pending or lin2.zero_pending:  # four reads cost less than four writes
+        if lin1.grads_zero or lin2.grads_zero or lin1.zero_pending or lin2.zero_pending:  # reads cost less than writes
             lin1.grads_zero = lin1.zero_pending = lin2.grads_zero = lin2.zero_pending = False
         if lr is not None:  # update: θ += (-lr)·dJ/dθ over both layers' packed parameters, one BLAS call
-            if axpy is not None:
+            if update is not None:
                 update(-lr)
             else:  # θ ← θ - lr·dJ/dθ per layer, as Sequential.sgd_step runs it without BLAS
                 for store in stores:
