@@ -63,7 +63,7 @@ DTYPE_CODES = {v: k for k, v in DTYPES.items()}
 
 
 # ====================================================================== atomic writing
-def _write_all(f: Any, data: bytes) -> None:
+def _write_all(f: Any, data: bytes | bytearray | memoryview) -> None:
     """Write ``data`` to the open file ``f`` (a separate function so tests can inject faults)."""
     f.write(data)
 
