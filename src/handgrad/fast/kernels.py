@@ -183,19 +183,23 @@ def _relu(layer: ReLU, ws: Workspace) -> Kernels:
     is the cache, as on the plain path, and the backward's slope (times c)."""
     ws.prepare_output()
     ws.mask = np.empty(ws.shape_in, ws.dtype)  # 1[x > 0]
+    # the comparison into booleans, then a copy into the float mask: two calls that cost less than one
+    # comparison writing floats (its output cast; 0.96 against 1.18 µs on 10 x 100, 2.0 against 2.3 on 64 x 128)
+    ws.above = np.empty(ws.shape_in, bool)
     ws.zeros = np.zeros(ws.shape_in, ws.dtype)  # max(x, 0) against an array is faster than against a scalar
     scale_value = layer.scale
     if scale_value != 1.0:
         ws.scale = np.array(scale_value, ws.dtype)
         ws.slope = np.empty(ws.shape_in, ws.dtype)  # c·1[x > 0]
-    c, zero, zeros, mask, slope = ws.scale, ws.zero, ws.zeros, ws.mask, ws.slope
+    c, zero, zeros, mask, slope, above = ws.scale, ws.zero, ws.zeros, ws.mask, ws.slope, ws.above
     fresh, inplace, first, shape, dtype, out_buf = ws.fresh, ws.inplace, ws.first, ws.shape_out, ws.dtype, ws.out
     backward_slope = mask if c is None else slope
 
     def forward(x: np.ndarray) -> np.ndarray:
         if layer.scale != scale_value:
             raise StalePlanError
-        np.greater(x, zero, out=mask)
+        np.greater(x, zero, out=above)
+        np.copyto(mask, above)  # 1[x > 0] (NaN: 0)
         layer.cache = mask
         y = np.maximum(x, zeros, out=np.empty(shape, dtype) if fresh else (x if inplace else out_buf))
         if c is None:

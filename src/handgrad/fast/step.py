@@ -117,6 +117,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     work = (wso.slope, wso.mask) if bce else None
     scratch = np.empty(shape_out, dtype)
     zero, zeros, mask, c, slope = wsa.zero, wsa.zeros, wsa.mask, wsa.scale, wsa.slope  # slope: c·1[z1 > 0] or 1 - a1²
+    above = wsa.above  # ReLU: 1[z1 > 0] as booleans
     g = plan.dJ_dout                        # dJ/dŷ (MSE) or dJ/dz2 (BCE)
     ones1, ones2 = ws1.ones, ws2.ones
     two_over_numel = plan.two_over_numel
@@ -166,7 +167,8 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             else:  # z1 += 1 b1ᵀ by BLAS, as the per-layer kernel adds it
                 bias_add(z1)
         if relu:
-            np_greater(z1, zero, out=mask)
+            np_greater(z1, zero, out=above)
+            np_copyto(mask, above)  # 1[z1 > 0] as the kernel computes it: booleans, then floats
             np_maximum(z1, zeros, out=a1)
             if c is not None:
                 np_multiply(mask, c, out=slope)

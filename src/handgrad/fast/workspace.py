@@ -35,7 +35,7 @@ class Workspace:
     """
 
     __slots__ = ("shape_in", "shape_out", "dtype", "first", "fresh", "inplace", "buffers",
-                 "out", "dx", "ones", "zeros", "mask", "slope", "zero", "scale", "bias_add")
+                 "out", "dx", "ones", "zeros", "mask", "above", "slope", "zero", "scale", "bias_add")
 
     def __init__(self, shape_in: tuple, shape_out: tuple, dtype: np.dtype, *, first: bool, fresh: bool,
                  inplace: bool) -> None:
@@ -49,6 +49,7 @@ class Workspace:
         self.ones: Any = None
         self.zeros: Any = None
         self.mask: Any = None
+        self.above: Any = None  # ReLU: 1[x > 0] as booleans, before it is copied into the float mask
         self.slope: Any = None
         self.scale: Any = None
         self.bias_add: Any = None  # Linear: z += 1 bᵀ by BLAS (handgrad.fast.kernels), or None: NumPy's add
