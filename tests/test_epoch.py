@@ -186,3 +186,65 @@ def test_a_float64_gradient_norm_that_overflows_is_divergence_at_its_step(rng):
     with pytest.raises(DivergenceError, match=r"epoch 1/2, step 3/4: the gradient of the parameters is non-finite"):
         T.fit(net, X, y, _ScaledGradLoss(k=3, scale=1e160), lr=0.01, epochs=2, batch_size=8, train_metrics=False)
     assert all(np.isfinite(v).all() for v in net.params.values())
+
+
+class _NotPlainSGD(hg.SGD):
+    """The same SGD, under another type: fit then takes the optimizer's own step and its hook."""
+
+
+@pytest.mark.parametrize("case", ["normal", "huge but finite gradient", "diverging"])
+def test_fit_checks_plain_sgd_inside_the_step_as_its_hook_does(case, rng, monkeypatch):
+    """Plain SGD: fit hands train_step its lr and flat.limit, and the whole-step closure checks J
+    and the gradient's sum of squares before its update. The result -- losses, parameters, the
+    optimizer's count of updates, the divergence and its message -- is the optimizer path's bit
+    for bit, including a gradient whose float32 sum of squares overflows though every value is
+    finite (the closure declines, the hook's exact norm lets it through)."""
+    X = rng.standard_normal((96, 6)).astype(np.float32)
+    y = rng.standard_normal((96, 2)).astype(np.float32)
+    lr = 0.01
+    if case == "huge but finite gradient":  # inputs ~1e10: J ~1e20, gradients ~1e19, their float32 sum of squares inf
+        X, lr = X * np.float32(1e10), 1e-30
+    if case == "diverging":
+        lr = 50.0
+    runs = {}
+    for way in ("closure", "optimizer"):
+        net = hg.MLP(6, [8], 2, f="relu", seed=5, dtype=np.float32)
+        opt = (hg.SGD if way == "closure" else _NotPlainSGD)(net, lr=lr)
+        try:
+            h = T.fit(net, X, y, "mse", optimizer=opt, epochs=3, batch_size=16, seed=2, train_metrics=False)
+            outcome = list(h["loss"])
+        except DivergenceError as exc:
+            outcome = str(exc)
+        runs[way] = (outcome, {k: v.copy() for k, v in net.params.items()}, opt.t)
+    (a, pa, ta), (b, pb, tb) = runs["closure"], runs["optimizer"]
+    assert a == b and ta == tb
+    for name in pa:
+        np.testing.assert_array_equal(pa[name], pb[name], err_msg=name)
+    if case == "diverging":
+        assert isinstance(a, str) and "no update was applied" in a
+    else:  # every step updated, the huge ones through the hook's exact norm
+        assert ta == 3 * 6 and not isinstance(a, str)
+
+
+def test_the_closure_declines_a_gradient_it_cannot_vouch_for(rng):
+    """finite_below: J or the sum of squares not below the bound -- nothing is updated and the
+    usual path runs the hook, which decides."""
+    if hg.fast.blas.blas_axpy(np.dtype(np.float32)) is None:
+        pytest.skip("the whole-step closure needs NumPy's bundled BLAS")
+    net = hg.MLP(3, [4], 1, seed=0, dtype=np.float32)
+    x, y = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((4, 1)).astype(np.float32)
+    loss = MSELoss()
+    net.train_step(x, y, loss, 0.1)
+    assert net._plan.step is not None
+    calls = []
+
+    def hook(J):
+        calls.append(float(J))
+        return float(J)
+
+    net.train_step(x, y, loss, 0.1, before_update=hook, finite_below=1e30)
+    assert calls == []  # vouched for: the hook is not needed
+    before = {k: v.copy() for k, v in net.params.items()}
+    net.train_step(x, y, loss, 0.1, before_update=hook, finite_below=0.0)  # nothing is below 0
+    assert len(calls) == 1  # the usual path ran the hook, then updated
+    assert any(not np.array_equal(before[k], v) for k, v in net.params.items())

@@ -334,7 +334,7 @@ class Sequential:
         return J
 
     def train_step(self, x: Array, y: Array, loss: Any, lr: float | None = None, *, optimizer: Any = None,
-                   before_update: Callable[[Any], Any] | None = None) -> Any:
+                   before_update: Callable[[Any], Any] | None = None, finite_below: float | None = None) -> Any:
         """One training step, the seed's five steps: forward, zero the gradients, loss and
         backward, update. The one step that ``fit`` and the scikit-learn estimators run too.
 
@@ -342,15 +342,18 @@ class Sequential:
         is plain SGD at rate ``lr``, or ``optimizer.step()``. ``before_update(J)``, if given,
         runs between the backward and the update and returns the J to report: clipping,
         divergence checks or extra loss terms go there, and an exception it raises skips the
-        update.
+        update. ``finite_below`` (plain SGD with a ``before_update`` divergence check, as ``fit``
+        runs it) says that hook passes, returning J unchanged, whenever J is finite and the
+        gradient's sum of squares is below this bound: where the whole-step closure runs, it
+        tests that itself before its update (one dot) and the hook runs only when it fails.
         """
         plan = self._plan
-        if plan is not None and before_update is None and optimizer is None:
+        if plan is not None and optimizer is None and (before_update is None or finite_below is not None):
             step = plan.step
             if step is not None and type(loss) in step.loss_types and plan.layers == self.layers:
                 # the whole step, plain SGD with nothing in between, bound as one closure over
                 # the plan's buffers (handgrad.fast.step); it checks x, y and lr itself
-                done = step(x, y, lr, loss)
+                done = step(x, y, lr, loss, finite_below)
                 if done is not None:
                     J, self._last_output = done
                     self._last_input, self._last_plan = self._last_output, plan

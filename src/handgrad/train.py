@@ -59,7 +59,7 @@ from .inference import (
     predict_proba,
 )
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, make_loss
-from .optim import Optimizer, Schedule, clip_grad_norm, grad_norm, make_optimizer, make_schedule
+from .optim import SGD, Optimizer, Schedule, clip_grad_norm, grad_norm, make_optimizer, make_schedule
 from .validation import check_finite, check_int, check_positive_float, make_rng
 
 Array = Any
@@ -531,6 +531,11 @@ class _Run:
                 self.diverged(epoch, step, n_steps, J)  # before the update: θ stays finite
             return J
 
+        # plain SGD with the flat gradient's check: train_step at opt's rate, told when `checked` surely passes
+        # (J finite, the dot below flat.limit), so that the whole-step closure checks and updates in one call:
+        # the same update as opt.step() (the same BLAS axpy or ufuncs over the same arrays), bit for bit
+        plain = (parallel is None and not clip and flat is not None and type(opt) is SGD and opt.momentum == 0.0
+                 and opt.weight_decay == 0.0)
         if parallel is None:
             batches = _Batches(data.take, order, bs, n_steps, _gather_ahead(data, bs, n_steps))
         else:
@@ -539,7 +544,11 @@ class _Run:
             for step in range(1, n_steps + 1):
                 idx, x_batch, y_batch = batches.next(step)
                 # the five steps, once (Sequential.train_step): forward, zero, loss, backward, update
-                if parallel is None:
+                if plain:
+                    J = float(net.train_step(x_batch, y_batch, loss, opt.lr, before_update=checked,
+                                             finite_below=flat.limit))  # type: ignore[union-attr]
+                    opt.t += 1  # as SGD.step counts its updates
+                elif parallel is None:
                     J = net.train_step(x_batch, y_batch, loss, optimizer=opt, before_update=checked)
                 else:  # the same step on this rank's shard, the gradients all-reduced before the update
                     J = parallel.train_step(x_batch, y_batch, loss, opt, checked, len(idx), mean_loss)

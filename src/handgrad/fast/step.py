@@ -63,7 +63,10 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     takes the usual path, which checks, raises or rebuilds the plan). ŷ is a buffer of the
     step, overwritten by the next. ``step.loss_types`` are the losses it runs (MSE and
     squared error after an identity output, BCE after a sigmoid, cross-entropy after a
-    softmax); ``loss`` is the instance (squared error's reduction)."""
+    softmax); ``loss`` is the instance (squared error's reduction). ``finite_below`` (with ``lr``):
+    a divergence check before the update -- J finite and the sum of squares of the gradient
+    (one dot over the flat array both layers' gradients tile) below it -- that, when it does
+    not hold, returns None with nothing updated (the caller redoes the step with its own check)."""
     layers = plan.layers
     if len(layers) != 4 or (plan.axpy is not None and len(plan.update_calls) != 1):
         return None
@@ -126,6 +129,11 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     update = blas.bound_axpy(axpy, size, grad_ptr, theta_ptr) if axpy is not None else None  # θ += α·dJ/dθ
     stores = (s1, s2)
     cache2, out_scales = (a1, W2), hasattr(out, "scale")  # layer 2's cache: the same two arrays every step
+    # both layers' gradients as the one flat array they tile (an MLP's packing), for the check before the update
+    grad_flat: Any = s1.grad.base if (s1.grad.base is not None and s1.grad.base is s2.grad.base
+                                 and s1.grad.base.ndim == 1 and s1.grad.base.size == s1.grad.size + s2.grad.size
+                                 and type(s1.grad.base) is np.ndarray) else None
+    vdot = blas.vdot
     scratch_update: dict = {}
     ndarray, inf = np.ndarray, float("inf")
     np_add, np_copyto, np_greater, np_maximum, np_multiply, np_subtract = (
@@ -146,7 +154,8 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         seen[0] = replaced[0]
         return True
 
-    def step(x: np.ndarray, y: np.ndarray, lr: float | None, loss: Any = None) -> Any:
+    def step(x: np.ndarray, y: np.ndarray, lr: float | None, loss: Any = None,
+             finite_below: float | None = None) -> Any:
         if (type(x) is not ndarray or type(y) is not ndarray or x.shape != x_shape or x.dtype is not dtype
                 or ((y.shape != shape_out or y.dtype is not dtype) and not ce)  # CE: labels, checked below
                 or (replaced[0] != seen[0] and not still_bound())
@@ -154,7 +163,8 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
                 or (ce and out.beta != 1.0)
                 or (lr is not None and (type(lr) is not float or not 0.0 < lr < inf
                                         or (axpy is not None and not blas.USE_BLAS)))
-                or (bce and not (np_min(y, None) >= 0.0 and np_max(y, None) <= 1.0))):
+                or (bce and not (np_min(y, None) >= 0.0 and np_max(y, None) <= 1.0))
+                or (finite_below is not None and grad_flat is None)):
             return None
         # forward: z1 = [x 1] M1 (or x W1ᵀ + b1); a1 = f(z1) into [a1 1]; z2 = [a1 1] M2
         if fold_x:
@@ -226,6 +236,8 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         if lin1.grads_zero or lin2.grads_zero or lin1.zero_pending or lin2.zero_pending:  # reads cost less than writes
             lin1.grads_zero = lin1.zero_pending = lin2.grads_zero = lin2.zero_pending = False
         if lr is not None:  # update: θ += (-lr)·dJ/dθ over both layers' packed parameters, one BLAS call
+            if finite_below is not None and not (-inf < J < inf and vdot(grad_flat, grad_flat) < finite_below):
+                return None  # perhaps diverging: nothing updated; the usual path redoes the step with its check
             if update is not None:
                 update(-lr)
             else:  # θ ← θ - lr·dJ/dθ per layer, as Sequential.sgd_step runs it without BLAS
