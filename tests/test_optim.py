@@ -471,3 +471,31 @@ def test_flat_update_takes_in_a_loaded_state():
         step(resumed, opt_resumed)
     for key in net.params:
         np.testing.assert_array_equal(net.params[key], resumed.params[key], err_msg=key)
+
+
+def test_the_flat_storage_is_found_again_when_arrays_or_layers_change():
+    """update_slots keeps the flat storage it found while no params/grads dict changed and the
+    network holds the same layers: a replaced array, or a layer swapped in the list, is seen
+    at the next step (the update then reaches the new arrays, parameter by parameter)."""
+    rng = np.random.default_rng(5)
+    net = hg.MLP(4, [6], 2, seed=1, dtype=np.float64)
+    opt = hg.SGD(net, lr=0.1, momentum=0.9)
+    x, y = rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
+
+    def step():
+        net.forward(x)
+        net.backward_loss(hg.make_loss("mse"), y, zero_grad=True)
+        opt.step()
+
+    step()
+    assert [name for name, _, _ in opt.update_slots()] == [""]
+    layer = net.layers[2]
+    W = layer.params["W"].copy()
+    layer.params["W"] = W  # a separate array now: no longer one flat storage
+    assert [name for name, _, _ in opt.update_slots()] == ["W1", "b1", "W2", "b2"]
+    before = W.copy()
+    step()
+    assert not np.array_equal(W, before)  # the new array itself was updated
+    net.layers[0] = hg.Linear(4, 6, seed=2, dtype=np.float64)  # another layer in the list
+    slots = [(name, t) for name, t, _ in opt.update_slots()]
+    assert slots[0][1] is net.layers[0].params["W"]

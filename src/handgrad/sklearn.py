@@ -108,6 +108,17 @@ def _check_step_finite(J: float, names: list, grads: list) -> None:
                              f"entr(y/ies)) while the loss was {J:g}")
 
 
+def _surely_finite(grads: list) -> bool:
+    """True when the gradients tile one flat array (an MLP's packed storage) whose sum of squares,
+    one dot, is finite: then every entry and its square are finite, and neither check below can
+    fail. False: ask them (four reductions and, for Adam, four squares per step)."""
+    flat = grads[0].base if grads else None
+    if (type(flat) is not np.ndarray or flat.ndim != 1 or any(g.base is not flat for g in grads)
+            or sum(g.size for g in grads) != flat.size):
+        return False
+    return math.isfinite(float(np.vdot(flat, flat)))
+
+
 def _check_adam_squares(grads: list) -> None:
     """Adam's second moment takes g²: refuse a gradient whose square overflows, which would
     silently freeze those weights."""
@@ -394,10 +405,14 @@ class _HandgradMLP(BaseEstimator):
                 if s != 1.0:
                     grad *= s  # ∇(s·J_core) = s·∇J_core
                 if key == "W" and alpha:
-                    W = layer.params[key]
-                    grad += (alpha / n) * W
-                    J += 0.5 * alpha / n * float(np.dot(W.ravel(), W.ravel()))
+                    # through Wᵀ: C-contiguous where W is stored folded (handgrad.storage), so that
+                    # ravel is a view, not a copy of W each step
+                    Wt, grad_t = layer.params[key].T, grad.T
+                    grad_t += (alpha / n) * Wt
+                    J += 0.5 * alpha / n * float(np.dot(Wt.ravel(), Wt.ravel()))
                 grads.append(grad)
+            if math.isfinite(J) and _surely_finite(grads):
+                return J  # else the checks below say what is not finite
             _check_step_finite(J, [name for name, _, _, _ in slots], grads)
             if isinstance(self._optimizer, Adam):
                 _check_adam_squares(grads)
