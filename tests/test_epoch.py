@@ -192,8 +192,9 @@ class _NotPlainSGD(hg.SGD):
     """The same SGD, under another type: fit then takes the optimizer's own step and its hook."""
 
 
+@pytest.mark.parametrize("hidden", [[8], [8, 7]], ids=["two layers", "three layers"])
 @pytest.mark.parametrize("case", ["normal", "huge but finite gradient", "diverging"])
-def test_fit_checks_plain_sgd_inside_the_step_as_its_hook_does(case, rng, monkeypatch):
+def test_fit_checks_plain_sgd_inside_the_step_as_its_hook_does(case, hidden, rng, monkeypatch):
     """Plain SGD: fit hands train_step its lr and flat.limit, and the whole-step closure checks J
     and the gradient's sum of squares before its update. The result -- losses, parameters, the
     optimizer's count of updates, the divergence and its message -- is the optimizer path's bit
@@ -208,7 +209,7 @@ def test_fit_checks_plain_sgd_inside_the_step_as_its_hook_does(case, rng, monkey
         lr = 50.0
     runs = {}
     for way in ("closure", "optimizer"):
-        net = hg.MLP(6, [8], 2, f="relu", seed=5, dtype=np.float32)
+        net = hg.MLP(6, hidden, 2, f="relu", seed=5, dtype=np.float32)
         opt = (hg.SGD if way == "closure" else _NotPlainSGD)(net, lr=lr)
         try:
             h = T.fit(net, X, y, "mse", optimizer=opt, epochs=3, batch_size=16, seed=2, train_metrics=False)

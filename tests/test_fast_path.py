@@ -1079,3 +1079,89 @@ def test_whole_step_closure_sees_an_array_replaced_by_any_dict_method(rng, repla
         assert net.train_step(x, y, loss, 0.1) == pytest.approx(float(np.mean(r ** 2)), rel=1e-5)
         np.testing.assert_allclose(layer.grads["dJ_dW"], dW2, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(layer.params["W"], W2 - 0.1 * dW2, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_in, hidden, k, n, f, g", [
+    (20, [100, 100], 50, 10, "relu", "identity"),
+    (3, [8, 6, 5], 2, 7, "5relu", "identity-sq"),
+    (4, [9, 7], 3, 5, "tanh", "sigmoid"),
+    (64, [40, 30], 10, 16, "relu", "softmax"),
+    (6, [9, 8], 4, 5, "tanh", "softmax-onehot"),
+    (5, [12, 12], 2, 6, "5relu", "identity-sqsum"),
+    (300, [1100, 20], 2, 64, "relu", "identity"),  # large layers: BLAS bias adds
+])
+def test_deep_closure_is_the_per_layer_step_bit_for_bit(rng, n_in, hidden, k, n, f, g, dtype):
+    """Two or more hidden layers: the whole-step closure (fast.step.bind_deep_step) runs the
+    per-layer kernels' arithmetic, so each step -- J, ŷ, gradients, updated parameters -- is
+    theirs bit for bit in either dtype, and what it leaves behind serves the layer API."""
+    if dtype == np.float32 and blas.blas_axpy(np.dtype(np.float32)) is None:
+        pytest.skip("float32's update needs NumPy's bundled BLAS")
+    variant = g.split("-")[1] if "-" in g else ""
+    g = g.split("-")[0]
+    fused = MLP(n_in, hidden, k, f=f, g=g, seed=4, dtype=dtype)
+    layered = copy.deepcopy(fused)
+    loss = (SquaredErrorLoss("mean") if variant == "sq" else SquaredErrorLoss("sum") if variant == "sqsum"
+            else make_loss({"sigmoid": "bce", "softmax": "cross_entropy"}.get(g, "mse")))
+    lr = 0.002 if f == "5relu" else 0.05
+    for i in range(5):
+        x = rng.standard_normal((n, n_in)).astype(dtype)
+        y = rng.standard_normal((n, k)).astype(dtype)
+        if g == "sigmoid":
+            y = (y > 0).astype(dtype)
+            y[0, 0] = 0.25
+        if g == "softmax":
+            y = rng.integers(0, k, n)
+            if variant == "onehot":
+                y = np.eye(k, dtype=dtype)[y]
+        J_fused = fused.train_step(x, y, loss, lr)
+        J_layered = _per_call_train_step(layered, x, y, loss, lr)
+        if i > 0:
+            assert fused._plan.step is not None and fused._plan.step.__qualname__.startswith("bind_deep_step")
+        assert J_fused == J_layered
+        np.testing.assert_array_equal(fused._last_output, layered._last_output)
+        for key in fused.params:
+            np.testing.assert_array_equal(fused.grads["dJ_d" + key], layered.grads["dJ_d" + key], err_msg=key)
+            np.testing.assert_array_equal(fused.params[key], layered.params[key], err_msg=key)
+    # the layer API after the closure: a forward and a backward give the per-layer results
+    y_hat = fused.forward(x)
+    np.testing.assert_array_equal(y_hat, layered.forward(x))
+    fused.zero_grad()
+    layered.zero_grad()
+    np.testing.assert_array_equal(fused.backward(np.ones_like(y_hat)), layered.backward(np.ones_like(y_hat)))
+    for key in fused.grads:
+        np.testing.assert_array_equal(fused.grads[key], layered.grads[key], err_msg=key)
+
+
+def test_deep_closure_declines_what_the_usual_path_must_check(rng):
+    """Replaced arrays, a changed activation scale, BCE targets outside [0, 1]: the deep closure
+    steps aside (returns None) and train_step's usual path checks, raises or rebuilds."""
+    if blas.blas_axpy(np.dtype(np.float32)) is None:
+        pytest.skip("the whole-step closure needs NumPy's bundled BLAS")
+    net = MLP(4, [6, 5], 2, f="5relu", seed=0, dtype=np.float32)
+    loss = make_loss("mse")
+    x, y = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((3, 2)).astype(np.float32)
+    for _ in range(2):
+        net.train_step(x, y, loss, 0.1)
+    step = net._plan.step
+    assert step is not None and step(x, y, 0.1, loss) is not None
+    net.layers[1].scale = 2.0
+    assert step(x, y, 0.1, loss) is None
+    net.layers[1].scale = 5.0
+    net.layers[2].params["W"] = net.layers[2].params["W"].copy()
+    assert step(x, y, 0.1, loss) is None
+    assert step(x.astype(np.float64), y, 0.1, loss) is None and step(x[:2], y[:2], 0.1, loss) is None
+    reference = copy.deepcopy(net)
+    reference.fast_path = False
+    assert net.train_step(x, y, loss, 0.1) == pytest.approx(reference.train_step(x, y, loss, 0.1), rel=1e-5)
+    bce_net = MLP(4, [6, 5], 1, g="sigmoid", seed=0, dtype=np.float32)
+    yb = np.array([[0.0], [1.0], [0.5]], np.float32)
+    bce = make_loss("bce")
+    for _ in range(2):
+        bce_net.train_step(x, yb, bce, 0.1)
+    assert bce_net._plan.step is not None
+    before = {key: value.copy() for key, value in bce_net.params.items()}
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        bce_net.train_step(x, np.array([[0.0], [1.5], [0.5]], np.float32), bce, 0.1)
+    for key, value in bce_net.params.items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)  # refused before any update

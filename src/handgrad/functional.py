@@ -26,6 +26,7 @@ GELU_TANH_COEF = 0.044715
 GELU_CLIP = 50.0  # |x| past which GELU is exactly x or 0 in float64 and float32
 BCE_LOG_CLAMP = -100.0  # PyTorch's nn.BCELoss clamps each log term here
 BCE_GRAD_EPS = 1e-12  # and divides the gradient by max(p(1-p), 1e-12)
+_copyto = getattr(np.copyto, "_implementation", np.copyto)  # without the dispatcher: sigmoid runs every step
 
 
 # ---------------------------------------------------------------- Linear
@@ -151,7 +152,7 @@ def sigmoid(x: Array, out: Array | None = None, work: tuple[Array, Array] | None
     mask = np.greater_equal(x, 0, out=mask)
     e = np.exp(np.negative(np.abs(x, out=out), out=out), out=out)  # e = exp(-|x|)
     denominator = np.add(e, 1, out=denominator)  # 1 + e
-    np.copyto(e, 1, where=mask)  # the numerator: 1 where x ≥ 0, else e
+    _copyto(e, 1, where=mask)  # the numerator: 1 where x ≥ 0, else e
     return np.divide(e, denominator, out=e)
 
 

@@ -1,6 +1,6 @@
 """NumPy's own BLAS, reached where NumPy does not expose a routine (the fast path's only ctypes).
 
-* ``dot`` and ``vdot``: ``np.dot`` and ``np.vdot`` without their Python dispatcher (for
+* ``dot``, ``vdot`` and ``copyto``: ``np.dot``, ``np.vdot`` and ``np.copyto`` without their Python dispatcher (for
   ``__array_function__`` overrides); the fast path hands them nothing but NumPy arrays,
   so it calls the C functions behind them -- the same routines, the same results.
 * :func:`blas_axpy` (θ ← θ + α·g in one pass) and :func:`blas_ger` (z ← z + 1·bᵀ, the bias
@@ -24,6 +24,7 @@ import numpy as np
 
 dot = getattr(np.dot, "_implementation", np.dot)
 vdot = getattr(np.vdot, "_implementation", np.vdot)
+copyto = getattr(np.copyto, "_implementation", np.copyto)  # 0.2 µs less a call than through the dispatcher
 
 USE_BLAS = True  #: set False to run every update and bias add through NumPy's ufuncs
 ROW_MAJOR = 101  #: CBLAS's CblasRowMajor

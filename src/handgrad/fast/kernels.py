@@ -33,7 +33,7 @@ from ..layers import (
     Softplus,
     Tanh,
 )
-from .blas import ROW_MAJOR, blas_ger, dot
+from .blas import ROW_MAJOR, blas_ger, copyto, dot
 from .workspace import NotFastError, StalePlanError, Workspace
 
 Kernels = tuple[Callable[..., Any], Callable[..., Any]]
@@ -166,7 +166,7 @@ def _identity(layer: Identity, ws: Workspace) -> Kernels:
         if hand_on:
             return x
         out = np.empty(shape_out, dtype) if fresh else out_buf
-        np.copyto(out, x)
+        copyto(out, x)
         return out
 
     def backward(dJ_dy: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
@@ -199,7 +199,7 @@ def _relu(layer: ReLU, ws: Workspace) -> Kernels:
         if layer.scale != scale_value:
             raise StalePlanError
         np.greater(x, zero, out=above)
-        np.copyto(mask, above)  # 1[x > 0] (NaN: 0)
+        copyto(mask, above)  # 1[x > 0] (NaN: 0)
         layer.cache = mask
         y = np.maximum(x, zeros, out=np.empty(shape, dtype) if fresh else (x if inplace else out_buf))
         if c is None:

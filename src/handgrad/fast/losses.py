@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .blas import vdot
+from .blas import copyto, vdot
 
 
 def mse_into(y: np.ndarray, y_hat: np.ndarray, dJ_dy_hat: np.ndarray, two_over_numel: Any = None) -> Any:
@@ -72,7 +72,7 @@ def cross_entropy_with_logits_into(labels: np.ndarray | None, onehot: np.ndarray
     n = z.shape[0]
     row_max = np.maximum.reduce(z, axis=1)  # m_n
     minus_log_s = np.log(np.maximum.reduce(p, axis=1))  # log(1/s_n) = -log s_n
-    np.copyto(dJ_dz, p)
+    copyto(dJ_dz, p)
     if labels is not None:
         np.add(row_starts, labels, out=flat_index, casting="unsafe")  # row n's target: n·K + y_n
         terms = np.subtract(row_max, z.reshape(-1)[flat_index], out=row_max)  # m_n - z_ny first: exact near 0

@@ -23,7 +23,7 @@ from . import blas
 from . import losses as fl
 from .blas import blas_axpy
 from .kernels import FastOp, fast_op, kernels_for
-from .step import bind_mlp_step
+from .step import bind_deep_step, bind_mlp_step
 from .update import merged_ranges
 from .workspace import NotFastError, Workspace
 
@@ -64,7 +64,7 @@ class Plan:
         self.updates: list = []  # (Linear, its packed parameters) pairs
         self.update_calls: list = []  # (size, θ address, dJ/dθ address): one per run of adjacent Linears
         self.axpy: Any = None
-        self.step: Any = None  # the whole training step as one closure, where bind_mlp_step covers the network
+        self.step: Any = None  # the whole training step as one closure, where bind_mlp_step or bind_deep_step covers the network
         self.two_over_numel = np.array(2.0 / math.prod(shapes[-1]), dtype)  # the MSE gradient's 2/(N·K)
 
     @classmethod
@@ -86,7 +86,7 @@ class Plan:
         if plan.axpy is not None:  # SGD's θ += (-lr)·dJ/dθ as BLAS calls over the packed arrays
             plan.update_calls = merged_ranges(
                 [(s.theta.size, s.theta.ctypes.data, s.grad.ctypes.data) for s in plan.stores], plan.dtype.itemsize)
-        plan.step = bind_mlp_step(plan)
+        plan.step = bind_mlp_step(plan) or bind_deep_step(plan)
         return plan
 
     # ------------------------------------------------------------ passes

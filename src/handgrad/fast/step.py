@@ -137,7 +137,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     scratch_update: dict = {}
     ndarray, inf = np.ndarray, float("inf")
     np_add, np_copyto, np_greater, np_maximum, np_multiply, np_subtract = (
-        np.add, np.copyto, np.greater, np.maximum, np.multiply, np.subtract)
+        np.add, blas.copyto, np.greater, np.maximum, np.multiply, np.subtract)
     np_tanh, np_square, np_min, np_max = np.tanh, np.square, np.minimum.reduce, np.maximum.reduce
     sigmoid, bce_into = F.sigmoid, fl.bce_with_logits_into
     residual_square_into, numel = fl.residual_square_into, y_hat.size
@@ -272,5 +272,167 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
         return J
 
     step.loss_backward = loss_backward  # type: ignore[attr-defined]
+    step.loss_types = (BCELoss,) if bce else (CrossEntropyLoss,) if ce else (MSELoss, SquaredErrorLoss)  # type: ignore[attr-defined]
+    return step
+
+
+def bind_deep_step(plan: Any) -> Callable[..., Any] | None:
+    """:func:`bind_mlp_step`'s closure for an MLP of two or more hidden layers -- Linear, then
+    (ReLU at any scale or tanh, Linear) repeated, then identity + MSE or squared error, sigmoid +
+    BCE or softmax + cross-entropy -- with the same signature, checks, caches and results.
+
+    It runs the per-layer kernels' arithmetic layer by layer (z = a Wᵀ + b, the bias added after
+    the product; dJ/dWᵀ = aᵀ δ, dJ/db = 1ᵀ δ, δ W for the layer below) over the plan's own
+    buffers, so a step is the per-layer calls bit for bit in every dtype and saves only their
+    dispatch and checks (tests/test_fast_path.py). None where the plan is of another shape."""
+    layers = plan.layers
+    if len(layers) < 6 or len(layers) % 2:
+        return None
+    lins, acts, out = layers[0:-1:2], layers[1:-1:2], layers[-1]
+    if not (all(type(lin) is Linear for lin in lins) and all(type(act) in (ReLU, Tanh) for act in acts)
+            and type(out) in (Identity, Sigmoid, Softmax) and getattr(out, "scale", 1.0) == 1.0
+            and getattr(out, "beta", 1.0) == 1.0):
+        return None
+    if any(type(act) is Tanh and act.scale != 1.0 for act in acts):
+        return None  # a scaled tanh runs its plain pair
+    bce, ce = type(out) is Sigmoid, type(out) is Softmax
+    mse = not (bce or ce)
+    lin_ws, act_ws = plan.workspaces[0:-1:2], plan.workspaces[1:-1:2]
+    if not all(ws.inplace for ws in act_ws) or any(ws.fresh for ws in lin_ws[:-1]) or lin_ws[-1].fresh != mse:
+        return None  # buffers arranged otherwise: the per-layer kernels
+    dicts = [d for lin in lins for d in (lin.params, lin.grads)]
+    stores = [lin.packed() for lin in lins]
+    if (any(type(d) is not ArrayDict for d in dicts) or any(s is None for s in stores)
+            or any(set(lin.params) != {"W", "b"} for lin in lins)):
+        return None
+    Ws = [lin.params["W"] for lin in lins]
+    bs = [lin.params["b"] for lin in lins]
+    dWs = [lin.grads["dJ_dW"] for lin in lins]
+    dbs = [lin.grads["dJ_db"] for lin in lins]
+    bound = [(lin.params, "W", W) for lin, W in zip(lins, Ws)] + [(lin.params, "b", b) for lin, b in zip(lins, bs)] \
+        + [(lin.grads, "dJ_dW", dW) for lin, dW in zip(lins, dWs)] + [(lin.grads, "dJ_db", db) for lin, db in zip(lins, dbs)]
+    W_Ts, dW_Ts = [W.T for W in Ws], [dW.T for dW in dWs]  # rows of the folded storage: C-contiguous
+    bias_adds, ones, dxs = [ws.bias_add for ws in lin_ws], [ws.ones for ws in lin_ws], [ws.dx for ws in lin_ws]
+    x_shape, shape_out, dtype = plan.x_shape, plan.shapes[-1], plan.dtype
+    y_hat = np.empty(shape_out, dtype)       # ŷ (p for BCE; softmax hands out a fresh p)
+    zs = [ws.out for ws in lin_ws[:-1]] + [y_hat if mse else lin_ws[-1].out]  # each layer's z; a = f(z) over it
+    k = len(acts)
+    relus = [type(act) is ReLU for act in acts]
+    scales = [act.scale for act in acts]
+    masks, aboves, zeroses = [ws.mask for ws in act_ws], [ws.above for ws in act_ws], [ws.zeros for ws in act_ws]
+    cs, slopes, zero = [ws.scale for ws in act_ws], [ws.slope for ws in act_ws], act_ws[0].zero
+    act_caches = [masks[i] if relus[i] else zs[i] for i in range(k)]  # ReLU: 1[z > 0]; tanh: a = tanh(z)
+    backward_slopes = [(masks[i] if cs[i] is None else slopes[i]) if relus[i] else slopes[i] for i in range(k)]
+    lin_caches = [None] + [(zs[i], Ws[i + 1]) for i in range(k)]  # layer i > 0 reads a = f(z) of the layer below
+    wso = plan.workspaces[-1]
+    work = (wso.slope, wso.mask) if bce else None
+    scratch = np.empty(shape_out, dtype)
+    g = plan.dJ_dout
+    softmax, cross_entropy = plan.forwards[-1], plan.cross_entropy_gradient
+    two_over_numel, numel, N = plan.two_over_numel, y_hat.size, x_shape[0]
+    axpy = plan.axpy
+    updates = [blas.bound_axpy(axpy, size, grad_ptr, theta_ptr) for size, theta_ptr, grad_ptr in plan.update_calls] \
+        if axpy is not None else []
+    grad_flat: Any = stores[0].grad.base
+    if (type(grad_flat) is not np.ndarray or grad_flat.ndim != 1 or any(s.grad.base is not grad_flat for s in stores)
+            or sum(s.grad.size for s in stores) != grad_flat.size):
+        grad_flat = None
+    vdot = blas.vdot
+    scratch_update: dict = {}
+    ndarray, inf = np.ndarray, float("inf")
+    np_add, np_copyto, np_greater, np_maximum, np_multiply, np_subtract = (
+        np.add, blas.copyto, np.greater, np.maximum, np.multiply, np.subtract)
+    np_tanh, np_square, np_min, np_max = np.tanh, np.square, np.minimum.reduce, np.maximum.reduce
+    sigmoid, bce_into, residual_square_into = F.sigmoid, fl.bce_with_logits_into, fl.residual_square_into
+    replaced, seen = ARRAYS_REPLACED, [-1]
+
+    def still_bound() -> bool:
+        if any(d[key] is not array for d, key, array in bound):
+            return False
+        seen[0] = replaced[0]
+        return True
+
+    def step(x: np.ndarray, y: np.ndarray, lr: float | None, loss: Any = None,
+             finite_below: float | None = None) -> Any:
+        if (type(x) is not ndarray or type(y) is not ndarray or x.shape != x_shape or x.dtype is not dtype
+                or ((y.shape != shape_out or y.dtype is not dtype) and not ce)  # CE: labels, checked below
+                or (replaced[0] != seen[0] and not still_bound())
+                or any(act.scale != scale for act, scale in zip(acts, scales))
+                or (bce and out.scale != 1.0) or (ce and out.beta != 1.0)
+                or (lr is not None and (type(lr) is not float or not 0.0 < lr < inf
+                                        or (axpy is not None and not blas.USE_BLAS)))
+                or (bce and not (np_min(y, None) >= 0.0 and np_max(y, None) <= 1.0))
+                or (finite_below is not None and grad_flat is None)):
+            return None
+        # forward, layer by layer as the kernels run it: z = a Wᵀ + b, then a = f(z) over z
+        a = x
+        for i in range(k + 1):
+            z = zs[i]
+            dot(a, W_Ts[i], z)
+            if bias_adds[i] is None:
+                np_add(z, bs[i], out=z)
+            else:
+                bias_adds[i](z)
+            lins[i]._cache = (x, Ws[0]) if i == 0 else lin_caches[i]
+            if i == k:
+                break
+            if relus[i]:
+                np_greater(z, zero, out=aboves[i])
+                np_copyto(masks[i], aboves[i])
+                np_maximum(z, zeroses[i], out=z)
+                if cs[i] is not None:
+                    np_multiply(masks[i], cs[i], out=slopes[i])
+                    np_multiply(z, cs[i], out=z)
+            else:
+                np_tanh(z, out=z)
+            acts[i]._cache = act_caches[i]
+            a = z
+        if any(layer.output_shape_ is not None for layer in layers):  # a forward ran since the last step
+            for layer in layers:
+                layer.output_shape_ = None
+        z_out, result = zs[k], y_hat
+        if bce:
+            sigmoid(z_out, y_hat, work)
+            J = bce_into(y, z_out, y_hat, g, scratch)
+            out._cache = None  # the output layer is bypassed by the fused gradient
+        elif ce:
+            result = softmax(z_out)
+            J = cross_entropy(y, z_out, result)
+            if J is None:
+                return None  # targets the usual path must name, or J not finite: it reruns the pass
+        else:
+            J = (residual_square_into(y, y_hat, g, N if loss.reduction == "mean" else 1)
+                 if type(loss) is SquaredErrorLoss else residual_square_into(y, y_hat, g, numel, two_over_numel))
+            out._cache = True
+        # backward: δ = dJ/dz of the top layer, then down through each activation and Linear
+        d = g
+        for i in range(k, -1, -1):
+            a_below = x if i == 0 else zs[i - 1]
+            dot(a_below.T, d, dW_Ts[i])                     # dJ/dWᵀ = aᵀ δ
+            dot(ones[i], d, dbs[i])                         # dJ/db = 1ᵀ δ
+            if i == 0:
+                break
+            d = dot(d, Ws[i], dxs[i])                       # dJ/da of the layer below
+            j = i - 1
+            if relus[j]:
+                np_multiply(d, backward_slopes[j], out=d)   # ⊙ c·1[z > 0]
+            else:
+                np_square(zs[j], out=slopes[j])
+                np_subtract(1, slopes[j], out=slopes[j])
+                np_multiply(d, slopes[j], out=d)            # ⊙ (1 - a²)
+        for lin in lins:
+            lin.grads_zero = lin.zero_pending = False
+        if lr is not None:
+            if finite_below is not None and not (-inf < J < inf and vdot(grad_flat, grad_flat) < finite_below):
+                return None  # perhaps diverging: nothing updated; the usual path redoes the step with its check
+            if axpy is not None:
+                for update in updates:
+                    update(-lr)
+            else:
+                for store in stores:
+                    sgd_update(store.theta, store.grad, lr, scratch_update)
+        return J, result
+
+    step.loss_backward = lambda y, y_hat: None  # type: ignore[attr-defined]  # backward_loss: the kernels
     step.loss_types = (BCELoss,) if bce else (CrossEntropyLoss,) if ce else (MSELoss, SquaredErrorLoss)  # type: ignore[attr-defined]
     return step
