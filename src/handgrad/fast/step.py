@@ -281,10 +281,12 @@ def bind_deep_step(plan: Any) -> Callable[..., Any] | None:
     (ReLU at any scale or tanh, Linear) repeated, then identity + MSE or squared error, sigmoid +
     BCE or softmax + cross-entropy -- with the same signature, checks, caches and results.
 
-    It runs the per-layer kernels' arithmetic layer by layer (z = a Wᵀ + b, the bias added after
-    the product; dJ/dWᵀ = aᵀ δ, dJ/db = 1ᵀ δ, δ W for the layer below) over the plan's own
-    buffers, so a step is the per-layer calls bit for bit in every dtype and saves only their
-    dispatch and checks (tests/test_fast_path.py). None where the plan is of another shape."""
+    Layer by layer over the plan's own buffers: z = a Wᵀ + b, dJ/dWᵀ = aᵀ δ, dJ/db = 1ᵀ δ, and
+    δ W for the layer below. In float32 a layer whose input is small takes it as [a 1] (x
+    copied in, a hidden layer's activation written there), as the two-layer closure does:
+    z = [a 1] M and dJ/dM = [a 1]ᵀ δ, with no bias add and no 1ᵀ δ product, equal to the
+    per-layer calls to rounding. float64 keeps their arithmetic and is them bit for bit
+    (tests/test_fast_path.py). None where the plan is of another shape."""
     layers = plan.layers
     if len(layers) < 6 or len(layers) % 2:
         return None
@@ -321,15 +323,28 @@ def bind_deep_step(plan: Any) -> Callable[..., Any] | None:
     scales = [act.scale for act in acts]
     masks, aboves, zeroses = [ws.mask for ws in act_ws], [ws.above for ws in act_ws], [ws.zeros for ws in act_ws]
     cs, slopes, zero = [ws.scale for ws in act_ws], [ws.slope for ws in act_ws], act_ws[0].zero
-    act_caches = [masks[i] if relus[i] else zs[i] for i in range(k)]  # ReLU: 1[z > 0]; tanh: a = tanh(z)
+    # float32: Linear j takes its input as [a 1] where that is small (x copied in; a hidden layer's
+    # activation written into it from z), else a Wᵀ + b with the bias added after the product
+    N = x_shape[0]
+    widths = [x_shape[1]] + [W.shape[0] for W in Ws[:-1]]
+    fold = plan.axpy is not None and all(s.folded is not None for s in stores)
+    folded_in = [fold and (N * widths[j] <= FOLD_COPY_MAX if j == 0 else N * widths[j] < BLAS_BIAS_MIN_SIZE)
+                 for j in range(k + 1)]
+    ins: list[Any] = [np.ones((N, widths[j] + 1), dtype) if folded_in[j] else None for j in range(k + 1)]  # [a 1]
+    ins_T: list[Any] = [a1.T if a1 is not None else None for a1 in ins]
+    Ms: list[Any] = [s.folded[0] if s.folded is not None else None for s in stores]   # [Wᵀ; bᵀ]
+    dMs: list[Any] = [s.folded[1] if s.folded is not None else None for s in stores]  # its gradient
+    x_in = ins[0][:, :widths[0]] if folded_in[0] else None
+    a_views = [ins[i + 1][:, :widths[i + 1]] if folded_in[i + 1] else zs[i] for i in range(k)]  # a = f(z): over z, or in [a 1]
+    act_caches = [masks[i] if relus[i] else a_views[i] for i in range(k)]  # ReLU: 1[z > 0]; tanh: a = tanh(z)
     backward_slopes = [(masks[i] if cs[i] is None else slopes[i]) if relus[i] else slopes[i] for i in range(k)]
-    lin_caches = [None] + [(zs[i], Ws[i + 1]) for i in range(k)]  # layer i > 0 reads a = f(z) of the layer below
+    lin_caches = [None] + [(a_views[i], Ws[i + 1]) for i in range(k)]  # layer i > 0 reads a of the layer below
     wso = plan.workspaces[-1]
     work = (wso.slope, wso.mask) if bce else None
     scratch = np.empty(shape_out, dtype)
     g = plan.dJ_dout
     softmax, cross_entropy = plan.forwards[-1], plan.cross_entropy_gradient
-    two_over_numel, numel, N = plan.two_over_numel, y_hat.size, x_shape[0]
+    two_over_numel, numel = plan.two_over_numel, y_hat.size
     axpy = plan.axpy
     updates = [blas.bound_axpy(axpy, size, grad_ptr, theta_ptr) for size, theta_ptr, grad_ptr in plan.update_calls] \
         if axpy is not None else []
@@ -366,27 +381,32 @@ def bind_deep_step(plan: Any) -> Callable[..., Any] | None:
             return None
         # forward, layer by layer as the kernels run it: z = a Wᵀ + b, then a = f(z) over z
         a = x
+        if x_in is not None:
+            np_copyto(x_in, x)
         for i in range(k + 1):
             z = zs[i]
-            dot(a, W_Ts[i], z)
-            if bias_adds[i] is None:
-                np_add(z, bs[i], out=z)
+            if folded_in[i]:
+                dot(ins[i], Ms[i], z)                      # z = [a 1] M
             else:
-                bias_adds[i](z)
+                dot(a, W_Ts[i], z)                         # z = a Wᵀ + b
+                if bias_adds[i] is None:
+                    np_add(z, bs[i], out=z)
+                else:
+                    bias_adds[i](z)
             lins[i]._cache = (x, Ws[0]) if i == 0 else lin_caches[i]
             if i == k:
                 break
+            a = a_views[i]
             if relus[i]:
                 np_greater(z, zero, out=aboves[i])
                 np_copyto(masks[i], aboves[i])
-                np_maximum(z, zeroses[i], out=z)
+                np_maximum(z, zeroses[i], out=a)
                 if cs[i] is not None:
                     np_multiply(masks[i], cs[i], out=slopes[i])
-                    np_multiply(z, cs[i], out=z)
+                    np_multiply(a, cs[i], out=a)
             else:
-                np_tanh(z, out=z)
+                np_tanh(z, out=a)
             acts[i]._cache = act_caches[i]
-            a = z
         if any(layer.output_shape_ is not None for layer in layers):  # a forward ran since the last step
             for layer in layers:
                 layer.output_shape_ = None
@@ -407,9 +427,11 @@ def bind_deep_step(plan: Any) -> Callable[..., Any] | None:
         # backward: δ = dJ/dz of the top layer, then down through each activation and Linear
         d = g
         for i in range(k, -1, -1):
-            a_below = x if i == 0 else zs[i - 1]
-            dot(a_below.T, d, dW_Ts[i])                     # dJ/dWᵀ = aᵀ δ
-            dot(ones[i], d, dbs[i])                         # dJ/db = 1ᵀ δ
+            if folded_in[i]:
+                dot(ins_T[i], d, dMs[i])                    # [dJ/dWᵀ; dJ/dbᵀ] = [a 1]ᵀ δ
+            else:
+                dot((x if i == 0 else a_views[i - 1]).T, d, dW_Ts[i])  # dJ/dWᵀ = aᵀ δ
+                dot(ones[i], d, dbs[i])                     # dJ/db = 1ᵀ δ
             if i == 0:
                 break
             d = dot(d, Ws[i], dxs[i])                       # dJ/da of the layer below
@@ -417,7 +439,7 @@ def bind_deep_step(plan: Any) -> Callable[..., Any] | None:
             if relus[j]:
                 np_multiply(d, backward_slopes[j], out=d)   # ⊙ c·1[z > 0]
             else:
-                np_square(zs[j], out=slopes[j])
+                np_square(a_views[j], out=slopes[j])
                 np_subtract(1, slopes[j], out=slopes[j])
                 np_multiply(d, slopes[j], out=d)            # ⊙ (1 - a²)
         for lin in lins:
