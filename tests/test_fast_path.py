@@ -1155,6 +1155,9 @@ def test_deep_closure_declines_what_the_usual_path_must_check(rng):
     net.layers[1].scale = 2.0
     assert step(x, y, 0.1, loss) is None
     net.layers[1].scale = 5.0
+    net.layers[-1].scale = 3.0  # the output layer's scale: the closure's ŷ would leave it out
+    assert step(x, y, 0.1, loss) is None
+    net.layers[-1].scale = 1.0
     net.layers[2].params["W"] = net.layers[2].params["W"].copy()
     assert step(x, y, 0.1, loss) is None
     assert step(x.astype(np.float64), y, 0.1, loss) is None and step(x[:2], y[:2], 0.1, loss) is None

@@ -360,6 +360,7 @@ def bind_deep_step(plan: Any) -> Callable[..., Any] | None:
     np_tanh, np_square, np_min, np_max = np.tanh, np.square, np.minimum.reduce, np.maximum.reduce
     sigmoid, bce_into, residual_square_into = F.sigmoid, fl.bce_with_logits_into, fl.residual_square_into
     replaced, seen = ARRAYS_REPLACED, [-1]
+    out_scales = hasattr(out, "scale")
 
     def still_bound() -> bool:
         if any(d[key] is not array for d, key, array in bound):
@@ -373,7 +374,7 @@ def bind_deep_step(plan: Any) -> Callable[..., Any] | None:
                 or ((y.shape != shape_out or y.dtype is not dtype) and not ce)  # CE: labels, checked below
                 or (replaced[0] != seen[0] and not still_bound())
                 or any(act.scale != scale for act, scale in zip(acts, scales))
-                or (bce and out.scale != 1.0) or (ce and out.beta != 1.0)
+                or (out_scales and out.scale != 1.0) or (ce and out.beta != 1.0)
                 or (lr is not None and (type(lr) is not float or not 0.0 < lr < inf
                                         or (axpy is not None and not blas.USE_BLAS)))
                 or (bce and not (np_min(y, None) >= 0.0 and np_max(y, None) <= 1.0))
