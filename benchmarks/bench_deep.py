@@ -23,6 +23,10 @@ import time
 THREADS = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv[:-1] else 2
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
+# PyTorch's OpenMP threads spin for a while after each step; on 2 cores that steals them from
+# the next contender's BLAS threads. Passive waiting (and a pause after PyTorch's block) keeps
+# the contenders from timing each other.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 
@@ -127,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(n):
                     step()
                 best[key] = min(best[key], (time.perf_counter() - t0) / n)
+                if key == "PyTorch eager":
+                    time.sleep(0.3)
         rows[name] = best
         print(f"  {name}: done")
     keys = ["handgrad", "handgrad per-layer calls", "PyTorch eager"]
