@@ -48,6 +48,13 @@ def test_bench_step_refuses_an_unknown_configuration():
     assert done.returncode == 2 and "unknown configuration(s) ['C9']" in done.stderr
 
 
+def test_bench_deep_prints_the_closure_the_per_layer_calls_and_pytorch():
+    out = _run("bench_deep.py", "--rounds", "1", "--threads", "1")
+    for expected in ("BLAS: ", "| handgrad |", "| handgrad per-layer calls |", "| PyTorch eager |",
+                     "| handgrad per-layer calls / handgrad |", "D1 20→100→100→50 b10", "D3 784→256→128→10 b64"):
+        assert expected in out, expected
+
+
 def test_bench_epoch_prints_epoch_steps_gathering_and_memory():
     out = _run("bench_epoch.py", "--quick")
     for expected in ("60000 x 784 float32", "one step (batch 64)", "sum of an epoch's steps",
