@@ -1175,3 +1175,27 @@ def test_deep_closure_declines_what_the_usual_path_must_check(rng):
         bce_net.train_step(x, np.array([[0.0], [1.5], [0.5]], np.float32), bce, 0.1)
     for key, value in bce_net.params.items():
         np.testing.assert_array_equal(value, before[key], err_msg=key)  # refused before any update
+
+
+def test_the_update_in_one_thread_pieces_is_the_single_call(rng):
+    """blas.bound_axpy(one_thread=True) updates in pieces OpenBLAS runs on the calling thread (for
+    networks whose products all do): elementwise, so the same numbers as one call, bit for bit."""
+    axpy = blas.blas_axpy(np.dtype(np.float32))
+    if axpy is None:
+        pytest.skip("needs NumPy's bundled BLAS")
+    n = 3 * blas.AXPY_ONE_THREAD_MAX + 123
+    g = rng.standard_normal(n).astype(np.float32)
+    thetas = [rng.standard_normal(n).astype(np.float32) for _ in range(2)]
+    thetas[1][...] = thetas[0]
+    whole = blas.bound_axpy(axpy, n, g.ctypes.data, thetas[0].ctypes.data)
+    pieces = blas.bound_axpy(axpy, n, g.ctypes.data, thetas[1].ctypes.data, one_thread=True)
+    for alpha in (-0.01, -0.3):
+        whole(alpha)
+        pieces(alpha)
+    np.testing.assert_array_equal(thetas[0], thetas[1])
+    net = MLP(20, [100, 100], 50, seed=0, dtype=np.float32)  # 17,250 parameters, small products: in pieces
+    net.train_step(np.ones((10, 20), np.float32), np.ones((10, 50), np.float32), make_loss("mse"), 0.01)
+    assert net._plan.sgd_updates[0].__name__ == "update_in_pieces"
+    big = MLP(784, [128], 10, seed=0, dtype=np.float32)  # its products use every thread: one call
+    big.train_step(np.ones((64, 784), np.float32), np.ones((64, 10), np.float32), make_loss("mse"), 0.01)
+    assert big._plan.sgd_updates[0].__name__ == "update"

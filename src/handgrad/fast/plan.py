@@ -36,7 +36,7 @@ class Plan:
 
     __slots__ = ("x_shape", "dtype", "layers", "workspaces", "shapes", "buffers", "dJ_dout", "forwards",
                  "backwards", "trainable", "stores", "updates", "update_calls", "axpy", "two_over_numel",
-                 "step")
+                 "step", "sgd_updates")
 
     def __init__(self, layers: list[Layer], x_shape: tuple, dtype: np.dtype) -> None:
         self.x_shape, self.dtype, self.layers = x_shape, np.dtype(dtype), list(layers)
@@ -64,6 +64,7 @@ class Plan:
         self.updates: list = []  # (Linear, its packed parameters) pairs
         self.update_calls: list = []  # (size, θ address, dJ/dθ address): one per run of adjacent Linears
         self.axpy: Any = None
+        self.sgd_updates: list = []  # per update call, update(α): θ += α·dJ/dθ (blas.bound_axpy)
         self.step: Any = None  # the whole training step as one closure, where bind_mlp_step or bind_deep_step covers the network
         self.two_over_numel = np.array(2.0 / math.prod(shapes[-1]), dtype)  # the MSE gradient's 2/(N·K)
 
@@ -86,6 +87,10 @@ class Plan:
         if plan.axpy is not None:  # SGD's θ += (-lr)·dJ/dθ as BLAS calls over the packed arrays
             plan.update_calls = merged_ranges(
                 [(s.theta.size, s.theta.ctypes.data, s.grad.ctypes.data) for s in plan.stores], plan.dtype.itemsize)
+            # where every product runs on one thread, so does the update (blas.bound_axpy)
+            one_thread = all(x_shape[0] * (store.theta.size) <= blas.SMALL_GEMM_MAX for store in plan.stores)  # N·(in+1)·out
+            plan.sgd_updates = [blas.bound_axpy(plan.axpy, size, grad_ptr, theta_ptr, one_thread=one_thread)
+                                for size, theta_ptr, grad_ptr in plan.update_calls]
         plan.step = bind_mlp_step(plan) or bind_deep_step(plan)
         return plan
 
@@ -188,9 +193,8 @@ class Plan:
         for layer, store in self.updates:
             if layer.packed() is not store:
                 return False
-        axpy = self.axpy
-        for size, theta_ptr, grad_ptr in self.update_calls:
-            axpy(size, -lr, grad_ptr, 1, theta_ptr, 1)
+        for update in self.sgd_updates:
+            update(-lr)
         return True
 
     # ------------------------------------------------------------ buffers

@@ -126,7 +126,7 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     two_over_numel = plan.two_over_numel
     axpy = plan.axpy  # float32 with NumPy's BLAS: one axpy over both layers; else the ufunc update per layer
     (size, theta_ptr, grad_ptr), = plan.update_calls if axpy is not None else [(0, 0, 0)]
-    update = blas.bound_axpy(axpy, size, grad_ptr, theta_ptr) if axpy is not None else None  # θ += α·dJ/dθ
+    update = plan.sgd_updates[0] if axpy is not None else None  # θ += α·dJ/dθ (blas.bound_axpy)
     stores = (s1, s2)
     cache2, out_scales = (a1, W2), hasattr(out, "scale")  # layer 2's cache: the same two arrays every step
     # both layers' gradients as the one flat array they tile (an MLP's packing), for the check before the update
@@ -346,8 +346,7 @@ def bind_deep_step(plan: Any) -> Callable[..., Any] | None:
     softmax, cross_entropy = plan.forwards[-1], plan.cross_entropy_gradient
     two_over_numel, numel = plan.two_over_numel, y_hat.size
     axpy = plan.axpy
-    updates = [blas.bound_axpy(axpy, size, grad_ptr, theta_ptr) for size, theta_ptr, grad_ptr in plan.update_calls] \
-        if axpy is not None else []
+    updates = plan.sgd_updates if axpy is not None else []  # θ += α·dJ/dθ (blas.bound_axpy)
     grad_flat: Any = stores[0].grad.base
     if (type(grad_flat) is not np.ndarray or grad_flat.ndim != 1 or any(s.grad.base is not grad_flat for s in stores)
             or sum(s.grad.size for s in stores) != grad_flat.size):
