@@ -48,6 +48,7 @@ from .losses import BCELoss, CrossEntropyLoss, SquaredErrorLoss
 from .model import MLP
 from .optim import SGD, Adam
 from .registry import make_activation
+from .storage import flat_base
 from .validation import check_bool, check_int, check_real, lookup_name, make_rng
 
 SOLVERS = ("sgd", "adam")
@@ -112,11 +113,8 @@ def _surely_finite(grads: list) -> bool:
     """True when the gradients tile one flat array (an MLP's packed storage) whose sum of squares,
     one dot, is finite: then every entry and its square are finite, and neither check below can
     fail. False: ask them (four reductions and, for Adam, four squares per step)."""
-    flat = grads[0].base if grads else None
-    if (type(flat) is not np.ndarray or flat.ndim != 1 or any(g.base is not flat for g in grads)
-            or sum(g.size for g in grads) != flat.size):
-        return False
-    return math.isfinite(float(np.vdot(flat, flat)))
+    flat = flat_base(grads)
+    return flat is not None and math.isfinite(float(np.vdot(flat, flat)))
 
 
 def _check_adam_squares(grads: list) -> None:

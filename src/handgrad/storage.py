@@ -131,6 +131,19 @@ class PackedParameters:
         self.grad.fill(0)
 
 
+def flat_base(arrays: list[Any]) -> np.ndarray | None:
+    """The one 1-D NumPy array that ``arrays`` are all views of and that holds nothing else (their
+    sizes add up to its size): a network's flat gradient, which the packed layers' gradients tile.
+    A finite sum of squares over it, one dot, vouches that every one of them is finite. None
+    where the arrays are not laid out so."""
+    bases = [a if a.base is None else a.base for a in arrays]  # an array that owns its memory is its own base
+    base = bases[0] if bases else None
+    if (type(base) is not np.ndarray or base.ndim != 1 or any(b is not base for b in bases)
+            or sum(a.size for a in arrays) != base.size):
+        return None
+    return base
+
+
 def _foldable(params: dict[str, np.ndarray], keys: tuple[str, ...]) -> bool:
     """Whether the parameters are a weight W (out, in) and maybe its bias b (out,), in that order."""
     if keys not in (("W",), ("W", "b")) or params["W"].ndim != 2:

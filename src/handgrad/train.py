@@ -60,6 +60,7 @@ from .inference import (
 )
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, make_loss
 from .optim import SGD, Optimizer, Schedule, clip_grad_norm, grad_norm, make_optimizer, make_schedule
+from .storage import flat_base
 from .validation import check_finite, check_int, check_positive_float, make_rng
 
 Array = Any
@@ -305,19 +306,8 @@ class _FlatGradient:
             stores.append((layer, store))
         if not stores:
             return None
-        whole = [s.grad if s.grad.base is None else s.grad.base for _, s in stores]
-        flat = whole[0]
-        if any(w is not flat for w in whole) or type(flat) is not np.ndarray or flat.ndim != 1 \
-                or flat.dtype.kind != "f":
-            return None
-        start = flat.__array_interface__["data"][0]
-        spans = sorted((s.grad.__array_interface__["data"][0] - start, s.grad.nbytes) for _, s in stores)
-        at = 0
-        for offset, nbytes in spans:  # the layers' gradients tile the flat array exactly
-            if offset != at:
-                return None
-            at += nbytes
-        return cls(flat, stores) if at == flat.nbytes else None
+        flat = flat_base([s.grad for _, s in stores])  # the layers' gradients tile one flat array
+        return cls(flat, stores) if flat is not None and flat.dtype.kind == "f" else None
 
     def surely_finite_norm(self) -> bool:
         """True when grad_norm(net) is finite (False: ask grad_norm)."""

@@ -41,7 +41,7 @@ import numpy as np
 from .. import functional as F
 from ..layers import Identity, Linear, ReLU, Sigmoid, Softmax, Tanh
 from ..losses import BCELoss, CrossEntropyLoss, MSELoss, SquaredErrorLoss
-from ..storage import ARRAYS_REPLACED, ArrayDict
+from ..storage import ARRAYS_REPLACED, ArrayDict, flat_base
 from . import blas
 from . import losses as fl
 from .blas import dot
@@ -49,6 +49,59 @@ from .kernels import BLAS_BIAS_MIN_SIZE
 from .update import sgd_update
 
 FOLD_COPY_MAX = 16384  #: elements of x up to which layer 1 takes [x 1] (a copy this small costs less than a call)
+
+
+def _bound_arrays(linears: Any) -> tuple[list[int], list[int], Callable[[], bool]]:
+    """(the count of params/grads changes, the count a closure last checked, ``still_bound()``):
+    whether each Linear still holds the W, b, dJ/dW and dJ/db it holds now. A closure compares
+    the two counts every step and calls ``still_bound`` only after some layer's dict changed
+    (storage.ArrayDict): one comparison per step, not a lookup per array."""
+    bound = [(d, key, d[key]) for lin in linears
+             for d, key in ((lin.params, "W"), (lin.params, "b"), (lin.grads, "dJ_dW"), (lin.grads, "dJ_db"))]
+    replaced, seen = ARRAYS_REPLACED, [-1]
+
+    def still_bound() -> bool:
+        if any(d[key] is not array for d, key, array in bound):
+            return False
+        seen[0] = replaced[0]
+        return True
+
+    return replaced, seen, still_bound
+
+
+def _bind_output_loss(plan: Any, out: Any, z: np.ndarray, y_hat: np.ndarray) -> Callable[[Any, Any], Any]:
+    """``loss_step(y, loss) -> (J, ŷ) | None`` for a closure: the output layer and the loss on the
+    top Linear's output z, the loss gradient written into ``plan.dJ_dout`` -- sigmoid + BCE and
+    softmax + cross-entropy fused (dJ/dz = (p - y)/n), identity + MSE or squared error
+    (dJ/dŷ = 2(ŷ - y)/n, ŷ being z itself). None where the usual path must name the targets or
+    J is not finite (cross-entropy; it reruns the pass). ŷ is ``y_hat`` (p for BCE), or a fresh
+    p for softmax."""
+    bce, ce = type(out) is Sigmoid, type(out) is Softmax
+    g, shape_out, dtype = plan.dJ_dout, plan.shapes[-1], plan.dtype
+    work = (plan.workspaces[-1].slope, plan.workspaces[-1].mask) if bce else None
+    scratch = np.empty(shape_out, dtype)
+    softmax, cross_entropy = plan.forwards[-1], plan.cross_entropy_gradient  # the plan's own kernels
+    two_over_numel, numel, N = plan.two_over_numel, y_hat.size, shape_out[0]
+    sigmoid, bce_into, residual_square_into = F.sigmoid, fl.bce_with_logits_into, fl.residual_square_into
+
+    if bce:
+        def loss_step(y: Any, loss: Any) -> Any:  # p = σ(z); J = mean(max(z, 0) + log1p(e^-|z|) - z·y)
+            sigmoid(z, y_hat, work)
+            J = bce_into(y, z, y_hat, g, scratch)
+            out._cache = None  # the output layer is bypassed by the fused gradient
+            return J, y_hat
+    elif ce:
+        def loss_step(y: Any, loss: Any) -> Any:  # p = softmax(z), fresh; J = mean(log Σ e^z - z_y)
+            p = softmax(z)
+            J = cross_entropy(y, z, p)
+            return None if J is None else (J, p)
+    else:
+        def loss_step(y: Any, loss: Any) -> Any:  # J = r·r/n with r = ŷ - y: MSE n = N·K, squared error N or 1
+            J = (residual_square_into(y, y_hat, g, N if loss.reduction == "mean" else 1)
+                 if type(loss) is SquaredErrorLoss else residual_square_into(y, y_hat, g, numel, two_over_numel))
+            out._cache = True
+            return J, y_hat
+    return loss_step
 
 
 def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None], Any] | None:
@@ -116,43 +169,26 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
     dx2 = ws2.dx                             # dJ/da1, then dJ/dz1 over it
     y_hat = np.empty(shape_out, dtype)       # ŷ (p for BCE; softmax hands out a fresh p)
     z2 = y_hat if mse else ws2.out           # the logits
-    softmax, cross_entropy = plan.forwards[3], plan.cross_entropy_gradient  # the plan's own kernels
-    work = (wso.slope, wso.mask) if bce else None
-    scratch = np.empty(shape_out, dtype)
+    loss_step = _bind_output_loss(plan, out, z2, y_hat)  # the output layer and the loss, J and dJ/dz2 into g
     zero, zeros, mask, c, slope = wsa.zero, wsa.zeros, wsa.mask, wsa.scale, wsa.slope  # slope: c·1[z1 > 0] or 1 - a1²
     above = wsa.above  # ReLU: 1[z1 > 0] as booleans
     g = plan.dJ_dout                        # dJ/dŷ (MSE) or dJ/dz2 (BCE)
     ones1, ones2 = ws1.ones, ws2.ones
     two_over_numel = plan.two_over_numel
     axpy = plan.axpy  # float32 with NumPy's BLAS: one axpy over both layers; else the ufunc update per layer
-    (size, theta_ptr, grad_ptr), = plan.update_calls if axpy is not None else [(0, 0, 0)]
     update = plan.sgd_updates[0] if axpy is not None else None  # θ += α·dJ/dθ (blas.bound_axpy)
     stores = (s1, s2)
     cache2, out_scales = (a1, W2), hasattr(out, "scale")  # layer 2's cache: the same two arrays every step
-    # both layers' gradients as the one flat array they tile (an MLP's packing), for the check before the update
-    grad_flat: Any = s1.grad.base if (s1.grad.base is not None and s1.grad.base is s2.grad.base
-                                 and s1.grad.base.ndim == 1 and s1.grad.base.size == s1.grad.size + s2.grad.size
-                                 and type(s1.grad.base) is np.ndarray) else None
+    grad_flat: Any = flat_base([s1.grad, s2.grad])  # the one flat array they tile, for the check before the update
     vdot = blas.vdot
     scratch_update: dict = {}
     ndarray, inf = np.ndarray, float("inf")
     np_add, np_copyto, np_greater, np_maximum, np_multiply, np_subtract = (
         np.add, blas.copyto, np.greater, np.maximum, np.multiply, np.subtract)
     np_tanh, np_square, np_min, np_max = np.tanh, np.square, np.minimum.reduce, np.maximum.reduce
-    sigmoid, bce_into = F.sigmoid, fl.bce_with_logits_into
-    residual_square_into, numel = fl.residual_square_into, y_hat.size
+    residual_square_into, numel = fl.residual_square_into, y_hat.size  # loss_backward's MSE
 
-    replaced, seen = ARRAYS_REPLACED, [-1]  # params/grads changes anywhere; the count last checked here
-
-    def still_bound() -> bool:
-        """Whether the layers still hold the arrays bound here (checked only after some layer's params
-        or grads changed: one comparison per step, not eight lookups)."""
-        if (p1["W"] is not W1 or p1["b"] is not b1 or p2["W"] is not W2 or p2["b"] is not b2
-                or g1["dJ_dW"] is not dW1 or g1["dJ_db"] is not db1 or g2["dJ_dW"] is not dW2
-                or g2["dJ_db"] is not db2):
-            return False
-        seen[0] = replaced[0]
-        return True
+    replaced, seen, still_bound = _bound_arrays((lin1, lin2))
 
     def step(x: np.ndarray, y: np.ndarray, lr: float | None, loss: Any = None,
              finite_below: float | None = None) -> Any:
@@ -201,20 +237,10 @@ def bind_mlp_step(plan: Any) -> Callable[[np.ndarray, np.ndarray, float | None],
             else:
                 bias_add2(z2)
         lin2._cache = cache2
-        result = y_hat
-        if bce:  # p = σ(z2); J = mean(max(z2, 0) + log1p(e^-|z2|) - z2·y); dJ/dz2 = (p - y)/(N·K)
-            sigmoid(z2, y_hat, work)
-            J = bce_into(y, z2, y_hat, g, scratch)
-            out._cache = None  # the output layer is bypassed by the fused gradient
-        elif ce:  # p = softmax(z2), fresh; J = mean(log Σ e^z2 - z2_y); dJ/dz2 = (p - y)/N
-            result = softmax(z2)
-            J = cross_entropy(y, z2, result)
-            if J is None:
-                return None  # targets the usual path must name, or J not finite: it reruns the pass
-        else:    # J = r·r/n, dJ/dŷ = 2r/n with r = ŷ - y: MSE n = N·K, squared error n = N or 1
-            J = (residual_square_into(y, y_hat, g, N if loss.reduction == "mean" else 1)
-                 if type(loss) is SquaredErrorLoss else residual_square_into(y, y_hat, g, numel, two_over_numel))
-            out._cache = True
+        done = loss_step(y, loss)  # J and dJ/dz2 into g
+        if done is None:
+            return None  # targets the usual path must name, or J not finite: it reruns the pass
+        J, result = done
         # backward, the gradients written (this step's alone, as after zero_grad)
         if fold:
             dot(a1a_T, g, dM2)                           # [dJ/dW2ᵀ; dJ/db2ᵀ] = [a1 1]ᵀ dJ/dz2
@@ -311,8 +337,6 @@ def bind_deep_step(plan: Any) -> Callable[..., Any] | None:
     bs = [lin.params["b"] for lin in lins]
     dWs = [lin.grads["dJ_dW"] for lin in lins]
     dbs = [lin.grads["dJ_db"] for lin in lins]
-    bound = [(lin.params, "W", W) for lin, W in zip(lins, Ws)] + [(lin.params, "b", b) for lin, b in zip(lins, bs)] \
-        + [(lin.grads, "dJ_dW", dW) for lin, dW in zip(lins, dWs)] + [(lin.grads, "dJ_db", db) for lin, db in zip(lins, dbs)]
     W_Ts, dW_Ts = [W.T for W in Ws], [dW.T for dW in dWs]  # rows of the folded storage: C-contiguous
     bias_adds, ones, dxs = [ws.bias_add for ws in lin_ws], [ws.ones for ws in lin_ws], [ws.dx for ws in lin_ws]
     x_shape, shape_out, dtype = plan.x_shape, plan.shapes[-1], plan.dtype
@@ -339,33 +363,19 @@ def bind_deep_step(plan: Any) -> Callable[..., Any] | None:
     act_caches = [masks[i] if relus[i] else a_views[i] for i in range(k)]  # ReLU: 1[z > 0]; tanh: a = tanh(z)
     backward_slopes = [(masks[i] if cs[i] is None else slopes[i]) if relus[i] else slopes[i] for i in range(k)]
     lin_caches = [None] + [(a_views[i], Ws[i + 1]) for i in range(k)]  # layer i > 0 reads a of the layer below
-    wso = plan.workspaces[-1]
-    work = (wso.slope, wso.mask) if bce else None
-    scratch = np.empty(shape_out, dtype)
     g = plan.dJ_dout
-    softmax, cross_entropy = plan.forwards[-1], plan.cross_entropy_gradient
-    two_over_numel, numel = plan.two_over_numel, y_hat.size
+    loss_step = _bind_output_loss(plan, out, zs[k], y_hat)  # the output layer and the loss, J and δ into g
     axpy = plan.axpy
     updates = plan.sgd_updates if axpy is not None else []  # θ += α·dJ/dθ (blas.bound_axpy)
-    grad_flat: Any = stores[0].grad.base
-    if (type(grad_flat) is not np.ndarray or grad_flat.ndim != 1 or any(s.grad.base is not grad_flat for s in stores)
-            or sum(s.grad.size for s in stores) != grad_flat.size):
-        grad_flat = None
+    grad_flat: Any = flat_base([s.grad for s in stores])  # the one flat array they tile, for the check before the update
     vdot = blas.vdot
     scratch_update: dict = {}
     ndarray, inf = np.ndarray, float("inf")
     np_add, np_copyto, np_greater, np_maximum, np_multiply, np_subtract = (
         np.add, blas.copyto, np.greater, np.maximum, np.multiply, np.subtract)
     np_tanh, np_square, np_min, np_max = np.tanh, np.square, np.minimum.reduce, np.maximum.reduce
-    sigmoid, bce_into, residual_square_into = F.sigmoid, fl.bce_with_logits_into, fl.residual_square_into
-    replaced, seen = ARRAYS_REPLACED, [-1]
+    replaced, seen, still_bound = _bound_arrays(lins)
     out_scales = hasattr(out, "scale")
-
-    def still_bound() -> bool:
-        if any(d[key] is not array for d, key, array in bound):
-            return False
-        seen[0] = replaced[0]
-        return True
 
     def step(x: np.ndarray, y: np.ndarray, lr: float | None, loss: Any = None,
              finite_below: float | None = None) -> Any:
@@ -410,20 +420,10 @@ def bind_deep_step(plan: Any) -> Callable[..., Any] | None:
         if any(layer.output_shape_ is not None for layer in layers):  # a forward ran since the last step
             for layer in layers:
                 layer.output_shape_ = None
-        z_out, result = zs[k], y_hat
-        if bce:
-            sigmoid(z_out, y_hat, work)
-            J = bce_into(y, z_out, y_hat, g, scratch)
-            out._cache = None  # the output layer is bypassed by the fused gradient
-        elif ce:
-            result = softmax(z_out)
-            J = cross_entropy(y, z_out, result)
-            if J is None:
-                return None  # targets the usual path must name, or J not finite: it reruns the pass
-        else:
-            J = (residual_square_into(y, y_hat, g, N if loss.reduction == "mean" else 1)
-                 if type(loss) is SquaredErrorLoss else residual_square_into(y, y_hat, g, numel, two_over_numel))
-            out._cache = True
+        done = loss_step(y, loss)  # J and dJ/dz of the top layer into g
+        if done is None:
+            return None  # targets the usual path must name, or J not finite: it reruns the pass
+        J, result = done
         # backward: δ = dJ/dz of the top layer, then down through each activation and Linear
         d = g
         for i in range(k, -1, -1):
