@@ -1045,7 +1045,8 @@ def test_whole_step_closure_leaves_each_layer_ready_for_its_own_backward(rng, f,
     np.testing.assert_allclose(d_fast, d_ref, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("replace", ["setitem", "update", "ior", "setdefault-after-pop", "grads-setitem"])
+@pytest.mark.parametrize("replace", ["setitem", "update", "ior", "setdefault-after-pop", "grads-setitem",
+                                     "whole-dict"])
 def test_whole_step_closure_sees_an_array_replaced_by_any_dict_method(rng, replace):
     """The closure checks one count of params/grads changes per step (storage.ArrayDict): every
     way of putting a new array into a layer's dicts must send the step to the usual path."""
@@ -1068,6 +1069,8 @@ def test_whole_step_closure_sees_an_array_replaced_by_any_dict_method(rng, repla
             layer.params.update(W=W)
         elif replace == "ior":
             layer.params |= {"W": W}
+        elif replace == "whole-dict":  # a new dict set on the layer: counted too, and made an ArrayDict
+            layer.params = {"W": W, "b": layer.params["b"]}
         else:
             layer.params.pop("W")
             layer.params.setdefault("W", W)

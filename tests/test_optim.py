@@ -496,6 +496,8 @@ def test_the_flat_storage_is_found_again_when_arrays_or_layers_change():
     before = W.copy()
     step()
     assert not np.array_equal(W, before)  # the new array itself was updated
+    layer.params = dict(layer.params)  # the whole dict set again, with the same arrays: still found
+    assert [name for name, _, _ in opt.update_slots()] == ["W1", "b1", "W2", "b2"]
     net.layers[0] = hg.Linear(4, 6, seed=2, dtype=np.float64)  # another layer in the list
     slots = [(name, t) for name, t, _ in opt.update_slots()]
     assert slots[0][1] is net.layers[0].params["W"]

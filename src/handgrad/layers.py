@@ -19,7 +19,7 @@ import numpy as np
 from . import functional as F
 from .backend import Backend, backend_of, namespace_of, resolve_backend, to_numpy
 from .derivation import Derivation, Formula, activation_record
-from .storage import ARRAYS_REPLACED, ArrayDict, PackedParameters
+from .storage import ARRAYS_REPLACED, ArrayDict, PackedParameters, counted_dict
 from .validation import as_array, check_2d, check_positive_float, check_size, lookup_name, make_rng
 
 Array = Any
@@ -85,6 +85,26 @@ class Layer:
     output_shape_: tuple | None = None  # shape of the last forward's output (None: unknown)
 
     @property
+    def params(self) -> dict[str, Array]:
+        """The parameters by name (``W``, ``b``): a :class:`~handgrad.storage.ArrayDict`, which
+        counts every array put in or taken out, as setting the whole dict counts too (a plain
+        dict set here becomes one), so that code bound to the arrays sees any replacement."""
+        return self._params
+
+    @params.setter
+    def params(self, value: dict[str, Array]) -> None:
+        self._params = counted_dict(value)
+
+    @property
+    def grads(self) -> dict[str, Array]:
+        """The gradients, keyed ``dJ_d`` + the parameter's name; an ArrayDict, as :attr:`params`."""
+        return self._grads
+
+    @grads.setter
+    def grads(self, value: dict[str, Array]) -> None:
+        self._grads = counted_dict(value)
+
+    @property
     def cache(self) -> Any:
         """What backward needs from the last forward. Setting it from outside ``forward`` (the fast
         path fills caches itself) makes the output shape unknown, so no stale shape is enforced."""
@@ -103,8 +123,8 @@ class Layer:
             cls.backward = _checks_upstream_shape(cls.__dict__["backward"])  # type: ignore[method-assign]
 
     def __init__(self) -> None:
-        self.params: dict[str, Array] = ArrayDict()
-        self.grads: dict[str, Array] = ArrayDict()
+        self.params = ArrayDict()
+        self.grads = ArrayDict()
         self.cache: Any = None
         self.name: str | None = None  # set by a containing Sequential ("layers[0]")
         self.grads_zero = True  # every gradient is known to be 0 (set by zero_grad, cleared by backward)

@@ -63,6 +63,14 @@ class ArrayDict(dict):
     del _changed
 
 
+def counted_dict(value: Any) -> Any:
+    """What a layer's ``params`` or ``grads`` becomes when set whole: the change counted in
+    ARRAYS_REPLACED, and a plain dict made an :class:`ArrayDict` (other mappings are kept as
+    they are; the fast path's closures then leave the layer to the per-layer kernels)."""
+    ARRAYS_REPLACED[0] += 1
+    return ArrayDict(value) if type(value) is dict else value
+
+
 class PackedParameters:
     """θ and dJ/dθ of one layer as two flat NumPy arrays.
 

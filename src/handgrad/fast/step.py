@@ -56,12 +56,12 @@ def _bound_arrays(linears: Any) -> tuple[list[int], list[int], Callable[[], bool
     whether each Linear still holds the W, b, dJ/dW and dJ/db it holds now. A closure compares
     the two counts every step and calls ``still_bound`` only after some layer's dict changed
     (storage.ArrayDict): one comparison per step, not a lookup per array."""
-    bound = [(d, key, d[key]) for lin in linears
-             for d, key in ((lin.params, "W"), (lin.params, "b"), (lin.grads, "dJ_dW"), (lin.grads, "dJ_db"))]
+    bound = [(lin, attribute, key, getattr(lin, attribute)[key]) for lin in linears
+             for attribute, key in (("params", "W"), ("params", "b"), ("grads", "dJ_dW"), ("grads", "dJ_db"))]
     replaced, seen = ARRAYS_REPLACED, [-1]
 
-    def still_bound() -> bool:
-        if any(d[key] is not array for d, key, array in bound):
+    def still_bound() -> bool:  # the layer's dicts as they are now: setting one whole counts too
+        if any(getattr(lin, attribute).get(key) is not array for lin, attribute, key, array in bound):
             return False
         seen[0] = replaced[0]
         return True
