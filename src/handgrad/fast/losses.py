@@ -43,14 +43,28 @@ def bce_with_logits_into(y: np.ndarray, z: np.ndarray, p: np.ndarray, dJ_dz: np.
     dJ/dz = (p - y)/(N·K), the 1/(N·K) folded in, written into dJ_dz.
     """
     numel = p.size
+    zero, inv_numel = _constants(z.dtype, numel)  # 0-d arrays: a ufunc converts a Python scalar on every call
     s = np.abs(z, out=scratch)
     np.log1p(np.exp(np.negative(s, out=s), out=s), out=s)
-    s += np.maximum(z, 0.0, out=dJ_dz)
+    s += np.maximum(z, zero, out=dJ_dz)
     s -= np.multiply(z, y, out=dJ_dz)
-    J = s.sum() / numel
+    J = np.add.reduce(s, None) / numel  # s.sum(), without its Python wrapper
     np.subtract(p, y, out=dJ_dz)
-    np.multiply(dJ_dz, 1.0 / numel, out=dJ_dz)
+    np.multiply(dJ_dz, inv_numel, out=dJ_dz)
     return J
+
+
+_CONSTANTS: dict = {}
+
+
+def _constants(dtype: Any, numel: int) -> tuple[np.ndarray, np.ndarray]:
+    """0 and 1/numel as 0-d arrays of ``dtype``: the values a Python 0.0 and 1.0/numel take in a
+    ufunc on such arrays (NumPy casts a Python scalar to the array's dtype), made once."""
+    key = (dtype, numel)
+    found = _CONSTANTS.get(key)
+    if found is None:
+        found = _CONSTANTS[key] = (np.zeros((), dtype), np.array(1.0 / numel, dtype))
+    return found
 
 
 def cross_entropy_with_logits_into(labels: np.ndarray | None, onehot: np.ndarray | None, z: np.ndarray,
