@@ -42,14 +42,17 @@ def _cell_by_cell(path: str) -> Table:
                  [f"line {n}" for n in lines], text_cells=True)
 
 
-@pytest.fixture(params=["pyarrow", "numpy"])
+@pytest.fixture(params=["pyarrow", "blocks", "loadtxt"])
 def route(request, monkeypatch):
-    """Which C reader reads numeric files: pyarrow's (when installed), or NumPy's (pyarrow hidden)."""
+    """Which reader reads numeric files: pyarrow's (when installed), or, pyarrow hidden as on the core
+    install, the NumPy block parser (csv_numbers), or NumPy's loadtxt (the block parser declining)."""
     if request.param == "pyarrow":
         pytest.importorskip("pyarrow.csv")
     else:
         monkeypatch.setitem(sys.modules, "pyarrow", None)
         monkeypatch.setitem(sys.modules, "pyarrow.csv", None)
+    if request.param == "loadtxt":
+        monkeypatch.setattr(readers, "_blocks_numeric", lambda *a: None)
     return request.param
 
 
@@ -59,10 +62,14 @@ def test_numeric_files_read_the_same_by_every_route(tmp_path, monkeypatch, route
     answered = []
     arrow = readers._arrow_numeric
     monkeypatch.setattr(readers, "_arrow_numeric", lambda *a: answered.append(arrow(*a)) or answered[-1])
+    blocks = readers._blocks_numeric
+    monkeypatch.setattr(readers, "_blocks_numeric", lambda *a: answered.append(blocks(*a)) or answered[-1])
     fast = read_csv(path, ReadOptions())
     assert fast.matrix is not None and fast.matrix.dtype == np.float64
     if route == "pyarrow" and not text.startswith("\n"):  # a header after blank lines: NumPy's reader
         assert answered and answered[0] is not None, "expected pyarrow's reader to take this file"
+    if route == "blocks" and not any(mark in text for mark in ('"', " ", "\r1", "\n\r", "\n\n", "\r\n\r\n")):
+        assert answered and answered[-1] is not None, "expected the block parser to take this file"
     ds, slow = table_to_dataset(fast), table_to_dataset(_cell_by_cell(path))
     np.testing.assert_array_equal(ds.X, slow.X)
     np.testing.assert_array_equal(ds.y, slow.y)

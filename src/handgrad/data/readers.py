@@ -12,11 +12,14 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import itertools
 import os
 import stat
 import warnings
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +28,7 @@ import numpy as np
 from ..errors import DataSourceError
 from .builtin import builtin_names, is_builtin, load_dataset
 from .columns import Table, feature_matrix, raw_cells, regression_dataset, table_to_dataset, target_dataset
+from .csv_numbers import BlockParser
 from .dataset import Dataset, check_task
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -112,6 +116,12 @@ def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
         except _BeyondFloat32Error:
             float32 = False  # such data stays float64, and the network reports what it cannot hold
             read = _arrow_numeric(path, delimiter, len(header), target_at, np.float64)
+    if read is None:
+        try:
+            read = _blocks_numeric(path, delimiter, skip, len(header), target_at, np.float32 if float32 else np.float64)
+        except _BeyondFloat32Error:
+            float32 = False
+            read = _blocks_numeric(path, delimiter, skip, len(header), target_at, np.float64)
     if read is None:
         read = _loadtxt_numeric(path, delimiter, skip, len(header), target_at, np.float32 if float32 else np.float64)
         if read is None and float32:  # perhaps a value beyond float32's range: float64 says
@@ -241,6 +251,76 @@ def _arrow_numeric(path: str, delimiter: str, width: int, target: int | None,
                 raise _BeyondFloat32Error  # finite in float64, not in float32
             n += m
     except (pa.ArrowException, ValueError, OSError, UnicodeDecodeError):
+        return None
+    if n == 0:
+        return None
+    return out[:n], (None if y is None else y[:n])
+
+
+PARSER_THREADS = min(2, os.cpu_count() or 1)  # blocks parsed at once by _blocks_numeric (NumPy releases the GIL)
+
+
+def _blocks_numeric(path: str, delimiter: str, skip: int, width: int, target: int | None,
+                    dtype: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Every data row by :class:`~handgrad.data.csv_numbers.BlockParser` (NumPy only: the core
+    install's fast reader), or None when a block is not one it reads (it then declines the file).
+
+    The file is read in blocks of whole lines, each parsed to float64 by one of
+    ``PARSER_THREADS`` parsers while the one before is copied into the (n, columns) result
+    (float32 rounded from the float64 value, as ``astype`` rounds) and the float64 target: as in
+    :func:`_arrow_numeric`, the arrays come from an estimate of the row count and grow if it
+    falls short, and the file's text is never whole in memory.
+    """
+    try:
+        parsers = [BlockParser(width, delimiter) for _ in range(PARSER_THREADS)]
+    except ValueError:
+        return None  # a delimiter it cannot take
+    k = width - (target is not None)
+    rows = _estimate_rows(path)
+    out = np.empty((rows, k), dtype=dtype)
+    y = np.empty(rows, dtype=np.float64) if target is not None else None
+    n = 0
+
+    def store(block: np.ndarray | None, beyond_float32_possible: bool) -> bool:
+        nonlocal out, y, n
+        if block is None:
+            return False
+        m = block.shape[0]
+        if n + m > out.shape[0]:
+            out, y = _grow(out, n, n + m), (None if y is None else _grow(y, n, n + m))
+        with np.errstate(over="ignore"):
+            if target is None:
+                out[n:n + m] = block
+            else:
+                out[n:n + m, :target] = block[:, :target]
+                out[n:n + m, target:] = block[:, target + 1:]
+                y[n:n + m] = block[:, target]  # type: ignore[index]
+        if beyond_float32_possible and out.dtype != np.float64 and not _all_finite(out[n:n + m]):
+            raise _BeyondFloat32Error  # finite in float64, not in float32
+        n += m
+        return True
+
+    try:
+        with open(path, "rb") as fh, ThreadPoolExecutor(len(parsers)) as pool:
+            for _ in range(skip):
+                fh.readline()
+            pending: deque[tuple[BlockParser, Future]] = deque()
+            carry = b""
+            for i in itertools.count():
+                parser = parsers[i % len(parsers)]
+                if len(pending) == len(parsers):  # this parser's block before: into the result first
+                    done, future = pending.popleft()
+                    if not store(future.result(), done.read_by_float > 0):
+                        return None
+                carry = parser.fill(fh, carry)
+                if parser.size == 0:
+                    break
+                pending.append((parser, pool.submit(parser.parse)))
+            while pending:
+                done, future = pending.popleft()
+                if not store(future.result(), done.read_by_float > 0):
+                    return None
+    except OSError:
         return None
     if n == 0:
         return None
