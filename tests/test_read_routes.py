@@ -44,14 +44,14 @@ def _cell_by_cell(path: str) -> Table:
 
 @pytest.fixture(params=["pyarrow", "blocks", "loadtxt"])
 def route(request, monkeypatch):
-    """Which reader reads numeric files: pyarrow's (when installed), or, pyarrow hidden as on the core
-    install, the NumPy block parser (csv_numbers), or NumPy's loadtxt (the block parser declining)."""
+    """Which reader reads numeric files: the NumPy block parser (csv_numbers; pyarrow hidden, as on the core
+    install), pyarrow's (when installed; the block parser declining), or NumPy's loadtxt (both declining)."""
     if request.param == "pyarrow":
         pytest.importorskip("pyarrow.csv")
     else:
         monkeypatch.setitem(sys.modules, "pyarrow", None)
         monkeypatch.setitem(sys.modules, "pyarrow.csv", None)
-    if request.param == "loadtxt":
+    if request.param in ("pyarrow", "loadtxt"):
         monkeypatch.setattr(readers, "_blocks_numeric", lambda *a: None)
     return request.param
 
@@ -62,14 +62,15 @@ def test_numeric_files_read_the_same_by_every_route(tmp_path, monkeypatch, route
     answered = []
     arrow = readers._arrow_numeric
     monkeypatch.setattr(readers, "_arrow_numeric", lambda *a: answered.append(arrow(*a)) or answered[-1])
+    by_blocks: list = []
     blocks = readers._blocks_numeric
-    monkeypatch.setattr(readers, "_blocks_numeric", lambda *a: answered.append(blocks(*a)) or answered[-1])
+    monkeypatch.setattr(readers, "_blocks_numeric", lambda *a: by_blocks.append(blocks(*a)) or by_blocks[-1])
     fast = read_csv(path, ReadOptions())
     assert fast.matrix is not None and fast.matrix.dtype == np.float64
     if route == "pyarrow" and not text.startswith("\n"):  # a header after blank lines: NumPy's reader
         assert answered and answered[0] is not None, "expected pyarrow's reader to take this file"
     if route == "blocks" and not any(mark in text for mark in ('"', " ", "\r1", "\n\r", "\n\n", "\r\n\r\n")):
-        assert answered and answered[-1] is not None, "expected the block parser to take this file"
+        assert by_blocks and by_blocks[-1] is not None, "expected the block parser to take this file"
     ds, slow = table_to_dataset(fast), table_to_dataset(_cell_by_cell(path))
     np.testing.assert_array_equal(ds.X, slow.X)
     np.testing.assert_array_equal(ds.y, slow.y)
@@ -178,6 +179,7 @@ def test_no_route_accepts_what_the_cell_by_cell_reader_rejects(tmp_path, route, 
 
 def test_a_file_across_many_blocks_and_a_low_row_estimate(tmp_path, monkeypatch):
     pytest.importorskip("pyarrow.csv")
+    monkeypatch.setattr(readers, "_blocks_numeric", lambda *a: None)  # pyarrow's reader, block by block
     monkeypatch.setattr(readers, "ARROW_BLOCK_BYTES", 64)
     monkeypatch.setattr(readers, "_estimate_rows", lambda path: 1)  # the array must grow, keeping what it holds
     rng = np.random.default_rng(0)

@@ -1,45 +1,42 @@
-"""Decimal numbers in CSV bytes -> float64, a block of whole lines per few dozen NumPy calls.
+"""Decimal numbers in CSV bytes -> float64, a block of whole lines in a few dozen NumPy calls.
 
-The core install's fast reader for a CSV of numbers (:mod:`handgrad.data.readers` tries
-pyarrow's reader when it is installed, then this one, then :func:`numpy.loadtxt`). NumPy's
-own reader converts one field at a time (about 200 ns each); here every step is one NumPy
-call over all the fields of a block (about 100,000), so a field costs a few dozen vector
-element operations instead.
+The core install's fast reader for a CSV of numbers (:mod:`handgrad.data.readers` tries it
+first, then pyarrow's reader when that is installed, then :func:`numpy.loadtxt`). NumPy's
+own reader converts one field at a time (about 200 ns each); here each step is one NumPy
+call over all the fields of a block (about 100,000), so that a field costs a few dozen
+vector element operations instead.
 
-**What it reads.** A field is ``[+|-] digits [. digits]`` with at most 16 characters after
-the sign (``-0.1285347``, ``3``, ``.5``, ``5.``). Any other field made of digits, signs, dots
-and ``e``/``E`` (an exponent, more digits) is read by Python's ``float``, one by one; anything
-else in a block (a space, a quote, a letter, an empty field, a blank line, a row of another
-width, a ``\\r`` outside a CRLF ending) declines the whole file, and the caller's next reader
-decides, with its own messages.
+**What it reads.** A field ``[+|-] digits [. digits]`` of at most 16 characters after the
+sign (``-0.1285347``, ``3``, ``.5``, ``5.``) is read by the word arithmetic below. A field
+of other bytes from ``0-9 + - . e E`` (an exponent, more digits) is read by Python's
+``float``, one by one. Anything else (a space, a quote, a letter, an empty field, a row of
+another width, a ``\r`` outside a CRLF ending, a field ``float`` refuses) declines the
+block, and the caller's next reader decides, with its own messages. Blank lines are
+skipped, as the other readers skip them.
 
 **How a field becomes a number.** For a field ending at byte e, the 16 bytes before e are
-read as two little-endian 64-bit words (``lo``: columns 0-7, ``hi``: columns 8-15, the
-field right-aligned, column 15 its last character). Then, on all fields at once:
+read as two little-endian 64-bit words (``lo``: columns 0-7, ``hi``: columns 8-15, the field
+right-aligned, column 15 its last character). Then, on all fields at once:
 
-1. columns left of the field become ``'0'`` (a table of masks indexed by the field's first
-   column);
-2. the dot is found exactly (a byte equal to ``'.'`` in each word, without carries between
-   bytes), its column gives k, the number of digits after it, and the bytes left of it move
-   one column right, over it: the 16 columns are now the digits of the integer m, padded
-   with zeros on the left;
-3. m = 10^8 · value(lo) + value(hi), each word's eight digits combined pairwise in three
-   multiplications (1-digit pairs to 2-digit, to 4-digit, to the 8-digit value);
+1. the bytes left of the field become 0 (a mask: all ones shifted left by 8 bits a column);
+2. the dot is found exactly (a byte equal to ``'.'``, without carries between bytes); its
+   column gives k, the number of digits after it, and the bytes left of it move one column
+   right, over it: the 16 columns now hold the digits of the integer m, 0s on the left;
+3. every byte must now be a digit or 0 (below); m = 10^8 · value(lo) + value(hi), each
+   word's eight digits combined in three multiplications (pairs, fours, eights);
 4. x = ±m / 10^k.
 
-**Exactness.** When m < 2^53 both m and 10^k (k ≤ 16) are exact float64 values, and IEEE
+**Exactness.** When m < 2^53, m and 10^k (k ≤ 16) are exact float64 values and IEEE
 division rounds once: m / 10^k is the correctly rounded float64 of the decimal (Clinger's
-fast path), the value Python's ``float``, pyarrow and ``numpy.loadtxt`` give. A field whose
-m is 2^53 or more is read by ``float``. The tests hold this reader equal to
-``numpy.loadtxt`` bit for bit.
+fast path), the value ``float``, pyarrow and ``numpy.loadtxt`` give. A field whose m is 2^53
+or more is read by ``float``. The tests hold the reader to ``float`` bit for bit.
 
-**Checks, by counting.** Every byte of a block must be a digit, a sign, a dot, an ``e``/``E``,
-the delimiter or a newline; each row must have ``width`` fields. A sign is legal only as a
-field's first byte and a dot only once per field: the block's count of signs must equal the
-count of fields starting with one (plus those inside the fields ``float`` reads), and its
-count of dots the count of fields with a dot found in step 2 (plus those ``float`` reads),
-which holds only when no field has two. With signs, dots, exponents and separators
-accounted for, every other byte of a field is a digit.
+**Checks.** Each line must hold ``width`` fields, and no byte below ``'+'`` may stand in a
+block but newlines and the delimiter. After step 2, setting 0x30 in every byte must leave a
+digit '0'-'9' in each; a byte from ``'+'`` up that is not a digit does not (a second dot, a
+sign inside a field, an exponent, a letter, any byte from 0x80), and the bytes below ``'+'``
+that would have are refused already. Fields that fail go to ``float``, after a check that
+they hold only bytes of a number.
 """
 
 from __future__ import annotations
@@ -48,30 +45,20 @@ import io
 
 import numpy as np
 
+BLOCK_BYTES = 1 << 20  # bytes read per block: 1 MiB parsed fastest in two threads (256 KiB to 4 MiB measured)
 WINDOW = 16  # characters after the sign that the word arithmetic reads; longer fields go to float()
 _EXACT = np.uint64(1 << 53)  # digits forming an integer below this are exact in float64
 _DIGIT_BYTES = np.uint64(0x0F0F0F0F0F0F0F0F)
 _BYTES_7F = np.uint64(0x7F7F7F7F7F7F7F7F)
 _DOTS = np.uint64(0x2E2E2E2E2E2E2E2E)
+_ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+_LOW_BITS = np.uint64(0x0101010101010101)
+_ZEROS = np.uint64(0x3030303030303030)
+_HIGH_NIBBLES = np.uint64(0xF0F0F0F0F0F0F0F0)
 _BYTE_INDEX = np.uint64(0x0102030405060708)  # times a word with one byte 1 at byte b: b + 1 in the top byte
-ALLOWED = b"0123456789+-.eE\n"  # the bytes a block may hold besides the delimiter
+ALLOWED = b"0123456789+-.eE"  # the bytes of a number: a field of others declines the block
 
 
-def _column_masks() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tables of (lo, hi) words, shape (2, 17), indexed by a column number c = 0..16: KEEP[:, c], the bytes
-    at columns >= c; LEFT_OF[:, c], columns < c - 1; RIGHT_OF[:, c], columns >= c (c = the dot's column + 1,
-    0: no dot)."""
-    columns = np.arange(WINDOW)
-    c = np.arange(WINDOW + 1)[:, None]
-    keep = columns >= c
-    left_of = columns < c - 1
-    right_of = (columns >= c) | (c == 0)
-    keep, left_of, right_of = (np.ascontiguousarray(np.where(t, 0xFF, 0).astype(np.uint8).view("<u8").T)
-                               for t in (keep, left_of, right_of))
-    return keep, left_of, right_of
-
-
-KEEP, LEFT_OF, RIGHT_OF = _column_masks()
 # x = m / DIVISOR[c + (WINDOW + 1) * negative], c the dot's column + 1 (0: no dot, k = 0; else k = WINDOW - c
 # digits after it); the sign goes with the power of ten, so that -0 stays -0.0
 _POWERS = 10.0 ** np.array([0] + [WINDOW - c for c in range(1, WINDOW + 1)])
@@ -99,11 +86,13 @@ class BlockParser:
     stays valid until the next :meth:`fill`.
     """
 
-    def __init__(self, width: int, delimiter: str, block_bytes: int = 1 << 20) -> None:
-        if len(delimiter.encode()) != 1 or delimiter.encode() in ALLOWED:
-            raise ValueError(f"the delimiter must be one byte other than {ALLOWED!r}, got {delimiter!r}")
+    def __init__(self, width: int, delimiter: str, block_bytes: int = BLOCK_BYTES) -> None:
+        taken = ALLOWED + b"\n\r"
+        if len(delimiter.encode()) != 1 or delimiter.encode() in taken:
+            raise ValueError(f"the delimiter must be one byte other than {taken!r}, got {delimiter!r}")
         self.width, self.delimiter, self.block_bytes = width, np.uint8(ord(delimiter)), block_bytes
         self.size = 0  # bytes of the current block, which ends with a newline
+        self._features = np.empty((0, 0))  # parse_columns' result, grown as needed
         self.read_by_float = 0  # fields of the last parsed block read by float() (they may exceed float32)
         self._allocate(block_bytes * 2)
 
@@ -115,7 +104,6 @@ class BlockParser:
         self.text = np.full(capacity + 3 * WINDOW, ord("0"), np.uint8)
         fields = capacity // 2 + 1  # every field has a byte and its separator
         self.flags = np.empty((2, capacity), np.bool_)
-        self.bytes_scratch = np.empty(capacity, np.uint8)
         self.starts = np.empty(fields, np.intp)
         self.span = np.empty(fields, np.intp)
         self.first_byte = np.empty(fields, np.uint8)
@@ -162,27 +150,16 @@ class BlockParser:
     def parse(self) -> np.ndarray | None:
         """The current block as (rows, width) float64, or None when it is not a CSV of numbers
         this reader takes (see the module's docstring)."""
-        n, width = self.size, self.width
-        if n == 0:
-            return None
-        if np.equal(self.text[WINDOW:WINDOW + n], np.uint8(13), out=self.flags[0, :n]).any() \
-                and not self._drop_carriage_returns():
-            return None
         split = self._split()
-        if split is None and self._drop_blank_lines():
+        if split is None and self._normalize_line_ends():  # CRLF endings, blank lines
             if self.size == 0:  # only blank lines
                 self.read_by_float = 0
-                return self.values[:0].reshape(0, width)
+                return self.values[:0].reshape(0, self.width)
             split = self._split()
         if split is None:
             return None
         ends, fields, rows = split
-        n = self.size
-        text = self.text[WINDOW:WINDOW + n]
-        counts = self._byte_counts(text, fields)
-        if counts is None:
-            return None
-        n_sign, n_dot, n_exponent = counts
+        text = self.text[WINDOW:WINDOW + self.size]
         starts = self.starts[:fields]
         starts[0] = 0
         np.add(ends[:-1], 1, out=starts[1:])
@@ -193,18 +170,14 @@ class BlockParser:
         np.equal(first, np.uint8(ord("+")), out=signed)
         signed |= negative
         span -= signed  # characters after the sign
-        slow = np.flatnonzero(span > WINDOW)
-        if n_exponent:
-            lower = np.bitwise_or(text, np.uint8(32), out=self.bytes_scratch[:n])
-            exponent_at = np.flatnonzero(np.equal(lower, np.uint8(ord("e")), out=self.flags[0, :n]))
-            slow = np.union1d(slow, np.searchsorted(ends, exponent_at))
+        long_fields = np.flatnonzero(span > WINDOW)
 
         # the 16 bytes before each field's end, as two words; the bytes left of the field become 0
         words = self._gather_words(ends, fields)
         first_column = self.index[:fields]
         np.subtract(WINDOW, span, out=first_column)
-        first_column[slow] = WINDOW  # read by float() below
-        words &= np.take(KEEP, first_column, axis=1, out=self.spare[:, :fields])
+        first_column[long_fields] = WINDOW  # read by float() below
+        words &= self._columns_from(first_column, self.spare[:, :fields])
 
         # the dot: 1 in each byte that held one (exact: no carry crosses a byte), then its column + 1
         dot_at, spare = self.dot_at[:, :fields], self.spare[:, :fields]
@@ -214,30 +187,41 @@ class BlockParser:
         spare |= dot_at
         np.invert(spare, out=dot_at)
         dot_at >>= np.uint64(7)
-        dot_at &= np.uint64(0x0101010101010101)
+        dot_at &= _LOW_BITS
         dot_at *= _BYTE_INDEX
-        dot_at >>= np.uint64(56)  # the dot's byte + 1 in its word, 0 in the other
+        dot_at >>= np.uint64(56)  # the dot's byte + 1 in its word (two dots: garbage, refused below), 0 in the other
         dot_column = self.index[:fields]  # first_column is not needed again
         np.add(dot_at[0], dot_at[1], out=dot_column, casting="unsafe")
         dot_column += (dot_at[1] != 0) * 8  # the dot's column + 1, 0 without one
-        has_dot = dot_column != 0
-        slow_fields = [self.text[WINDOW + s:WINDOW + e].tobytes()
-                       for s, e in zip((ends[slow] - span[slow] - signed[slow]).tolist(), ends[slow].tolist())]
-        dots_read = int(np.count_nonzero(has_dot)) + sum(field.count(b".") for field in slow_fields)
-        signs_read = (int(np.count_nonzero(signed)) - int(np.count_nonzero(signed[slow]))
-                      + sum(field.count(b"-") + field.count(b"+") for field in slow_fields))
-        if dots_read != n_dot or signs_read != n_sign:
-            return None  # a second dot in a field, or a sign inside one
-        if (span - has_dot < 1).any():
-            return None  # a field without a digit
+        np.minimum(dot_column, WINDOW, out=dot_column)  # two dots: any column; a dot stays and fails below
+        if (span - (dot_column != 0) < 1).any():
+            return None  # a field without a digit: "", "-", "."
 
-        # the dot dropped: the bytes left of it move one column right
-        left = np.take(LEFT_OF, dot_column, axis=1, out=spare)
+        # the dot dropped: the bytes left of it move one column right (d = the dot's column + 1; left of
+        # it: not the columns from d - 1 on; right of it: the columns from d on, all when d = 0)
+        right = self._columns_from(dot_column, dot_at)
+        dot_itself = np.subtract(dot_column, 1, out=starts)  # starts is not needed again
+        np.maximum(dot_itself, 0, out=dot_itself)
+        left = self._columns_from(dot_itself, spare)
+        np.invert(left, out=left)
         left &= words
-        words &= np.take(RIGHT_OF, dot_column, axis=1, out=dot_at)
+        words &= right
         words[1] |= left[0] >> np.uint64(56)
         left <<= np.uint64(8)
         words |= left
+
+        # every byte must now be a digit or 0 (left of the field): with 0x30 set in each byte, the low
+        # nibble must be 0-9 and the high one 3. A second dot, a sign inside, an exponent, a space or a
+        # letter fails; the few such fields, and the long ones, are read by float() if ALLOWED admits them.
+        # (Bytes below '+' (0x2B) other than newlines and the delimiter have been refused in _split, so
+        # that setting 0x30 cannot make a digit of them.)
+        np.bitwise_or(words, _ZEROS, out=spare)
+        spare ^= _ZEROS  # a digit's value in each byte, if it was a digit
+        np.add(spare, np.uint64(0x0606060606060606), out=dot_at)
+        dot_at |= spare
+        dot_at &= _HIGH_NIBBLES  # 0 in each byte that held a digit or 0
+        dot_at[0] |= dot_at[1]
+        others = np.union1d(long_fields, np.flatnonzero(dot_at[0])) if dot_at[0].any() else long_fields
 
         # eight digits a word: pairs, fours, then the word's value (first digit in the lowest byte)
         words &= _DIGIT_BYTES
@@ -259,18 +243,40 @@ class BlockParser:
         values /= np.take(DIVISOR, dot_column, out=self.divisor[:fields])
         inexact = np.flatnonzero(mantissa >= _EXACT)
         if inexact.size:
-            slow = np.union1d(slow, inexact)
-            slow_fields = [self.text[WINDOW + s:WINDOW + e].tobytes()
-                           for s, e in zip((ends[slow] - span[slow] - signed[slow]).tolist(), ends[slow].tolist())]
-        self.read_by_float = int(slow.size)
-        if slow.size:
+            others = np.union1d(others, inexact)
+        self.read_by_float = int(others.size)
+        if others.size:
+            cells = [self.text[WINDOW + s:WINDOW + e].tobytes()
+                     for s, e in zip((ends[others] - span[others] - signed[others]).tolist(), ends[others].tolist())]
+            if any(cell.translate(None, ALLOWED) for cell in cells):
+                return None  # a byte no number of this grammar holds (a space, a letter, "_")
             try:
-                values[slow] = [float(field) for field in slow_fields]
+                values[others] = [float(cell) for cell in cells]
             except ValueError:
-                return None  # "e5", "1e", "--1": not a number
-            if not np.isfinite(values[slow]).all():
+                return None  # "e5", "1e", "--1", "1.2.3": not a number
+            if not np.isfinite(values[others]).all():
                 return None  # 1e400: not a finite number
-        return values.reshape(rows, width)
+        return values.reshape(rows, self.width)
+
+    def parse_columns(self, target: int | None, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """:meth:`parse`, then the features (every column but ``target``) as one C-contiguous (rows, columns)
+        array of ``dtype`` (each value its float64 reading rounded, as ``astype`` rounds) and the target
+        column as float64 (None without one); views of this parser's buffers, valid until the next
+        :meth:`fill`. Done here, in the parser's thread, so that the caller only copies whole rows."""
+        block = self.parse()
+        if block is None:
+            return None
+        rows, columns = block.shape[0], self.width - (target is not None)
+        if self._features.shape[0] < rows or self._features.shape[1] != columns or self._features.dtype != dtype:
+            self._features = np.empty((max(rows, 2 * self._features.shape[0]), columns), dtype)
+        features = self._features[:rows]
+        with np.errstate(over="ignore"):  # beyond float32: the caller checks the fields read by float()
+            if target is None:
+                np.copyto(features, block, casting="unsafe")
+                return features, None
+            np.copyto(features[:, :target], block[:, :target], casting="unsafe")
+            np.copyto(features[:, target:], block[:, target + 1:], casting="unsafe")
+        return features, block[:, target]
 
     def _split(self) -> tuple[np.ndarray, int, int] | None:
         """(each field's end, fields, rows) when every line of the block has ``width`` fields, else None."""
@@ -287,19 +293,21 @@ class BlockParser:
         ends = np.flatnonzero(separator)
         if not newline[ends[width - 1::width]].all():
             return None  # a row whose newline is not after its last field
+        low = int(np.count_nonzero(np.less(text, np.uint8(ord("+")), out=newline)))  # newlines, tabs, spaces, quotes, CR
+        if low != rows + (fields - rows) * (self.delimiter < ord("+")):
+            return None
         return ends, fields, rows
 
-    def _drop_blank_lines(self) -> bool:
-        """Blank lines (nothing between two newlines) removed, as NumPy's and the csv module's readers skip
-        them; False if there were none."""
-        block = self.text[WINDOW:WINDOW + self.size].tobytes()
-        lines = [line for line in block.split(b"\n") if line]
-        kept = b"\n".join(lines) + b"\n" if lines else b""
-        if kept == block:
-            return False
-        self.text[WINDOW:WINDOW + len(kept)] = np.frombuffer(kept, np.uint8)
-        self.size = len(kept)
-        return True
+    def _columns_from(self, column: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """(lo, hi) masks of the bytes at columns >= ``column`` (0..16) of each field: all ones shifted left by
+        8·c bits in lo and by 8·max(c - 8, 0) in hi (NumPy gives 0 for a shift by 64 or more)."""
+        shift = self.shift[:, :column.size]
+        np.multiply(column, 8, out=shift[0], casting="unsafe")
+        np.maximum(shift[0], np.uint64(64), out=shift[1])
+        shift[1] -= np.uint64(64)
+        out[...] = _ALL_ONES
+        out <<= shift
+        return out
 
     def _gather_words(self, ends: np.ndarray, fields: int) -> np.ndarray:
         """(lo, hi): the 16 bytes before each field's end (text[e:e + 16] for a field ending at block byte e),
@@ -324,24 +332,14 @@ class BlockParser:
         words |= spare
         return words
 
-    def _byte_counts(self, text: np.ndarray, fields: int) -> tuple[int, int, int] | None:
-        """(signs, dots, e/E) in the block, or None if it holds a byte outside ALLOWED and the delimiter."""
-        scratch = self.flags[0, :text.size]  # the newline flags are not needed again
-        shifted = np.subtract(text, np.uint8(ord("0")), out=self.bytes_scratch[:text.size])  # digits -> 0..9
-        digits = int(np.count_nonzero(np.less(shifted, np.uint8(10), out=scratch)))
-        signs = int(np.count_nonzero(np.equal(text, np.uint8(ord("-")), out=scratch)))
-        signs += int(np.count_nonzero(np.equal(text, np.uint8(ord("+")), out=scratch)))
-        dots = int(np.count_nonzero(np.equal(text, np.uint8(ord(".")), out=scratch)))
-        exponents = int(np.count_nonzero(np.equal(text | np.uint8(32), np.uint8(ord("e")), out=scratch)))
-        if digits + signs + dots + exponents + fields != text.size:
-            return None
-        return signs, dots, exponents
-
-    def _drop_carriage_returns(self) -> bool:
-        """CRLF endings become LF; False if a carriage return stands anywhere else."""
-        block = self.text[WINDOW:WINDOW + self.size].tobytes().replace(b"\r\n", b"\n")
-        if b"\r" in block:
+    def _normalize_line_ends(self) -> bool:
+        """CRLF endings made LF and blank lines (nothing between two newlines) removed, as NumPy's and the
+        csv module's readers skip them; False if the block had neither (or a CR elsewhere)."""
+        block = self.text[WINDOW:WINDOW + self.size].tobytes()
+        lines = [line for line in block.replace(b"\r\n", b"\n").split(b"\n") if line]
+        kept = b"\n".join(lines) + b"\n" if lines else b""
+        if kept == block or b"\r" in kept:
             return False
-        self.text[WINDOW:WINDOW + len(block)] = np.frombuffer(block, np.uint8)
-        self.size = len(block)
+        self.text[WINDOW:WINDOW + len(kept)] = np.frombuffer(kept, np.uint8)
+        self.size = len(kept)
         return True

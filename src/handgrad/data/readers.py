@@ -55,8 +55,8 @@ def read_csv(path: str, options: ReadOptions) -> Table:
     """A CSV file with a header row: a UTF-8 byte-order mark and CRLF endings are handled, and a ``;``,
     tab or ``|`` delimiter is detected from the header. Rows are named by their line (the header is line 1).
 
-    A file of finite numbers only is read by NumPy's C reader (:func:`numpy.loadtxt`, streamed, no
-    copy of the text in memory): about ten times faster, and its columns are float64 arrays. Any
+    A file of finite numbers only is read by a fast reader (:func:`_read_numeric_csv`: streamed, no
+    copy of the text in memory), about ten times faster, and its columns are float64 arrays. Any
     other file (text cells, missing or non-finite values, ragged rows, a bad encoding) is read
     cell by cell by Python's ``csv`` module, whose cells ``table_to_dataset`` checks and names.
     """
@@ -80,10 +80,12 @@ def read_csv(path: str, options: ReadOptions) -> Table:
 def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
     """The table when every data cell is a finite number, else None.
 
-    Two C readers, tried in turn, each of which either reads the whole file or declines:
-    pyarrow's streaming CSV reader when pyarrow is installed (the ``parquet`` extra; within 2x of
-    pandas' time), then NumPy's (:func:`numpy.loadtxt`). Both agree with the cell-by-cell reader
-    wherever they answer: the header is read by the ``csv`` module and checked the same way;
+    Three readers, tried in turn, each of which either reads the whole file or declines: the
+    NumPy block parser (:mod:`~handgrad.data.csv_numbers`: plain decimals and exponents, no
+    quotes or spaces; within 2x of pandas' time on the core install), pyarrow's streaming CSV
+    reader when pyarrow is installed (the ``parquet`` extra), then NumPy's own
+    (:func:`numpy.loadtxt`). All agree with the cell-by-cell reader wherever they answer: the
+    header is read by the ``csv`` module and checked the same way;
     quoting follows CSV (a quoted field may hold the delimiter or a newline, and such a field
     is one cell, which is then not a number); blank lines are skipped; no comment character.
     Whatever they cannot read as a finite number (text, an empty or NA cell, nan, inf, 1e400,
@@ -110,18 +112,17 @@ def _read_numeric_csv(path: str, options: ReadOptions) -> Table | None:
     names = [name for name in header if name != target]
     target_at = header.index(target) if target in header else None
     read = None
-    if skip == 1:  # pyarrow skips rows, not lines: a header after blank lines goes to NumPy's reader
+    try:
+        read = _blocks_numeric(path, delimiter, skip, len(header), target_at, np.float32 if float32 else np.float64)
+    except _BeyondFloat32Error:
+        float32 = False  # such data stays float64, and the network reports what it cannot hold
+        read = _blocks_numeric(path, delimiter, skip, len(header), target_at, np.float64)
+    if read is None and skip == 1:  # pyarrow skips rows, not lines: a header after blank lines goes to NumPy's reader
         try:
             read = _arrow_numeric(path, delimiter, len(header), target_at, np.float32 if float32 else np.float64)
         except _BeyondFloat32Error:
-            float32 = False  # such data stays float64, and the network reports what it cannot hold
-            read = _arrow_numeric(path, delimiter, len(header), target_at, np.float64)
-    if read is None:
-        try:
-            read = _blocks_numeric(path, delimiter, skip, len(header), target_at, np.float32 if float32 else np.float64)
-        except _BeyondFloat32Error:
             float32 = False
-            read = _blocks_numeric(path, delimiter, skip, len(header), target_at, np.float64)
+            read = _arrow_numeric(path, delimiter, len(header), target_at, np.float64)
     if read is None:
         read = _loadtxt_numeric(path, delimiter, skip, len(header), target_at, np.float32 if float32 else np.float64)
         if read is None and float32:  # perhaps a value beyond float32's range: float64 says
@@ -265,9 +266,10 @@ def _blocks_numeric(path: str, delimiter: str, skip: int, width: int, target: in
     """Every data row by :class:`~handgrad.data.csv_numbers.BlockParser` (NumPy only: the core
     install's fast reader), or None when a block is not one it reads (it then declines the file).
 
-    The file is read in blocks of whole lines, each parsed to float64 by one of
-    ``PARSER_THREADS`` parsers while the one before is copied into the (n, columns) result
-    (float32 rounded from the float64 value, as ``astype`` rounds) and the float64 target: as in
+    The file is read in blocks of whole lines, each parsed by one of ``PARSER_THREADS`` parsers
+    (to float64, then the features as ``dtype``: float32 rounded from the float64 value, as
+    ``astype`` rounds) while the rows of the one before are copied into the (n, columns) result
+    and the float64 target: as in
     :func:`_arrow_numeric`, the arrays come from an estimate of the row count and grow if it
     falls short, and the file's text is never whole in memory.
     """
@@ -281,20 +283,17 @@ def _blocks_numeric(path: str, delimiter: str, skip: int, width: int, target: in
     y = np.empty(rows, dtype=np.float64) if target is not None else None
     n = 0
 
-    def store(block: np.ndarray | None, beyond_float32_possible: bool) -> bool:
+    def store(parsed: tuple[np.ndarray, np.ndarray | None] | None, beyond_float32_possible: bool) -> bool:
         nonlocal out, y, n
-        if block is None:
+        if parsed is None:
             return False
-        m = block.shape[0]
+        features, target_column = parsed
+        m = features.shape[0]
         if n + m > out.shape[0]:
             out, y = _grow(out, n, n + m), (None if y is None else _grow(y, n, n + m))
-        with np.errstate(over="ignore"):
-            if target is None:
-                out[n:n + m] = block
-            else:
-                out[n:n + m, :target] = block[:, :target]
-                out[n:n + m, target:] = block[:, target + 1:]
-                y[n:n + m] = block[:, target]  # type: ignore[index]
+        out[n:n + m] = features
+        if y is not None:
+            y[n:n + m] = target_column
         if beyond_float32_possible and out.dtype != np.float64 and not _all_finite(out[n:n + m]):
             raise _BeyondFloat32Error  # finite in float64, not in float32
         n += m
@@ -315,7 +314,7 @@ def _blocks_numeric(path: str, delimiter: str, skip: int, width: int, target: in
                 carry = parser.fill(fh, carry)
                 if parser.size == 0:
                     break
-                pending.append((parser, pool.submit(parser.parse)))
+                pending.append((parser, pool.submit(parser.parse_columns, target, out.dtype)))
             while pending:
                 done, future = pending.popleft()
                 if not store(future.result(), done.read_by_float > 0):
