@@ -9,8 +9,15 @@ import sys
 import numpy as np
 import pytest
 
-from handgrad.data import load_data, readers
+from handgrad.data import csv_numbers, load_data, readers
 from handgrad.data.csv_numbers import WINDOW, BlockParser
+
+
+@pytest.fixture(autouse=True)
+def float_for_any_share(monkeypatch):
+    """These tests mix every shape of field, far more of them read by float() than a real file has: the
+    block parser would decline them to loadtxt for speed (test_a_block_mostly_for_float_declines)."""
+    monkeypatch.setattr(csv_numbers, "FLOAT_SHARE", 1)
 
 
 def parse_all(text: bytes, width: int, block_bytes: int = 1 << 20, delimiter: str = ",") -> np.ndarray | None:
@@ -185,3 +192,17 @@ def test_beyond_float32_keeps_float64_through_the_block_parser(tmp_path, monkeyp
     path.write_bytes(b"a,b,y\n1,2,0\n3.5e38,4,1\n")
     ds = load_data(str(path), dtype="float32")
     assert ds.X.dtype == np.float64 and ds.X[1, 0] == 3.5e38
+
+
+def test_a_block_mostly_for_float_declines(monkeypatch):
+    """More than one field in FLOAT_SHARE (and more than FLOAT_FIELDS) read by float() (np.savetxt's '%.18e',
+    17-digit reprs): the block declines, and loadtxt, faster for such files, reads them."""
+    monkeypatch.setattr(csv_numbers, "FLOAT_SHARE", 16)
+    monkeypatch.setattr(csv_numbers, "FLOAT_FIELDS", 0)
+    plain = [[f"{i}.5", "1"] for i in range(64)]
+    assert parse_all(csv_bytes(plain), 2) is not None
+    for k in (4, 8):  # 4 of 128 fields by float(): read; 8 of 128: one in 16, still read; 9: declined
+        mixed = [[f"{i}e1" if i < k else f"{i}.5", "1"] for i in range(64)]
+        assert parse_all(csv_bytes(mixed), 2) is not None
+    mixed = [[f"{i}e1" if i < 9 else f"{i}.5", "1"] for i in range(64)]
+    assert parse_all(csv_bytes(mixed), 2) is None

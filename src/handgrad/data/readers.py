@@ -314,6 +314,10 @@ def _blocks_numeric(path: str, delimiter: str, skip: int, width: int, target: in
                 carry = parser.fill(fh, carry)
                 if parser.size == 0:
                     break
+                if i == 0:  # the first block at once: a file it declines costs one block
+                    if not store(parser.parse_columns(target, out.dtype), parser.read_by_float > 0):
+                        return None
+                    continue
                 pending.append((parser, pool.submit(parser.parse_columns, target, out.dtype)))
             while pending:
                 done, future = pending.popleft()
