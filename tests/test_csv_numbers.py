@@ -206,3 +206,44 @@ def test_a_block_mostly_for_float_declines(monkeypatch):
         assert parse_all(csv_bytes(mixed), 2) is not None
     mixed = [[f"{i}e1" if i < 9 else f"{i}.5", "1"] for i in range(64)]
     assert parse_all(csv_bytes(mixed), 2) is None
+
+
+def _cell_by_cell(text: bytes) -> np.ndarray | None:
+    """The csv module's reading of ``text`` (blank lines skipped) and Python's float() of each stripped cell,
+    as the cell-by-cell reader takes them; None where that reader would not give a finite number for every cell
+    of a rectangular table."""
+    import csv
+    import math
+
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text.decode("utf-8"), newline="")) if any(c.strip() for c in row)]
+        values = [[float(cell.strip()) for cell in row] for row in rows]
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not values or len({len(row) for row in values}) != 1 or not all(map(math.isfinite, sum(values, []))):
+        return None
+    return np.array(values)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_whatever_it_answers_the_cell_by_cell_reader_answers_too(seed):
+    """Fuzz: files of numbers with damage of every kind (a stray byte, a space, a quote, a CR, a second dot,
+    an empty field, a missing or extra field, a blank line, 1e400). Where the block parser answers, the
+    cell-by-cell reader reads the same numbers bit for bit; where that reader refuses, the parser declines."""
+    rng = np.random.default_rng(seed)
+    damage = [" ", '"', "\r", ".", "-", "+", "e", "E", "a", "_", ",", "\n", "\t", "\x00", "/", ":", "\u00e9", "1e400"]
+    width = int(rng.integers(1, 5))
+    for _ in range(25):
+        cells = random_cells(rng, int(rng.integers(1, 30)), width)
+        text = csv_bytes(cells).decode()
+        for _ in range(int(rng.integers(0, 3))):
+            at = int(rng.integers(0, len(text) + 1))
+            text = text[:at] + str(rng.choice(damage)) + text[at:]
+        data = text.encode()
+        for block_bytes in (16, 1 << 20):
+            values = parse_all(data, width, block_bytes)
+            expected = _cell_by_cell(data)
+            if values is None:
+                continue
+            assert expected is not None, data
+            assert values.shape == expected.shape and values.tobytes() == expected.tobytes(), data

@@ -291,15 +291,19 @@ class BlockParser:
         np.equal(text, np.uint8(10), out=newline)
         np.equal(text, self.delimiter, out=separator)
         separator |= newline
-        fields = int(np.count_nonzero(separator))
-        rows = fields // width
-        if rows == 0 or fields != rows * width or int(np.count_nonzero(newline)) != rows:
-            return None
         ends = np.flatnonzero(separator)
-        if not newline[ends[width - 1::width]].all():
-            return None  # a row whose newline is not after its last field
-        low = int(np.count_nonzero(np.less(text, np.uint8(ord("+")), out=newline)))  # newlines, tabs, spaces, quotes, CR
-        if low != rows + (fields - rows) * (self.delimiter < ord("+")):
+        fields = ends.size
+        rows = fields // width
+        if rows == 0 or fields != rows * width or not newline[ends[width - 1::width]].all():
+            return None  # a row of another width, or whose newline is not after its last field
+        low_delimiter = self.delimiter < ord("+")  # a tab
+        if low_delimiter and int(np.count_nonzero(newline)) != rows:
+            return None  # a newline where a tab belongs
+        # the bytes below '+' must be the newlines (and tabs): no space, quote, CR, control byte. With a
+        # delimiter from '+' up, rows newlines found at the rows' ends and rows such bytes in all mean
+        # there is no other newline either.
+        low = int(np.count_nonzero(np.less(text, np.uint8(ord("+")), out=newline)))
+        if low != rows + (fields - rows) * low_delimiter:
             return None
         return ends, fields, rows
 
