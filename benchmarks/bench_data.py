@@ -5,11 +5,11 @@ written to a temporary directory and deleted afterwards (10,000,000 rows are abo
 The readers (``--readers``, all by default):
 
 - ``pandas``: ``pandas.read_csv(path)`` (a DataFrame of float64 features and an int64 label);
-- ``handgrad``: ``load_data(path)``, float64 features (pyarrow's streaming reader when
-  pyarrow is installed, as here);
+- ``handgrad``: ``load_data(path)``, float64 features (the NumPy block parser,
+  ``handgrad.data.csv_numbers``, for this file; pyarrow's streaming reader, installed here,
+  for the files the block parser declines);
 - ``handgrad-f32``: ``load_data(path, dtype="float32")``, what a float32 network trains on;
-- ``numpy`` / ``numpy-f32``: the same two with pyarrow hidden, as on the core install
-  (NumPy's reader);
+- ``numpy`` / ``numpy-f32``: the same two with pyarrow hidden, as on the core install;
 - ``pandas-parquet``, ``parquet``, ``parquet-f32`` (only with ``--parquet``): the same data
   written to a Parquet file (by pyarrow, snappy), read by ``pandas.read_parquet`` and by
   ``load_data`` (float64, float32).
