@@ -11,7 +11,9 @@ takes fit's step per batch, without fit's divergence check.
 ``handgrad.train.fit`` runs one epoch three ways (``handgrad.train.GATHER_AHEAD``): each
 batch gathered in the loop, one step ahead in a background thread, and the default, which
 measures both at the start of the epoch and keeps the faster. Their ratios to the sum of
-steps show what batching, shuffling and fit's divergence checks cost. Peak memory is
+steps show what batching, shuffling and fit's divergence checks cost. A third baseline times the
+steps on an epoch's own batches, gathered beforehand: steps that read their batch from memory, as
+an epoch's do, without the gathering. Peak memory is
 measured with tracemalloc (every NumPy allocation) in a separate epoch, and reported above
 the data's own size.
 
@@ -155,6 +157,19 @@ def time_steps(net, loss, opt, X, Y, n_steps: int, how: Callable = step) -> floa
     return min(times)
 
 
+def steps_on_own_batches(net, loss, opt, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator) -> float:
+    """An epoch's train_steps on the batches an epoch would use (one permutation), all gathered
+    beforehand and timed without the gathering: what the steps cost reading batches that come from
+    memory rather than from the cache that one fixed batch stays in."""
+    order = rng.permutation(X.shape[0])
+    batches = [(X.take(order[s:s + BATCH], axis=0), Y.take(order[s:s + BATCH], axis=0))
+               for s in range(0, X.shape[0], BATCH)]
+    t0 = time.perf_counter()
+    for x, y in batches:
+        train_step(net, loss, opt, x, y)
+    return time.perf_counter() - t0
+
+
 def time_last_batch(net, loss, opt, X, Y, how: Callable = step) -> float:
     rest = X.shape[0] % BATCH
     if not rest:
@@ -235,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     epoch(net, loss, opt, X[:BATCH * 50], Y[:BATCH * 50], rng)  # warm up
     t_rest = time_last_batch(net, loss, opt, X, Y)
     t_rest_fit = time_last_batch(net, loss, opt, X, Y, train_step)
-    names = ("step", "train_step", "epoch", "epoch, reused buffers", "epoch, ahead", *FIT_WAYS, "gather", "gather, reused buffers")
+    names = ("step", "train_step", "steps, own batches", "epoch", "epoch, reused buffers", "epoch, ahead", *FIT_WAYS, "gather", "gather, reused buffers")
     runs: dict[str, list[float]] = {name: [] for name in names}
     idle_seen = []
     for _ in range(1 if args.quick else args.rounds):  # interleaved, so that drifting load hits all alike
@@ -243,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             idle_seen.append(wait_until_idle(args.idle))
         runs["step"].append(time_steps(net, loss, opt, X, Y, 150))
         runs["train_step"].append(time_steps(net, loss, opt, X, Y, 150, train_step))
+        runs["steps, own batches"].append(steps_on_own_batches(net, loss, opt, X, Y, rng))
         for how, name in (("fresh", "epoch"), ("buffers", "epoch, reused buffers"), ("ahead", "epoch, ahead")):
             t0 = time.perf_counter()
             epoch(net, loss, opt, X, Y, rng, how)
@@ -273,8 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"one step (batch {BATCH}), fit's train_step:      {best['train_step'] * 1e6:8.1f} µs  "
           f"({BATCH / best['train_step'] / 1e3:.0f} k samples/s)")
     print(f"sum of an epoch's steps:  {sum_steps:8.3f} s  ({n_full + bool(rest)} train_steps; the ratios below divide by it)")
+    own = best["steps, own batches"]
+    print(f"the same steps on an epoch's own batches, gathered beforehand: {own:8.3f} s  ({own / sum_steps:.3f}x)")
     rows = [("one step (batch 64), on one fixed batch", best["train_step"], None),
-            (f"sum of an epoch's {n_full + bool(rest)} steps", sum_steps, sum_steps)]
+            (f"sum of an epoch's {n_full + bool(rest)} steps", sum_steps, sum_steps),
+            ("the same steps on an epoch's own batches, gathered beforehand (no gathering timed)", own, own)]
     for name, label in (("epoch", "whole epoch, batches gathered as new arrays"),
                         ("epoch, reused buffers", "whole epoch, batches gathered into reused buffers"),
                         ("epoch, ahead", "whole epoch, each batch gathered one step ahead in a thread"),
@@ -283,17 +302,19 @@ def main(argv: list[str] | None = None) -> int:
                         ("fit", "handgrad.train.fit, one epoch (default: the faster way, measured)")):
         t = best[name]
         print(f"{label}: {t:8.3f} s  ({N_SAMPLES / t / 1e3:.0f} k samples/s)")
-        print(f"  epoch / sum of steps:   {t / sum_steps:8.3f}x")
+        print(f"  epoch / sum of steps:   {t / sum_steps:8.3f}x   (/ steps on its own batches: {t / own:.3f}x)")
         rows.append((label, t, t))
     for name, label in (("gather", "shuffling + gathering as new arrays alone"),
                         ("gather, reused buffers", "shuffling + gathering into buffers alone")):
         print(f"{label}: {best[name]:8.3f} s  ({best[name] / sum_steps:.1%} of the sum of steps)")
         rows.append((label, best[name], best[name]))
-    print(f"\n| (min over {len(runs['step'])} interleaved rounds, {THREADS} BLAS thread(s)) | time | / sum of steps |")
-    print("|---|---:|---:|")
+    print(f"\n| (min over {len(runs['step'])} interleaved rounds, {THREADS} BLAS thread(s)) | time | / sum of steps "
+          "| / steps on own batches |")
+    print("|---|---:|---:|---:|")
     for label, t, r in rows:
         shown = f"{t * 1e6:.0f} µs" if t < 0.01 else f"{t:.3f} s"
-        print(f"| {label} | {shown} | {'' if r is None else f'{r / sum_steps:.3f}x'} |")
+        print(f"| {label} | {shown} | {'' if r is None else f'{r / sum_steps:.3f}x'} "
+              f"| {'' if r is None else f'{r / own:.3f}x'} |")
     print(f"peak memory above the data during an epoch (tracemalloc): {peak:.1f} MB; data {data_mb:.0f} MB; "
           f"process max RSS {rss:.0f} MB")
     if idle_seen:
