@@ -247,3 +247,22 @@ def test_whatever_it_answers_the_cell_by_cell_reader_answers_too(seed):
                 continue
             assert expected is not None, data
             assert values.shape == expected.shape and values.tobytes() == expected.tobytes(), data
+
+
+def test_a_process_that_cannot_start_a_thread_still_reads_the_file(tmp_path, monkeypatch):
+    """ThreadPoolExecutor.submit raises RuntimeError where no thread can start (a thread limit): the block
+    parser declines and the next reader reads the file, with the same values."""
+    import concurrent.futures
+
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"a,b,y\n" + b"".join(f"{i}.25,{-i}.5,{i % 2}\n".encode() for i in range(3000)))
+    expected = load_data(str(path))
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(readers, "BlockParser", lambda width, delimiter: BlockParser(width, delimiter, 256))
+    monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "submit", refuse)
+    ds = load_data(str(path))
+    np.testing.assert_array_equal(ds.X, expected.X)
+    np.testing.assert_array_equal(ds.y, expected.y)

@@ -318,7 +318,10 @@ def _blocks_numeric(path: str, delimiter: str, skip: int, width: int, target: in
                     if not store(parser.parse_columns(target, out.dtype), parser.read_by_float > 0):
                         return None
                     continue
-                pending.append((parser, pool.submit(parser.parse_columns, target, out.dtype)))
+                try:
+                    pending.append((parser, pool.submit(parser.parse_columns, target, out.dtype)))
+                except RuntimeError:  # no thread can be started here: the next reader takes the file
+                    return None
             while pending:
                 done, future = pending.popleft()
                 if not store(future.result(), done.read_by_float > 0):
