@@ -9,11 +9,11 @@ vector element operations instead.
 **What it reads.** A field ``[+|-] digits [. digits]`` of at most 16 characters after the
 sign (``-0.1285347``, ``3``, ``.5``, ``5.``) is read by the word arithmetic below. A field
 of other bytes from ``0-9 + - . e E`` (an exponent, more digits) is read by Python's
-``float``, one by one (a block where more than 1,024 fields and more than one in 16 need it
-declines: such a file is read faster by ``numpy.loadtxt``). Anything else (a space, a quote, a letter, an empty field, a row of
-another width, a ``\r`` outside a CRLF ending, a field ``float`` refuses) declines the
-block, and the caller's next reader decides, with its own messages. Blank lines are
-skipped, as the other readers skip them.
+``float``, one by one (a block where more than 1,024 fields and more than one in 16 need
+it declines: such a file is read faster by ``numpy.loadtxt``). Anything else (a space, a
+quote, a letter, an empty field, a row of another width, a ``\r`` outside a CRLF ending, a
+field ``float`` refuses) declines the block, and the caller's next reader decides, with its
+own messages. Blank lines are skipped, as the other readers skip them.
 
 **How a field becomes a number.** For a field ending at byte e, the 16 bytes before e are
 read as two little-endian 64-bit words (``lo``: columns 0-7, ``hi``: columns 8-15, the field
