@@ -269,9 +269,8 @@ def _blocks_numeric(path: str, delimiter: str, skip: int, width: int, target: in
     The file is read in blocks of whole lines, each parsed by one of ``PARSER_THREADS`` parsers
     (to float64, then the features as ``dtype``: float32 rounded from the float64 value, as
     ``astype`` rounds) while the rows of the one before are copied into the (n, columns) result
-    and the float64 target: as in
-    :func:`_arrow_numeric`, the arrays come from an estimate of the row count and grow if it
-    falls short, and the file's text is never whole in memory.
+    and the float64 target. As in :func:`_arrow_numeric`, the arrays come from an estimate of
+    the row count and grow if it falls short, and the file's text is never whole in memory.
     """
     try:
         parsers = [BlockParser(width, delimiter) for _ in range(PARSER_THREADS)]
