@@ -219,7 +219,7 @@ def _arrow_numeric(path: str, delimiter: str, width: int, target: int | None,
         return None
     names = [f"c{j}" for j in range(width)]
     try:
-        rows = _estimate_rows(path)
+        rows = _estimate_rows(path)  # the result's first size
         reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=ARROW_BLOCK_BYTES),
@@ -227,35 +227,25 @@ def _arrow_numeric(path: str, delimiter: str, width: int, target: int | None,
                                               newlines_in_values=True, ignore_empty_lines=True),
             convert_options=pacsv.ConvertOptions(column_types={name: pa.float64() for name in names}, null_values=[],
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
-        k = width - (target is not None)
-        out = np.empty((rows, k), dtype=dtype)
-        y = np.empty(rows, dtype=np.float64) if target is not None else None
-        n = 0
+        result = _Rows(rows, width - (target is not None), dtype, target is not None)
         for batch in reader:
             m = batch.num_rows
-            if n + m > out.shape[0]:
-                out, y = _grow(out, n, n + m), (None if y is None else _grow(y, n, n + m))
+            block, y_block = result.next_rows(m)
             j = 0
             for c, column in enumerate(batch.columns):
                 values = column.to_numpy(zero_copy_only=False)
-                if c == target and y is not None:
-                    y[n:n + m] = values
-                    if not _all_finite(values):
-                        return None
+                if not _all_finite(values):
+                    return None
+                if c == target and y_block is not None:
+                    y_block[:] = values
                 else:
-                    if not _all_finite(values):
-                        return None
                     with np.errstate(over="ignore"):
-                        out[n:n + m, j] = values
+                        block[:, j] = values
                     j += 1
-            if out.dtype != np.float64 and not _all_finite(out[n:n + m]):
-                raise _BeyondFloat32Error  # finite in float64, not in float32
-            n += m
+            result.commit(m)
     except (pa.ArrowException, ValueError, OSError, UnicodeDecodeError):
         return None
-    if n == 0:
-        return None
-    return out[:n], (None if y is None else y[:n])
+    return result.arrays()
 
 
 PARSER_THREADS = min(2, os.cpu_count() or 1)  # blocks parsed at once by _blocks_numeric (NumPy releases the GIL)
@@ -276,26 +266,17 @@ def _blocks_numeric(path: str, delimiter: str, skip: int, width: int, target: in
         parsers = [BlockParser(width, delimiter) for _ in range(PARSER_THREADS)]
     except ValueError:
         return None  # a delimiter it cannot take
-    k = width - (target is not None)
-    rows = _estimate_rows(path)
-    out = np.empty((rows, k), dtype=dtype)
-    y = np.empty(rows, dtype=np.float64) if target is not None else None
-    n = 0
+    result = _Rows(_estimate_rows(path), width - (target is not None), dtype, target is not None)
 
-    def store(parsed: tuple[np.ndarray, np.ndarray | None] | None, beyond_float32_possible: bool) -> bool:
-        nonlocal out, y, n
+    def store(parsed: tuple[np.ndarray, np.ndarray | None] | None, read_by_float: bool) -> bool:
         if parsed is None:
             return False
         features, target_column = parsed
-        m = features.shape[0]
-        if n + m > out.shape[0]:
-            out, y = _grow(out, n, n + m), (None if y is None else _grow(y, n, n + m))
-        out[n:n + m] = features
-        if y is not None:
-            y[n:n + m] = target_column
-        if beyond_float32_possible and out.dtype != np.float64 and not _all_finite(out[n:n + m]):
-            raise _BeyondFloat32Error  # finite in float64, not in float32
-        n += m
+        block, y_block = result.next_rows(features.shape[0])
+        block[...] = features
+        if y_block is not None:
+            y_block[...] = target_column
+        result.commit(features.shape[0], beyond_float32_possible=read_by_float)  # only float() exceeds float32
         return True
 
     try:
@@ -314,11 +295,11 @@ def _blocks_numeric(path: str, delimiter: str, skip: int, width: int, target: in
                 if parser.size == 0:
                     break
                 if i == 0:  # the first block at once: a file it declines costs one block
-                    if not store(parser.parse_columns(target, out.dtype), parser.read_by_float > 0):
+                    if not store(parser.parse_columns(target, result.dtype), parser.read_by_float > 0):
                         return None
                     continue
                 try:
-                    pending.append((parser, pool.submit(parser.parse_columns, target, out.dtype)))
+                    pending.append((parser, pool.submit(parser.parse_columns, target, result.dtype)))
                 except RuntimeError:  # no thread can be started here: the next reader takes the file
                     return None
             while pending:
@@ -327,9 +308,7 @@ def _blocks_numeric(path: str, delimiter: str, skip: int, width: int, target: in
                     return None
     except OSError:
         return None
-    if n == 0:
-        return None
-    return out[:n], (None if y is None else y[:n])
+    return result.arrays()
 
 
 class _BeyondFloat32Error(Exception):
@@ -344,6 +323,37 @@ def _estimate_rows(path: str) -> int:
         sample = fh.read(1 << 20)
     lines = max(1, sample.count(b"\n"))
     return int(size / (len(sample) / lines) * 1.25) + 1024
+
+
+class _Rows:
+    """The result of a streaming numeric reader: an (n, k) array of ``dtype`` and the float64 target,
+    filled a block of rows at a time. Allocated once from an estimate of the row count (an overestimate
+    costs address space, not memory: pages never written are never resident) and grown if it falls short."""
+
+    def __init__(self, rows: int, k: int, dtype: Any, with_target: bool) -> None:
+        self.out = np.empty((rows, k), dtype=dtype)
+        self.y = np.empty(rows, dtype=np.float64) if with_target else None
+        self.dtype, self.n = self.out.dtype, 0
+
+    def next_rows(self, m: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Views of the next m rows of the features and the target (None without one), to fill."""
+        n = self.n
+        if n + m > self.out.shape[0]:
+            self.out, self.y = _grow(self.out, n, n + m), (None if self.y is None else _grow(self.y, n, n + m))
+        return self.out[n:n + m], (None if self.y is None else self.y[n:n + m])
+
+    def commit(self, m: int, beyond_float32_possible: bool = True) -> None:
+        """The m rows from :meth:`next_rows` are filled: raises _BeyondFloat32Error where a float64 value
+        became infinite in float32 (the caller reads the file again in float64)."""
+        if beyond_float32_possible and self.dtype != np.float64 and not _all_finite(self.out[self.n:self.n + m]):
+            raise _BeyondFloat32Error  # finite in float64, not in float32
+        self.n += m
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(features, target) of the rows filled, or None for none."""
+        if self.n == 0:
+            return None
+        return self.out[:self.n], (None if self.y is None else self.y[:self.n])
 
 
 def _grow(a: np.ndarray, n: int, need: int) -> np.ndarray:
