@@ -153,7 +153,8 @@ class BlockParser:
     def parse(self) -> np.ndarray | None:
         """The current block as (rows, width) float64, or None when it is not a CSV of numbers
         this reader takes (see the module's docstring)."""
-        split = self._split()
+        crlf = self.size >= 2 and self.text[WINDOW + self.size - 2] == 13  # its last line ends in CRLF: all do, mostly
+        split = None if crlf else self._split()
         if split is None and self._normalize_line_ends():  # CRLF endings, blank lines
             if self.size == 0:  # only blank lines
                 self.read_by_float = 0
@@ -344,11 +345,17 @@ class BlockParser:
     def _normalize_line_ends(self) -> bool:
         """CRLF endings made LF and blank lines (nothing between two newlines) removed, as NumPy's and the
         csv module's readers skip them; False if the block had neither (or a CR elsewhere)."""
-        block = self.text[WINDOW:WINDOW + self.size].tobytes()
-        lines = [line for line in block.replace(b"\r\n", b"\n").split(b"\n") if line]
-        kept = b"\n".join(lines) + b"\n" if lines else b""
-        if kept == block or b"\r" in kept:
+        text = self.text[WINDOW:WINDOW + self.size]
+        cr = np.flatnonzero(text == np.uint8(13))  # a CRLF file's every block comes here: NumPy, not bytes methods
+        if cr.size and not (text[cr + 1] == np.uint8(10)).all():  # the block ends in LF, so cr + 1 is inside
+            return False  # a CR that ends no line
+        kept = np.delete(text, cr) if cr.size else text
+        newline = kept == np.uint8(10)
+        if kept.size and (newline[0] or (newline[1:] & newline[:-1]).any()):  # blank lines: Python's split, rarely
+            lines = [line for line in kept.tobytes().split(b"\n") if line]
+            kept = np.frombuffer(b"\n".join(lines) + b"\n" if lines else b"", np.uint8)
+        if kept.size == text.size:
             return False
-        self.text[WINDOW:WINDOW + len(kept)] = np.frombuffer(kept, np.uint8)
-        self.size = len(kept)
+        self.text[WINDOW:WINDOW + kept.size] = kept
+        self.size = kept.size
         return True
