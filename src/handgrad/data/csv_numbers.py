@@ -19,6 +19,8 @@ own messages. Blank lines are skipped, as the other readers skip them.
 read as two little-endian 64-bit words (``lo``: columns 0-7, ``hi``: columns 8-15, the field
 right-aligned, column 15 its last character). Then, on all fields at once:
 
+A block whose fields have at most 8 characters after the sign reads the hi word alone.
+
 1. the bytes left of the field become 0 (a mask: all ones shifted left by 8 bits a column);
 2. the dot is found exactly (a byte equal to ``'.'``, without carries between bytes); its
    column gives k, the number of digits after it, and the bytes left of it move one column
@@ -175,16 +177,20 @@ class BlockParser:
         signed |= negative
         span -= signed  # characters after the sign
         long_fields = np.flatnonzero(span > WINDOW)
+        # a block of short fields (at most 8 characters after the sign: integers, pixels, 0/1) reads only
+        # the hi word, its lo word being all 0s: half the work
+        n_words = 1 if long_fields.size == 0 and span.max() <= 8 else 2
+        rows_of = slice(2 - n_words, 2)  # the words read: (lo, hi) or (hi,)
 
         # the 16 bytes before each field's end, as two words; the bytes left of the field become 0
-        words = self._gather_words(ends, fields)
+        words = self._gather_words(ends, fields, n_words)
         first_column = self.index[:fields]
         np.subtract(WINDOW, span, out=first_column)
         first_column[long_fields] = WINDOW  # read by float() below
-        words &= self._columns_from(first_column, self.spare[:, :fields])
+        words &= self._columns_from(first_column, self.spare[rows_of, :fields])
 
         # the dot: 1 in each byte that held one (exact: no carry crosses a byte), then its column + 1
-        dot_at, spare = self.dot_at[:, :fields], self.spare[:, :fields]
+        dot_at, spare = self.dot_at[rows_of, :fields], self.spare[rows_of, :fields]
         np.bitwise_xor(words, _DOTS, out=dot_at)
         np.bitwise_and(dot_at, _BYTES_7F, out=spare)
         spare += _BYTES_7F
@@ -195,8 +201,10 @@ class BlockParser:
         dot_at *= _BYTE_INDEX
         dot_at >>= np.uint64(56)  # the dot's byte + 1 in its word (two dots: garbage, refused below), 0 in the other
         dot_column = self.index[:fields]  # first_column is not needed again
-        np.add(dot_at[0], dot_at[1], out=dot_column, casting="unsafe")
-        dot_column += (dot_at[1] != 0) * 8  # the dot's column + 1, 0 without one
+        hi = dot_at[-1]
+        np.add(hi, (hi != 0) * np.uint64(8), out=dot_column, casting="unsafe")  # the dot's column + 1, 0 without one
+        if n_words == 2:
+            np.add(dot_column, dot_at[0], out=dot_column, casting="unsafe")
         np.minimum(dot_column, WINDOW, out=dot_column)  # two dots: any column; a dot stays and fails below
         if (span - (dot_column != 0) < 1).any():
             return None  # a field without a digit: "", "-", "."
@@ -210,7 +218,8 @@ class BlockParser:
         np.invert(left, out=left)
         left &= words
         words &= right
-        words[1] |= left[0] >> np.uint64(56)
+        if n_words == 2:
+            words[1] |= left[0] >> np.uint64(56)  # lo's last byte moves into hi
         left <<= np.uint64(8)
         words |= left
 
@@ -224,7 +233,8 @@ class BlockParser:
         np.add(spare, np.uint64(0x0606060606060606), out=dot_at)
         dot_at |= spare
         dot_at &= _HIGH_NIBBLES  # 0 in each byte that held a digit or 0
-        dot_at[0] |= dot_at[1]
+        if n_words == 2:
+            dot_at[0] |= dot_at[1]
         others = np.union1d(long_fields, np.flatnonzero(dot_at[0])) if dot_at[0].any() else long_fields
 
         # eight digits a word: pairs, fours, then the word's value (first digit in the lowest byte)
@@ -237,8 +247,12 @@ class BlockParser:
         words &= np.uint64(0x0000FFFF0000FFFF)
         words *= np.uint64(10000 * (1 << 32) + 1)
         words >>= np.uint64(32)
-        mantissa = np.multiply(words[0], np.uint64(10 ** 8), out=self.mantissa[:fields])
-        mantissa += words[1]
+        mantissa = self.mantissa[:fields]
+        if n_words == 2:
+            np.multiply(words[0], np.uint64(10 ** 8), out=mantissa)
+            mantissa += words[1]
+        else:
+            np.copyto(mantissa, words[0])
 
         # x = ±m / 10^k, k = the digits after the dot
         dot_column += negative * (WINDOW + 1)
@@ -309,35 +323,40 @@ class BlockParser:
         return ends, fields, rows
 
     def _columns_from(self, column: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """(lo, hi) masks of the bytes at columns >= ``column`` (0..16) of each field: all ones shifted left by
-        8·c bits in lo and by 8·max(c - 8, 0) in hi (NumPy gives 0 for a shift by 64 or more)."""
+        """(lo, hi) masks, or the hi one where ``out`` has one row, of the bytes at columns >= ``column``
+        (0..16) of each field: all ones shifted left by 8·c bits in lo and by 8·max(c - 8, 0) in hi (NumPy
+        gives 0 for a shift by 64 or more)."""
         shift = self.shift[:, :column.size]
         np.multiply(column, 8, out=shift[0], casting="unsafe")
         np.maximum(shift[0], np.uint64(64), out=shift[1])
         shift[1] -= np.uint64(64)
         out[...] = _ALL_ONES
-        out <<= shift
+        out <<= shift[2 - out.shape[0]:]
         return out
 
-    def _gather_words(self, ends: np.ndarray, fields: int) -> np.ndarray:
+    def _gather_words(self, ends: np.ndarray, fields: int, n_words: int) -> np.ndarray:
         """(lo, hi): the 16 bytes before each field's end (text[e:e + 16] for a field ending at block byte e),
-        each 8 from the two aligned words they straddle (a byte offset b: word b // 8 shifted right by
-        8·(b % 8), and the next shifted left by what is left; NumPy gives 0 for a shift by 64)."""
+        or (hi,), its last 8, for ``n_words`` 1. Each word comes from the two aligned words it straddles (a
+        byte offset b: word b // 8 shifted right by 8·(b % 8), and the next shifted left by what is left;
+        NumPy gives 0 for a shift by 64)."""
         aligned = self.text.view(np.uint64)
         word = self.index[:fields]
-        words, spare, shift = self.words[:, :fields], self.spare[:, :fields], self.shift[:, :fields]
+        rows_of = slice(2 - n_words, 2)
+        words, spare, shift = self.words[rows_of, :fields], self.spare[rows_of, :fields], self.shift[:, :fields]
         right, left = shift[0], shift[1]
         np.bitwise_and(ends, 7, out=word)
         np.multiply(word, 8, out=right, casting="unsafe")  # 8·(b % 8)
         np.subtract(np.uint64(64), right, out=left)
         np.right_shift(ends, 3, out=word)  # b // 8
-        np.take(aligned, word, out=words[0])
-        word += 1
-        np.take(aligned, word, out=words[1])
-        word += 1
-        np.take(aligned, word, out=spare[1])
-        np.left_shift(words[1], left, out=spare[0])
-        spare[1] <<= left
+        if n_words == 1:
+            word += 1  # hi starts 8 bytes on
+        for h in range(n_words):  # the aligned word each starts in
+            np.take(aligned, word, out=words[h])
+            word += 1
+        np.take(aligned, word, out=spare[-1])  # the one after the last
+        if n_words == 2:
+            np.left_shift(words[1], left, out=spare[0])
+        spare[-1] <<= left
         words >>= right
         words |= spare
         return words
